@@ -1,0 +1,60 @@
+"""Exceptions and the stable names of finding kinds.
+
+A `Finding` derives from BaseException, not Exception, so that model code which
+catches `Exception` around a kernel call cannot swallow a detector firing.
+"""
+
+#: Stable signature kinds (DESIGN.md section 6).  The index of a kind is the
+#: code a worker writes into shared memory; append, never reorder.
+KINDS = (
+    "ok",
+    "aborted",
+    "refcount-underflow",
+    "use-after-free",
+    "bad-page-state",
+    "bad-unlock",
+    "sleep-in-atomic",
+    "deadlock",
+    "lock-order",
+    "counter-leak",
+    "refcount-leak",
+    "unreclaimable-page",
+    "lost-write",
+    "misaccounting",
+    "put-before-unlock",
+    "assertion",
+    "worker-crash",
+    "hang",
+    "error",
+)
+KIND_CODE = {name: code for code, name in enumerate(KINDS)}
+
+
+class FuzzmmError(Exception):
+    """Bad input or misuse of the API: reported as one line, exit code 2."""
+
+
+class PoolError(FuzzmmError):
+    """The shared-memory pool cannot do what was asked (closed, missing, full)."""
+
+
+class OwnerDied(PoolError):
+    """A lock is held by a process that no longer exists."""
+
+
+class Finding(BaseException):
+    """A detector fired: `kind` is one of KINDS, `message` says what it saw."""
+
+    def __init__(self, kind, message=""):
+        if kind not in KIND_CODE:
+            raise ValueError(f"unknown finding kind {kind!r}")
+        super().__init__(kind, message)
+        self.kind = kind
+        self.message = message
+
+    def __str__(self):
+        return f"{self.kind}: {self.message}" if self.message else self.kind
+
+
+class RunAborted(BaseException):
+    """Unwinds a task whose run was ended by another task's finding or the parent."""

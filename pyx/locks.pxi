@@ -1,0 +1,233 @@
+# Spinlocks, sleeping mutexes and rwsems in the pool's heap.
+#
+# A lock word holds 0 when free and holder+2 when held (the parent, task -1,
+# shows as 1).  In controlled mode a task that finds it held is marked blocked
+# and the scheduler runs another task; running free it spins, then sleeps on
+# the word as a futex with a timeout, checking that the holder still lives.
+
+cdef int LOCK_SPINS = 1000
+
+
+cdef int _owner_gone(int32_t* word, int32_t seen, int32_t pid) except -1:
+    if pid > 0 and fz_load32(word) == seen and not fz_pid_alive(pid):
+        raise OwnerDied(f"lock held by process {pid}, which has died")
+    return 0
+
+
+cdef int _sleep_on(Pool pool, int32_t* word, int32_t seen, int32_t* waiters, int32_t pid) except -1:
+    """Free-running wait for `word` to change from `seen`."""
+    fz_add32(waiters, 1)
+    fz_futex_wait(word, seen, 5 * 1000 * 1000)
+    fz_add32(waiters, -1)
+    if g_task >= 0 and fz_load32(&pool.ctl.abort):
+        raise RunAborted()
+    _owner_gone(word, seen, pid)
+    return 0
+
+
+cdef inline bint _controlled(Pool pool) noexcept:
+    return g_task >= 0 and pool.ctl.mode == MODE_CONTROLLED
+
+
+cdef class _HeapLock:
+    cdef Pool pool
+    cdef int32_t* w
+    cdef readonly int64_t offset
+    cdef int64_t obj
+
+    def __init__(self, Pool pool, int64_t offset):
+        pool.check()
+        if offset < 0 or offset + 16 > pool.hdr.heap_size or offset % 4:
+            raise IndexError(f"offset {offset} is not a lock slot of the heap")
+        self.pool = pool
+        self.w = <int32_t*>(pool.heap + offset)
+        self.offset = offset
+        self.obj = _obj(OBJ_HEAP, offset)
+
+    @property
+    def holder(self):
+        """The task holding the lock (-1: the parent), or None if it is free."""
+        self.pool.check()
+        v = fz_load32(self.w)
+        return None if v == 0 else v - 2
+
+    cdef int _acquire(self, int kind, int op) except -1:
+        cdef Pool pool = self.pool
+        pool.check()
+        cdef int64_t s = _point(pool)
+        cdef int32_t me = g_task + 2, seen
+        cdef int spins = 0
+        if _controlled(pool):
+            while self.w[0] != 0:
+                _block(pool, kind, self.obj)
+            self.w[0] = me
+        else:
+            while True:
+                seen = fz_cmpxchg32(self.w, 0, me)
+                if seen == 0:
+                    break
+                if spins < LOCK_SPINS:
+                    spins += 1
+                    fz_relax()
+                    continue
+                _sleep_on(pool, self.w, seen, &self.w[2], fz_load32(&self.w[1]))
+        fz_store32(&self.w[1], g_pid)
+        _record(pool, s, op, self.obj, 0, me)
+        return 0
+
+    cdef int _trylock(self, int op) except -1:
+        cdef Pool pool = self.pool
+        pool.check()
+        cdef int64_t s = _point(pool)
+        cdef int32_t me = g_task + 2
+        cdef int32_t seen = fz_cmpxchg32(self.w, 0, me)
+        if seen == 0:
+            fz_store32(&self.w[1], g_pid)
+        _record(pool, s, op, self.obj, seen, me if seen == 0 else seen)
+        return seen == 0
+
+    cdef int _release(self, int op, str what) except -1:
+        cdef Pool pool = self.pool
+        pool.check()
+        cdef int64_t s = _point(pool)
+        cdef int32_t me = g_task + 2, held = fz_load32(self.w)
+        if held == 0:
+            raise Finding("bad-unlock", f"{what} @{self.offset} unlocked while not held")
+        if held != me:
+            raise Finding("bad-unlock", f"{what} @{self.offset} unlocked by task {g_task}, held by task {held - 2}")
+        fz_store32(&self.w[1], 0)
+        fz_store32(self.w, 0)
+        if _controlled(pool):
+            _unblock(pool.ctl, 0, self.obj)
+        elif fz_load32(&self.w[2]):
+            _wake_all(self.w)
+        _record(pool, s, op, self.obj, held, 0)
+        return 0
+
+
+cdef class SpinLock(_HeapLock):
+    """spin_lock / spin_unlock (page_table_lock, lru_lock): holding one forbids sleeping."""
+
+    def lock(self):
+        global g_spin_depth
+        self._acquire(BLK_SPIN, OP_SPIN_LOCK)
+        g_spin_depth += 1
+
+    def trylock(self):
+        global g_spin_depth
+        ok = self._trylock(OP_SPIN_TRYLOCK)
+        if ok:
+            g_spin_depth += 1
+        return bool(ok)
+
+    def unlock(self):
+        global g_spin_depth
+        self._release(OP_SPIN_UNLOCK, "spinlock")
+        if g_spin_depth > 0:
+            g_spin_depth -= 1
+
+
+cdef int _might_sleep(str what) except -1:
+    if g_spin_depth > 0:
+        raise Finding("sleep-in-atomic", f"{what} while holding {g_spin_depth} spinlock(s)")
+    return 0
+
+
+cdef class Mutex(_HeapLock):
+    """A sleeping lock; taking it while a spinlock is held is sleep-in-atomic."""
+
+    def lock(self):
+        _might_sleep("mutex_lock")
+        self._acquire(BLK_MUTEX, OP_MUTEX_LOCK)
+
+    def trylock(self):
+        return bool(self._trylock(OP_MUTEX_LOCK))
+
+    def unlock(self):
+        self._release(OP_MUTEX_UNLOCK, "mutex")
+
+
+cdef class RWSem:
+    """A reader-writer semaphore (mmap_sem): words are count (>0 readers, -1 writer),
+    writer task, reader mask, waiters."""
+    cdef Pool pool
+    cdef int32_t* w
+    cdef readonly int64_t offset
+    cdef int64_t obj
+
+    def __init__(self, Pool pool, int64_t offset):
+        pool.check()
+        if offset < 0 or offset + 16 > pool.hdr.heap_size or offset % 4:
+            raise IndexError(f"offset {offset} is not an rwsem slot of the heap")
+        self.pool = pool
+        self.w = <int32_t*>(pool.heap + offset)
+        self.offset = offset
+        self.obj = _obj(OBJ_HEAP, offset)
+
+    cdef inline int32_t _bit(self) noexcept:
+        return <int32_t>(1 << g_task) if 0 <= g_task < 31 else <int32_t>(1 << 31)
+
+    cdef int _down(self, bint write) except -1:
+        cdef Pool pool = self.pool
+        pool.check()
+        _might_sleep("down_write" if write else "down_read")
+        cdef int64_t s = _point(pool)
+        cdef int32_t seen
+        cdef int spins = 0
+        if _controlled(pool):
+            while (self.w[0] != 0) if write else (self.w[0] < 0):
+                _block(pool, BLK_RWSEM_WRITE if write else BLK_RWSEM_READ, self.obj)
+            self.w[0] = -1 if write else self.w[0] + 1
+        else:
+            while True:
+                seen = fz_load32(self.w)
+                if write and seen == 0 and fz_cmpxchg32(self.w, 0, -1) == 0:
+                    break
+                if not write and seen >= 0 and fz_cmpxchg32(self.w, seen, seen + 1) == seen:
+                    break
+                if spins < LOCK_SPINS:
+                    spins += 1
+                    fz_relax()
+                    continue
+                if (write and seen != 0) or (not write and seen < 0):
+                    _sleep_on(pool, self.w, seen, &self.w[3], 0)
+        if write:
+            fz_store32(&self.w[1], g_task)
+        else:
+            fz_or32(&self.w[2], self._bit())
+        _record(pool, s, OP_DOWN_WRITE if write else OP_DOWN_READ, self.obj, 0, self.w[0])
+        return 0
+
+    cdef int _up(self, bint write) except -1:
+        cdef Pool pool = self.pool
+        pool.check()
+        cdef int64_t s = _point(pool)
+        cdef int32_t before = fz_load32(self.w)
+        if write and before != -1:
+            raise Finding("bad-unlock", f"up_write on rwsem @{self.offset} not held for write")
+        if not write and (before <= 0 or not (fz_load32(&self.w[2]) & self._bit())):
+            raise Finding("bad-unlock", f"up_read on rwsem @{self.offset} by task {g_task}, not a reader")
+        if write:
+            fz_store32(&self.w[1], -1)
+            fz_store32(self.w, 0)
+        else:
+            fz_and32(&self.w[2], ~self._bit())
+            fz_add32(self.w, -1)
+        if _controlled(pool):
+            _unblock(pool.ctl, 0, self.obj)
+        elif fz_load32(&self.w[3]):
+            _wake_all(self.w)
+        _record(pool, s, OP_UP_WRITE if write else OP_UP_READ, self.obj, before, fz_load32(self.w))
+        return 0
+
+    def down_read(self):
+        self._down(False)
+
+    def up_read(self):
+        self._up(False)
+
+    def down_write(self):
+        self._down(True)
+
+    def up_write(self):
+        self._up(True)
