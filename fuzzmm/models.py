@@ -1,0 +1,118 @@
+"""Finding models and their variants: built-in names, installed modules and file paths.
+
+A model is a module (or a .py file) holding Program subclasses.  It names its
+variants in a `VARIANTS` dict; without one, every Program subclass defined in
+the module is a variant under its `variant` attribute.  A file may subclass a
+built-in variant and override any of its functions.
+"""
+from dataclasses import dataclass
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import zlib
+
+from fuzzmm.errors import FuzzmmError
+from fuzzmm.program import Program
+
+BUILTIN_MODELS = {
+    "thp-numa": "fuzzmm.mm.variants",
+    "lost-update": "fuzzmm.examples.lost_update",
+}
+DEFAULT_MODEL = "thp-numa"
+
+
+@dataclass(frozen=True)
+class ProgramRef:
+    """A picklable way for any process to find one Program class: module or file, and name."""
+    source: str
+    qualname: str
+
+    def load(self):
+        module = _import(self.source)
+        obj = module
+        for part in self.qualname.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                raise FuzzmmError(f"{self.source} has no {self.qualname}")
+        if not (inspect.isclass(obj) and issubclass(obj, Program)):
+            raise FuzzmmError(f"{self.source}:{self.qualname} is not a fuzzmm Program")
+        return obj
+
+    def __str__(self):
+        return f"{self.source}:{self.qualname}"
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    source: str
+    variants: dict          # variant name -> ProgramRef, in listing order
+
+    def ref(self, variant):
+        try:
+            return self.variants[variant]
+        except KeyError:
+            raise FuzzmmError(f"model {self.name} has no variant {variant!r} "
+                              f"(it has: {', '.join(self.variants)})") from None
+
+
+def _is_path(source):
+    return source.endswith(".py") or os.sep in source
+
+
+def _import(source):
+    if not _is_path(source):
+        try:
+            return importlib.import_module(source)
+        except ImportError as exc:
+            raise FuzzmmError(f"cannot import model module {source}: {exc}") from None
+    path = os.path.abspath(source)
+    name = f"fuzzmm_model_{zlib.crc32(path.encode()):08x}"
+    if name in sys.modules:
+        return sys.modules[name]
+    if not os.path.isfile(path):
+        raise FuzzmmError(f"model file {source} does not exist")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:  # a model file's own error, reported as bad input
+        del sys.modules[name]
+        raise FuzzmmError(f"model file {source} raised on import: {type(exc).__name__}: {exc}") from None
+    return module
+
+
+def load_model(name_or_path=None):
+    """The Model for a built-in name, an importable module or a .py file path."""
+    name_or_path = name_or_path or DEFAULT_MODEL
+    source = BUILTIN_MODELS.get(name_or_path, name_or_path)
+    module = _import(source)
+    if _is_path(source):
+        source = os.path.abspath(source)
+    table = getattr(module, "VARIANTS", None)
+    if table is None:
+        table = {cls.variant: cls for cls in vars(module).values()
+                 if inspect.isclass(cls) and issubclass(cls, Program) and cls is not Program
+                 and cls.__module__ == module.__name__}
+    if not table:
+        raise FuzzmmError(f"{name_or_path} defines no Program subclass")
+    variants = {}
+    for variant, cls in table.items():
+        variants[variant] = ProgramRef(source if cls.__module__ == module.__name__ else cls.__module__,
+                                       cls.__qualname__)
+    first = next(iter(table.values()))
+    return Model(first.name, source, variants)
+
+
+def list_models():
+    """Every built-in model that imports, as Model objects."""
+    out = []
+    for name in BUILTIN_MODELS:
+        try:
+            out.append(load_model(name))
+        except FuzzmmError:
+            continue
+    return out

@@ -1,0 +1,135 @@
+"""What a user writes: a Program with shared state, operations that tasks run, and invariants.
+
+A program is a class.  `setup(pool)` allocates its shared state in the pool;
+because the pool's heap allocates in call order, every worker that replays
+`setup` gets the same objects at the same offsets.  Methods marked with `@op`
+are the operations a task can run; a scenario lists, per task, which ops run
+with which arguments.  `check(scenario)` is the quiescent invariant, run in the
+parent once every task has ended.  Every primitive the ops call is a
+scheduling point, so the author writes no yields.
+"""
+from dataclasses import dataclass
+import random as _random
+
+from fuzzmm.errors import FuzzmmError
+
+
+def op(**domains):
+    """Mark a method as an operation a task can run; each keyword names an argument
+    and the finite sequence of values it may take (a range, a list, a tuple)."""
+    for name, values in domains.items():
+        if not isinstance(values, (range, list, tuple)) or len(values) == 0:
+            raise TypeError(f"@op argument {name!r} needs a non-empty range, list or tuple of values")
+
+    def mark(fn):
+        fn.__fuzzmm_op__ = tuple((name, tuple(values)) for name, values in domains.items())
+        return fn
+    return mark
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Per task, the operations it runs in order: ((("op", (arg, ...)), ...), ...)."""
+    tasks: tuple
+
+    @staticmethod
+    def of(tasks):
+        """Normalise nested lists (as read from JSON) into a Scenario."""
+        try:
+            return Scenario(tuple(tuple((str(name), tuple(args)) for name, args in task) for task in tasks))
+        except (TypeError, ValueError) as exc:
+            raise FuzzmmError(f"malformed scenario: {exc}") from None
+
+    def to_json(self):
+        return [[[name, list(args)] for name, args in task] for task in self.tasks]
+
+    @property
+    def ntasks(self):
+        return len(self.tasks)
+
+    def describe(self):
+        return " | ".join("; ".join(f"{n}({', '.join(map(repr, a))})" for n, a in task) for task in self.tasks)
+
+
+class Program:
+    """Base class of every model and program fuzzmm runs.
+
+    Class attributes a subclass may set:
+      name            the model's name (shared by its variants)
+      variant         this variant's name
+      summary         one line shown by `fuzzmm variants`
+      tasks           (least, most) tasks in a generated scenario
+      ops_per_task    (least, most) operations per task in a generated scenario
+      pool_config     keyword arguments of Pool.create (nodes, pages, heap, ...)
+      max_steps       scheduling points after which a run is a hang
+    """
+    name = "program"
+    variant = "default"
+    summary = ""
+    tasks = (2, 3)
+    ops_per_task = (1, 2)
+    pool_config = {}
+    max_steps = 20000
+
+    def bind(self, pool):
+        """Attach to `pool` and build the shared state (in every process)."""
+        self.pool = pool
+        self.setup(pool)
+        return self
+
+    def setup(self, pool):
+        """Allocate shared state (atomics, locks, pages) on `pool`."""
+
+    def init(self, scenario):
+        """Prepare the state a scenario starts from; runs in the parent before each run."""
+
+    def check(self, scenario):
+        """The quiescent invariant: raise a Finding or fail an assert if it does not hold."""
+
+    def default_scenario(self):
+        """The scenario strategies use when they do not draw one: override it."""
+        return self.random_scenario(_random.Random(0))
+
+    # ---- operations ----
+
+    @classmethod
+    def ops(cls):
+        """{name: ((arg, values), ...)} for every @op method, in definition order."""
+        found = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                domains = getattr(value, "__fuzzmm_op__", None)
+                if domains is not None:
+                    found[name] = domains   # an undecorated override keeps its base's domains
+        return found
+
+    def run_task(self, ops):
+        for name, args in ops:
+            getattr(self, name)(*args)
+
+    def random_scenario(self, rng):
+        """A scenario drawn with `rng` from the program's ops and their domains."""
+        ops = self.ops()
+        if not ops:
+            raise FuzzmmError(f"{self.name}: no @op methods to build a scenario from")
+        names = list(ops)
+        tasks = []
+        for _ in range(rng.randint(*self.tasks)):
+            task = []
+            for _ in range(rng.randint(*self.ops_per_task)):
+                name = rng.choice(names)
+                task.append((name, tuple(rng.choice(values) for _, values in ops[name])))
+            tasks.append(tuple(task))
+        return Scenario(tuple(tasks))
+
+    def validate(self, scenario):
+        """Raise FuzzmmError if the scenario names an unknown op or a wrong argument count."""
+        ops = self.ops()
+        if not 1 <= scenario.ntasks <= 16:
+            raise FuzzmmError(f"a scenario has 1..16 tasks, this one has {scenario.ntasks}")
+        for t, task in enumerate(scenario.tasks):
+            for name, args in task:
+                if name not in ops:
+                    raise FuzzmmError(f"task {t}: {self.name} has no operation {name!r}")
+                if len(args) != len(ops[name]):
+                    raise FuzzmmError(f"task {t}: {name} takes {len(ops[name])} arguments, got {len(args)}")
