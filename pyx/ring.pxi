@@ -110,7 +110,7 @@ cdef inline void _record(Pool pool, int64_t seq, int op, int64_t obj, int64_t be
 
 def events(Pool pool):
     """The ring's records since the last reset, as tuples
-    (seq, task, op, obj, before, after, site), in sequence order."""
+    (seq, task, op, obj, before, after, site), in the order they were written."""
     pool.check()
     cdef int64_t n = min(pool.hdr.ring_head, pool.hdr.ring_cap)
     cdef fz_event* e
@@ -118,7 +118,6 @@ def events(Pool pool):
     for i in range(n):
         e = &pool.ring[i]
         out.append((e.seq, e.task, e.op, e.obj, e.before, e.after, e.site))
-    out.sort()
     return out
 
 

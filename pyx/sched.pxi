@@ -494,3 +494,19 @@ def scenario_version(Pool pool):
 def get_scenario(Pool pool):
     pool.check()
     return pool.ctl.scen[:pool.ctl.scen_len]
+
+
+def run_generation(Pool pool):
+    pool.check()
+    return fz_load32(&pool.ctl.run_gen)
+
+
+def set_pdeathsig():
+    """Have the kernel SIGKILL this process when its parent dies (Linux)."""
+    import signal
+    fz_set_pdeathsig(signal.SIGKILL)
+
+
+def run_state(Pool pool):
+    pool.check()
+    return fz_load32(&pool.ctl.run_state)

@@ -1,0 +1,3 @@
+"""Scheduling: schedules as data, the executor with its persistent workers, and strategies."""
+from fuzzmm.sched.schedule import Schedule, RunResult, FindingReport  # noqa: F401
+from fuzzmm.sched.executor import Executor  # noqa: F401

@@ -1,0 +1,256 @@
+"""The executor: one pool, persistent worker processes, and runs under schedules.
+
+Workers are started once and reused for thousands of runs; between runs the
+pool's model state is restored from a snapshot taken after `setup`, not
+rebuilt.  The parent only prepares a run, releases it, and waits: in
+controlled mode the workers pass the turn among themselves.
+"""
+import json
+import os
+import pickle
+import signal
+import threading
+import time
+
+import multiprocess
+
+from fuzzmm import _core
+from fuzzmm.errors import Finding, FuzzmmError, KINDS
+from fuzzmm.models import ProgramRef
+from fuzzmm.program import Program
+from fuzzmm.sched.schedule import FindingReport, RunResult, Schedule
+from fuzzmm.sched.sites import model_site
+from fuzzmm.sched import worker
+
+READY_TIMEOUT_S = 60.0
+
+
+def default_start_method():
+    """fork where it is safe (a single-threaded parent), else forkserver."""
+    return "fork" if threading.active_count() == 1 else "forkserver"
+
+
+def _ref_of(program):
+    if isinstance(program, ProgramRef):
+        return program
+    if isinstance(program, type) and issubclass(program, Program):
+        return ProgramRef(program.__module__, program.__qualname__)
+    raise TypeError(f"expected a Program subclass or a ProgramRef, not {program!r}")
+
+
+def _describe_exit(code):
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class Executor:
+    """Runs scenarios of one Program in `workers` persistent processes over one pool.
+
+    `start_method` is the multiprocess start method ("fork", "spawn" or
+    "forkserver"); by default fork when this process has one thread, else
+    forkserver.  `watchdog_s` bounds one run's wall time: past it the run is a
+    `hang` and its workers are replaced.
+    """
+
+    def __init__(self, program, workers=None, start_method=None, watchdog_s=10.0):
+        self.ref = _ref_of(program)
+        cls = self.ref.load()
+        self.program = cls()
+        self.nworkers = workers or cls.tasks[1]
+        if not 1 <= self.nworkers <= 16:
+            raise FuzzmmError(f"an executor has 1..16 workers, not {self.nworkers}")
+        self.watchdog_s = watchdog_s
+        self.start_method = start_method or default_start_method()
+        self.runs = 0
+        self._procs = [None] * self.nworkers
+        self._scenario = None
+        self.pool = _core.Pool.create(**cls.pool_config)
+        try:
+            self.program.bind(self.pool)
+            self._snapshot = self.pool.snapshot()
+            _core.register_sites(*[__import__(k.__module__, fromlist=["_"]) for k in cls.__mro__
+                                   if issubclass(k, Program)])
+            self._ctx = multiprocess.get_context(self.start_method)
+            for i in range(self.nworkers):
+                self._start_worker(i)
+            self._wait_ready(range(self.nworkers))
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- workers ----
+
+    def _start_worker(self, index):
+        _core.set_worker(self.pool, index, 0, False)
+        proc = self._ctx.Process(target=worker.main, name=f"fuzzmm-worker-{index}",
+                                 args=(self.pool.name, self.ref, index, os.getpid()), daemon=True)
+        proc.start()
+        self._procs[index] = proc
+
+    def _wait_ready(self, indices):
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        for i in indices:
+            while not _core.worker_ready(self.pool, i):
+                proc = self._procs[i]
+                if not proc.is_alive():
+                    raise FuzzmmError(f"worker {i} {_describe_exit(proc.exitcode)} while starting "
+                                      f"(can {self.ref} be imported in a fresh process?)")
+                if time.monotonic() > deadline:
+                    raise FuzzmmError(f"worker {i} did not start within {READY_TIMEOUT_S:.0f} s")
+                time.sleep(0.002)
+
+    def _replace(self, indices):
+        for i in indices:
+            proc = self._procs[i]
+            if proc.is_alive():
+                proc.kill()
+            proc.join(5)
+            self._start_worker(i)
+        self._wait_ready(indices)
+
+    @property
+    def worker_pids(self):
+        return [p.pid for p in self._procs]
+
+    # ---- runs ----
+
+    def run(self, scenario, schedule=Schedule(), mode="controlled", delay_prob=0.0, delay_max_ns=0,
+            keep_events=False):
+        """Run `scenario` once under `schedule` ("controlled") or free-running ("chaos")."""
+        if self.pool.closed:
+            raise FuzzmmError("executor is closed")
+        n = scenario.ntasks
+        if not 1 <= n <= self.nworkers:
+            raise FuzzmmError(f"scenario has {n} tasks; this executor runs 1..{self.nworkers}")
+        pool = self.pool
+        pool.restore(self._snapshot)
+        _core.finish_run(pool)
+        _core.set_task(-1)
+        self.program.init(scenario)
+        if scenario != self._scenario:
+            _core.put_scenario(pool, pickle.dumps(scenario))
+            self._scenario = scenario
+        _core.prepare_run(pool, n, mode=mode, strategy=schedule.kind, switches=schedule.switches,
+                          priorities=schedule.priorities, change_points=schedule.change_points,
+                          seed=schedule.seed, order=schedule.order, max_steps=self.program.max_steps,
+                          delay_prob=delay_prob, delay_max_ns=delay_max_ns)
+        _core.start_run(pool)
+        self.runs += 1
+        finding = self._wait(n)
+        info = _core.run_info(pool)
+        _core.finish_run(pool)
+        if finding is None:
+            finding = self._task_finding(info)
+        if finding is None:
+            finding = self._check(scenario)
+        return RunResult(finding=finding, switches=tuple(info["switches"]),
+                         switches_complete=info["switches_complete"], steps=info["steps"], mode=mode,
+                         events=_core.events(pool) if keep_events or mode == "chaos" else None)
+
+    def _wait(self, n):
+        """Wait for the run's end; a dead worker or the watchdog becomes a finding."""
+        deadline = time.monotonic() + self.watchdog_s
+        while not _core.wait_done(self.pool, 0.05):
+            dead = [i for i in range(n) if not self._procs[i].is_alive()]
+            if dead:
+                i = dead[0]
+                report = FindingReport("worker-crash", f"the worker of task {i} "
+                                       f"{_describe_exit(self._procs[i].exitcode)}",
+                                       function=self._last_function(i), task=i)
+                self._end_abnormally(n)
+                return report
+            if time.monotonic() > deadline:
+                stuck = [t for t, r in enumerate(_core.run_info(self.pool)["results"]) if r[3] != 3]
+                report = FindingReport("hang", f"run exceeded the {self.watchdog_s:g} s watchdog; "
+                                       f"task(s) {', '.join(map(str, stuck))} never ended",
+                                       function=self._last_function(stuck[0]) if stuck else "",
+                                       task=stuck[0] if stuck else -1)
+                self._end_abnormally(n)
+                return report
+        return None
+
+    def _end_abnormally(self, n):
+        """Abort the run, give its tasks a moment to unwind, replace every worker that did not."""
+        _core.abort_run(self.pool)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            states = [r[3] for r in _core.run_info(self.pool)["results"]]
+            if all(s == 3 or not self._procs[t].is_alive() for t, s in enumerate(states)):
+                break
+            time.sleep(0.005)
+        states = [r[3] for r in _core.run_info(self.pool)["results"]]
+        self._replace([t for t, s in enumerate(states) if s != 3 or not self._procs[t].is_alive()])
+
+    def _last_function(self, task):
+        for event in reversed(_core.events(self.pool)):
+            if event[1] == task:
+                label = _core.site_label(event[6])
+                return label.split(" (")[0]
+        return ""
+
+    @staticmethod
+    def _task_finding(info):
+        """The finding that ended the run: the aborting task's, else the first task's with one."""
+        results = info["results"]
+        order = ([info["abort_task"]] if info["abort_task"] >= 0 else []) + list(range(len(results)))
+        for t in order:
+            code, step, detail, _ = results[t]
+            kind = KINDS[code]
+            if kind in ("ok", "aborted"):
+                continue
+            try:
+                d = json.loads(detail.decode())
+            except (ValueError, UnicodeDecodeError):
+                d = {"message": detail.decode(errors="replace")}
+            return FindingReport(kind, d.get("message", ""), d.get("function", ""), d.get("line", 0),
+                                 task=t, step=step)
+        return None
+
+    def _check(self, scenario):
+        """The program's quiescent invariant, in the parent, after every task has ended."""
+        try:
+            self.program.check(scenario)
+        except Finding as exc:
+            return self._parent_finding(exc.kind, exc.message, exc)
+        except AssertionError as exc:
+            return self._parent_finding("assertion", str(exc) or "assert failed", exc)
+        return None
+
+    @staticmethod
+    def _parent_finding(kind, message, exc):
+        function, line = model_site(exc.__traceback__)
+        return FindingReport(kind, message, function, line, task=-1)
+
+    # ---- life cycle ----
+
+    def close(self):
+        """Stop the workers and remove the pool; safe to call twice."""
+        procs = [p for p in self._procs if p is not None]
+        if not self.pool.closed:
+            _core.shutdown_workers(self.pool)
+        for p in procs:
+            p.join(2)
+            if p.is_alive():
+                p.kill()
+                p.join(2)
+        self._procs = [None] * self.nworkers
+        if not self.pool.closed:
+            self.pool.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass

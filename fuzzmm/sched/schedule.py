@@ -1,0 +1,64 @@
+"""Schedules and run results as plain data.
+
+A schedule is what a strategy hands the executor: either a switch list,
+`((step, task), ...)`, interpreted with the default rule (keep the current
+task; when it blocks or ends, run the lowest-numbered enabled task), or the
+parameters one of the decision routines in the core needs (PCT priorities and
+change points, a random-walk seed, a guided order).  Every run records the
+switches it actually took, so any run of any strategy replays as a switch list.
+"""
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Schedule:
+    kind: str = "switches"          # "switches", "pct", "random" or "guided"
+    switches: tuple = ()            # ((step, task), ...) for "switches"
+    priorities: tuple = ()          # PCT: a priority per task, higher runs first
+    change_points: tuple = ()       # PCT: steps where the running task drops below all others
+    seed: int = 1                   # random walk
+    order: tuple = ()               # guided: the task of each operation, in order
+
+    @staticmethod
+    def of_switches(switches):
+        return Schedule("switches", tuple(sorted((int(s), int(t)) for s, t in switches)))
+
+    def to_json(self):
+        return [[s, t] for s, t in self.switches]
+
+
+@dataclass(frozen=True)
+class FindingReport:
+    """What a detector saw in one run."""
+    kind: str
+    message: str
+    function: str = ""              # the model function where it was detected
+    line: int = 0
+    task: int = -1
+    step: int = 0
+
+    @property
+    def signature(self):
+        return f"{self.kind}@{self.function}" if self.function else self.kind
+
+    def to_json(self):
+        return {"kind": self.kind, "signature": self.signature, "message": self.message,
+                "function": self.function, "line": self.line, "task": self.task, "step": self.step}
+
+
+@dataclass
+class RunResult:
+    finding: FindingReport = None
+    switches: tuple = ()            # the switches this run took: replays it as a "switches" schedule
+    switches_complete: bool = True
+    steps: int = 0
+    mode: str = "controlled"
+    events: list = field(default=None, repr=False)
+
+    @property
+    def ok(self):
+        return self.finding is None
+
+    @property
+    def schedule(self):
+        return Schedule.of_switches(self.switches)

@@ -1,0 +1,65 @@
+"""The body of a persistent worker process: attach, rebuild the program, run one task per run.
+
+Workers never report through pipes: the scenario arrives pickled in the
+control block, the result goes back as a kind code and a short JSON detail in
+the task's result slot, and the turn passes through shared memory.
+"""
+import json
+import os
+import pickle
+import signal
+
+from fuzzmm import _core
+from fuzzmm.errors import Finding, RunAborted
+from fuzzmm.sched.sites import model_site, short_traceback
+
+
+def _detail(kind, exc):
+    function, line = model_site(exc.__traceback__)
+    message = exc.message if isinstance(exc, Finding) else (str(exc) or type(exc).__name__)
+    if kind == "error":
+        message = f"{type(exc).__name__}: {message}"
+    return json.dumps({"message": message, "function": function, "line": line,
+                       "traceback": short_traceback(exc.__traceback__)}).encode()
+
+
+def run_task(pool, program, index, ops):
+    """Run one task's operations as task `index`, and report how it ended."""
+    kind, detail = "ok", b""
+    try:
+        _core.begin_task(pool, index)
+        program.run_task(ops)
+    except RunAborted:
+        kind = "aborted"
+    except Finding as exc:
+        kind, detail = exc.kind, _detail(exc.kind, exc)
+    except AssertionError as exc:
+        kind, detail = "assertion", _detail("assertion", exc)
+    except Exception as exc:
+        kind, detail = "error", _detail("error", exc)
+    _core.end_task(pool, index, kind, detail[:2000])
+
+
+def main(pool_name, ref, index, parent_pid):
+    """Entry point of worker `index`; returns when the executor shuts down or the parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
+    _core.set_pdeathsig()
+    if os.getppid() != parent_pid:
+        return
+    pool = _core.Pool.attach(pool_name)
+    program = ref.load()().bind(pool)
+    from fuzzmm.trace import configure_worker_logging
+    configure_worker_logging(index)
+    gen = _core.run_generation(pool)
+    _core.set_worker(pool, index, os.getpid(), True)
+    version, scenario = -1, None
+    while True:
+        gen = _core.wait_run(pool, gen, parent_pid)
+        if gen < 0:
+            break
+        if _core.scenario_version(pool) != version:
+            version = _core.scenario_version(pool)
+            scenario = pickle.loads(_core.get_scenario(pool))
+        if index < len(scenario.tasks):
+            run_task(pool, program, index, scenario.tasks[index])
+    pool.close()
