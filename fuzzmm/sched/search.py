@@ -1,0 +1,158 @@
+"""The search loop: run schedules from a strategy on one executor and report what they find.
+
+Every finding comes back with a controlled switch list that reproduces it:
+controlled strategies record the switches they took; a chaos finding is
+converted by replaying the observed order of operations (a guided run), and
+is kept only if that replay shows the same signature.
+"""
+from dataclasses import dataclass
+import random
+import time
+
+from hypothesis import HealthCheck, Phase, given, settings, seed as hypothesis_seed
+
+from fuzzmm.program import Scenario
+from fuzzmm.sched.schedule import Schedule
+from fuzzmm.sched.strategies import STRATEGIES
+from fuzzmm import strategies as fz_strategies
+
+STRATEGY_NAMES = ("hypothesis", "pct", "random", "chaos")
+
+
+@dataclass
+class Found:
+    finding: object          # FindingReport
+    scenario: Scenario
+    schedule: Schedule       # a controlled switch list that reproduces it
+    strategy: str
+    run: int                 # runs made before and including this one
+    elapsed_s: float
+    reproduced: bool = True
+
+
+def order_of(events):
+    """The task of each operation a chaos run made, in global sequence order."""
+    return tuple(task for _, task, *_ in sorted(e for e in events if e[1] >= 0))
+
+
+def convert_chaos(executor, scenario, result):
+    """Replay a chaos finding under control; the switch list if the same signature shows."""
+    guided = executor.run(scenario, Schedule("guided", order=order_of(result.events)))
+    if guided.finding is None or guided.finding.signature != result.finding.signature:
+        return None
+    check = executor.run(scenario, guided.schedule)
+    if check.finding is None or check.finding.signature != result.finding.signature:
+        return None
+    return check
+
+
+class Search:
+    """Runs one strategy on one executor until a time budget or a run count is spent."""
+
+    def __init__(self, executor, strategy="pct", seed=0, scenario=None, pct_depth=3):
+        if strategy not in STRATEGY_NAMES:
+            raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGY_NAMES)}")
+        self.executor = executor
+        self.strategy_name = strategy
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.fixed_scenario = scenario
+        self.runs = 0
+        self.pct_depth = pct_depth
+
+    def _scenario(self):
+        program = self.executor.program
+        if self.fixed_scenario is not None:
+            return self.fixed_scenario
+        if self.rng.random() < 0.25:
+            return program.default_scenario()
+        return program.random_scenario(self.rng)
+
+    def run(self, seconds=None, max_runs=None, stop_at_first=False):
+        """Yield a Found for every finding within the budget."""
+        if self.strategy_name == "hypothesis":
+            yield from self._hypothesis(seconds, max_runs, stop_at_first)
+            return
+        cls = STRATEGIES[self.strategy_name]
+        strategy = cls(self.seed, depth=self.pct_depth) if self.strategy_name == "pct" else cls(self.seed)
+        start = time.monotonic()
+        deadline = start + seconds if seconds is not None else None
+        while (deadline is None or time.monotonic() < deadline) and (max_runs is None or self.runs < max_runs):
+            scenario = self._scenario()
+            schedule = strategy.schedule(scenario.ntasks)
+            if strategy.mode == "chaos":
+                result = self.executor.run(scenario, mode="chaos", delay_prob=strategy.delay_prob,
+                                           delay_max_ns=strategy.delay_max_ns)
+            else:
+                result = self.executor.run(scenario, schedule)
+            self.runs += 1
+            strategy.observe(result)
+            if result.finding is None:
+                continue
+            reproduced = True
+            if strategy.mode == "chaos":
+                replayed = convert_chaos(self.executor, scenario, result)
+                reproduced = replayed is not None
+                if replayed is not None:
+                    result = replayed
+            elif not result.switches_complete:
+                reproduced = False
+            yield Found(result.finding, scenario, result.schedule, self.strategy_name, self.runs,
+                        time.monotonic() - start, reproduced)
+            if stop_at_first:
+                return
+
+    def _hypothesis(self, seconds, max_runs, stop_at_first):
+        """Hypothesis draws scenario and schedule, and shrinks the first failure it sees,
+        holding its signature fixed so shrinking cannot slip to another bug."""
+        program = type(self.executor.program)
+        executor = self.executor
+        start = time.monotonic()
+        round_seed = self.seed
+        while True:
+            if seconds is not None and time.monotonic() - start >= seconds:
+                return
+            if max_runs is not None and self.runs >= max_runs:
+                return
+            target = {}
+
+            class _Hit(Exception):
+                pass
+
+            max_step = max(16, getattr(executor, "typical_steps", 100))
+
+            @hypothesis_seed(round_seed)
+            @settings(max_examples=max_runs - self.runs if max_runs else 10 ** 6, deadline=None,
+                      database=None, derandomize=False, report_multiple_bugs=False,
+                      suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
+            @given(scenario=fz_strategies.scenarios(program),
+                   schedule=fz_strategies.schedules(program.tasks[1], max_step=max_step))
+            def probe(scenario, schedule):
+                if "found" not in target and seconds is not None and time.monotonic() - start >= seconds:
+                    return
+                result = executor.run(scenario, schedule)
+                self.runs += 1
+                if result.steps:
+                    executor.typical_steps = result.steps
+                finding = result.finding
+                if finding is None:
+                    return
+                if "signature" not in target:
+                    target["signature"] = finding.signature
+                    target["first_run"] = self.runs
+                    target["first_s"] = time.monotonic() - start
+                if finding.signature == target["signature"]:
+                    target["found"] = (finding, scenario, result.schedule)
+                    raise _Hit()
+
+            try:
+                probe()
+            except _Hit:
+                pass
+            if "found" not in target:
+                return
+            finding, scenario, schedule = target["found"]
+            yield Found(finding, scenario, schedule, "hypothesis", target["first_run"], target["first_s"])
+            if stop_at_first:
+                return
+            round_seed += 1
