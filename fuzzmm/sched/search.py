@@ -59,6 +59,18 @@ class Search:
         self.fixed_scenario = scenario
         self.runs = 0
         self.pct_depth = pct_depth
+        self.tick = None           # called about twice a second with the run count; True stops
+        self._last_tick = time.monotonic()
+
+    def _ticked(self):
+        """Report progress now and then; True when the caller asked to stop."""
+        if self.tick is None:
+            return False
+        now = time.monotonic()
+        if now - self._last_tick < 0.5:
+            return False
+        self._last_tick = now
+        return bool(self.tick(self.runs))
 
     def _scenario(self):
         program = self.executor.program
@@ -87,6 +99,8 @@ class Search:
                 result = self.executor.run(scenario, schedule)
             self.runs += 1
             strategy.observe(result)
+            if self._ticked():
+                return
             if result.finding is None:
                 continue
             reproduced = True
@@ -115,6 +129,7 @@ class Search:
             if max_runs is not None and self.runs >= max_runs:
                 return
             target = {}
+            stopped = []
 
             class _Hit(Exception):
                 pass
@@ -128,8 +143,10 @@ class Search:
             @given(scenario=fz_strategies.scenarios(program),
                    schedule=fz_strategies.schedules(program.tasks[1], max_step=max_step))
             def probe(scenario, schedule):
-                if "found" not in target and seconds is not None and time.monotonic() - start >= seconds:
+                if "found" not in target and (stopped or (seconds is not None and time.monotonic() - start >= seconds)):
                     return
+                if self._ticked():
+                    stopped.append(True)
                 result = executor.run(scenario, schedule)
                 self.runs += 1
                 if result.steps:
@@ -153,6 +170,6 @@ class Search:
                 return
             finding, scenario, schedule = target["found"]
             yield Found(finding, scenario, schedule, "hypothesis", target["first_run"], target["first_s"])
-            if stop_at_first:
+            if stop_at_first or stopped:
                 return
             round_seed += 1

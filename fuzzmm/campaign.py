@@ -1,0 +1,196 @@
+"""Campaigns: many (variant, strategy) jobs on parallel executors, findings into the corpus.
+
+Each job runs in its own process with its own executor (pool and workers), so
+executors scale across cores without sharing a GIL.  Jobs send progress and
+findings to the parent over a queue; the parent alone writes corpus files, so
+two jobs never race on one file.
+"""
+from dataclasses import dataclass
+import os
+import queue as queue_mod
+import signal
+import time
+
+import multiprocess
+
+from fuzzmm import corpus
+from fuzzmm.corpus.files import Entry
+from fuzzmm.errors import FuzzmmError
+from fuzzmm.models import ProgramRef
+
+PORTFOLIO = ("pct", "random", "hypothesis", "chaos")
+
+
+@dataclass(frozen=True)
+class Job:
+    model: str
+    variant: str
+    ref: ProgramRef
+    strategy: str
+    seed: int
+
+
+def _job_main(job, seconds, messages, stop, pct_depth):
+    """Body of one campaign process: search until the budget or `stop`, report by queue."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from fuzzmm.sched.executor import Executor
+    from fuzzmm.sched.search import Search
+    runs = 0
+    try:
+        with Executor(job.ref) as executor:
+            search = Search(executor, job.strategy, seed=job.seed, pct_depth=pct_depth)
+
+            def tick(n):
+                messages.put(("progress", job, n))
+                return stop.is_set()
+            search.tick = tick
+            seen = set()
+            for found in search.run(seconds=seconds):
+                if not found.reproduced or found.finding.signature in seen:
+                    continue
+                seen.add(found.finding.signature)
+                entry = Entry(model=job.model, variant=job.variant, program=str(job.ref),
+                              scenario=found.scenario, schedule=found.schedule, kind=found.finding.kind,
+                              signature=found.finding.signature, message=found.finding.message,
+                              found_by={"strategy": found.strategy, "seed": job.seed, "run": found.run,
+                                        "elapsed_s": round(found.elapsed_s, 4)})
+                messages.put(("finding", job, entry.to_json(), found.elapsed_s))
+                if stop.is_set():
+                    break
+            runs = search.runs
+        messages.put(("done", job, runs, None))
+    except BaseException as exc:      # reported to the parent, which decides the exit code
+        messages.put(("done", job, runs, f"{type(exc).__name__}: {exc}"))
+
+
+@dataclass
+class Record:
+    variant: str
+    kind: str
+    signature: str
+    first_found_s: float
+    corpus_file: str
+    strategy: str
+
+    def to_json(self):
+        return {"variant": self.variant, "kind": self.kind, "signature": self.signature,
+                "first_found_s": round(self.first_found_s, 3), "corpus_file": self.corpus_file,
+                "strategy": self.strategy}
+
+
+class Campaign:
+    """Runs `jobs` on at most `executors` processes for about `duration` seconds of wall time."""
+
+    def __init__(self, jobs, duration, executors, corpus_dir, emit, pct_depth=3):
+        if duration <= 0:
+            raise FuzzmmError(f"--duration must be positive, not {duration}")
+        if executors < 1:
+            raise FuzzmmError(f"--executors must be at least 1, not {executors}")
+        self.jobs = list(jobs)
+        self.duration = duration
+        self.executors = min(executors, len(self.jobs))
+        self.corpus_dir = corpus_dir
+        self.emit = emit            # emit(event_dict): the caller prints
+        self.pct_depth = pct_depth
+        self.records = {}           # (variant, signature) -> Record
+        self.runs = {}              # job -> runs so far
+        self.errors = []
+        self.done = set()           # jobs that reported their end
+
+    def run(self):
+        os.makedirs(self.corpus_dir, exist_ok=True)
+        corpus.clean_temp(self.corpus_dir)
+        ctx = multiprocess.get_context("fork")
+        messages, stop = ctx.Queue(), ctx.Event()
+        waves = -(-len(self.jobs) // self.executors)
+        per_job = self.duration / waves
+        start = self.start = time.monotonic()
+        pending, running = list(self.jobs), {}
+        last_progress = start
+        interrupted = False
+        try:
+            while pending or running:
+                while pending and len(running) < self.executors and not stop.is_set():
+                    job = pending.pop(0)
+                    proc = ctx.Process(target=_job_main, args=(job, per_job, messages, stop, self.pct_depth),
+                                       name=f"fuzzmm-campaign-{job.variant}-{job.strategy}")
+                    proc.start()
+                    running[job] = (proc, time.monotonic() - start)
+                if stop.is_set():
+                    pending.clear()
+                self._drain(messages, running, timeout=0.2)
+                for job, (proc, _) in list(running.items()):
+                    if not proc.is_alive() and job not in self.done:
+                        self._drain(messages, running, timeout=0.5)
+                        if job not in self.done:
+                            self.errors.append(f"{job.variant}/{job.strategy}: campaign process died")
+                            running.pop(job)
+                if time.monotonic() - last_progress >= 1.0:
+                    last_progress = time.monotonic()
+                    self.emit(self.progress())
+        except KeyboardInterrupt:
+            interrupted = True
+            stop.set()
+            deadline = time.monotonic() + 10
+            while running and time.monotonic() < deadline:
+                try:
+                    self._drain(messages, running, timeout=0.2)
+                except KeyboardInterrupt:
+                    continue
+            for proc, _ in running.values():
+                proc.kill()
+        for proc, _ in running.values():
+            proc.join(1)
+        return self.summary(interrupted)
+
+    def _drain(self, messages, running, timeout):
+        try:
+            message = messages.get(timeout=timeout)
+        except queue_mod.Empty:
+            return
+        while True:
+            self._handle(message, running)
+            try:
+                message = messages.get_nowait()
+            except queue_mod.Empty:
+                return
+
+    def _handle(self, message, running):
+        kind, job = message[0], message[1]
+        offset = running.get(job, (None, 0.0))[1]
+        if kind == "progress":
+            self.runs[job] = message[2]
+        elif kind == "finding":
+            doc, elapsed = message[2], message[3]
+            entry = corpus.load_doc(doc)
+            key = (job.variant, entry.signature)
+            path = corpus.save(self.corpus_dir, entry)
+            if key not in self.records:
+                record = Record(job.variant, entry.kind, entry.signature, offset + elapsed, path, job.strategy)
+                self.records[key] = record
+                self.emit({"event": "finding", **record.to_json(), "message": entry.message})
+        elif kind == "done":
+            self.runs[job] = message[2]
+            if message[3]:
+                self.errors.append(f"{job.variant}/{job.strategy}: {message[3]}")
+            self.done.add(job)
+            proc, _ = running.pop(job, (None, 0))
+            if proc is not None:
+                proc.join(5)
+
+    def progress(self):
+        elapsed = time.monotonic() - self.start
+        runs = sum(self.runs.values())
+        by_kind = {}
+        for record in self.records.values():
+            by_kind[record.kind] = by_kind.get(record.kind, 0) + 1
+        return {"event": "progress", "elapsed_s": round(elapsed, 1), "runs": runs,
+                "runs_per_s": round(runs / elapsed, 1) if elapsed else 0.0, "findings_by_kind": by_kind}
+
+    def summary(self, interrupted=False):
+        elapsed = time.monotonic() - self.start
+        runs = sum(self.runs.values())
+        return {"event": "summary", "runs": runs, "runs_per_s": round(runs / elapsed, 1) if elapsed else 0.0,
+                "elapsed_s": round(elapsed, 1), "interrupted": interrupted, "errors": self.errors,
+                "findings": [r.to_json() for r in sorted(self.records.values(),
+                                                         key=lambda r: (r.variant, r.first_found_s))]}

@@ -1,0 +1,189 @@
+"""The `fuzzmm` command: variants, fuzz, replay, minimize, corpus dedup.
+
+Exit codes: 0 nothing found (fuzz) or not reproduced (replay); 1 a finding or
+a reproduction; 2 bad input or usage, with a one-line reason on stderr.
+"""
+import argparse
+import json
+import os
+import random
+import sys
+
+from fuzzmm.errors import FuzzmmError
+
+DEFAULT_DURATION_S = 20.0
+DEFAULT_STRATEGY = "pct"
+DEFAULT_CORPUS = os.path.join(".fuzzmm", "corpus")
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="fuzzmm", description="Find ordering bugs in concurrent "
+                                "reference-counting and locking code by running it in real processes "
+                                "over shared memory under controlled schedules.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    v = sub.add_parser("variants", help="list models and their variants")
+    v.add_argument("--model", help="a built-in model name, a module, or a path to a .py file "
+                   "(default: every built-in model)")
+    v.add_argument("--json", action="store_true", help="print one JSON object per variant")
+
+    f = sub.add_parser("fuzz", help="search for findings and keep them in a corpus")
+    f.add_argument("--model", help="built-in model name, module or .py file (default: thp-numa, the seed model)")
+    f.add_argument("--variant", action="append", help="a variant to fuzz; repeat for several (default: all)")
+    f.add_argument("--strategy", default=DEFAULT_STRATEGY,
+                   choices=["pct", "random", "hypothesis", "chaos", "portfolio"],
+                   help=f"how schedules are chosen (default: {DEFAULT_STRATEGY}); portfolio runs each "
+                   "strategy on its own executor")
+    f.add_argument("--duration", type=float, default=DEFAULT_DURATION_S,
+                   help=f"wall-clock budget in seconds (default: {DEFAULT_DURATION_S:g})")
+    f.add_argument("--executors", type=int, default=os.cpu_count() or 1,
+                   help="executors run in parallel, each with its own pool and workers (default: one per core)")
+    f.add_argument("--corpus", default=DEFAULT_CORPUS,
+                   help=f"directory where findings are written (default: {DEFAULT_CORPUS})")
+    f.add_argument("--seed", type=int, help="seed of the search (default: random, printed in the summary)")
+    f.add_argument("--pct-depth", type=int, default=3, help="PCT bug depth d: d-1 change points (default: 3)")
+    f.add_argument("--json", action="store_true", help="print JSON lines: progress, finding, then a summary")
+
+    r = sub.add_parser("replay", help="reproduce a corpus file deterministically")
+    r.add_argument("file", help="the corpus file")
+    r.add_argument("--repeat", type=int, default=1, help="replay N times and report any difference (default: 1)")
+    r.add_argument("--variant", help="replay on this variant of the file's model instead of its own")
+    r.add_argument("--trace", action="store_true", help="print the run as a swimlane, one column per task")
+    r.add_argument("--json", action="store_true", help="print one JSON object with the result")
+
+    m = sub.add_parser("minimize", help="shrink a corpus file while it reproduces the same signature")
+    m.add_argument("file", help="the corpus file")
+    m.add_argument("-o", "--output", help="where to write the result (default: replace FILE)")
+    m.add_argument("--max-runs", type=int, default=5000, help="bound on the runs tried (default: 5000)")
+
+    c = sub.add_parser("corpus", help="corpus maintenance")
+    csub = c.add_subparsers(dest="corpus_command", metavar="ACTION")
+    d = csub.add_parser("dedup", help="keep the smallest reproducer of each signature")
+    d.add_argument("dir", help="the corpus directory")
+    return p
+
+
+def main(argv=None):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "variants":
+            return cmd_variants(args)
+        if args.command == "fuzz":
+            return cmd_fuzz(args)
+        if args.command == "replay":
+            return cmd_replay(args)
+        if args.command == "minimize":
+            return cmd_minimize(args)
+        if args.command == "corpus":
+            if args.corpus_command != "dedup":
+                parser.parse_args(["corpus", "--help"])
+            return cmd_dedup(args)
+    except FuzzmmError as exc:
+        print(f"fuzzmm: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fuzzmm: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+def cmd_variants(args):
+    from fuzzmm.models import list_models, load_model
+    models = [load_model(args.model)] if args.model else list_models()
+    for model in models:
+        for variant, ref in model.variants.items():
+            summary = ref.load().summary
+            if args.json:
+                print(json.dumps({"model": model.name, "variant": variant, "summary": summary,
+                                  "program": str(ref)}))
+            else:
+                print(f"{model.name:12} {variant:10} {summary}")
+    return 0
+
+
+def cmd_fuzz(args):
+    from fuzzmm.campaign import Campaign, Job, PORTFOLIO
+    from fuzzmm.models import load_model
+    from fuzzmm.report import print_event, table
+    model = load_model(args.model)
+    variants = args.variant or list(model.variants)
+    if args.pct_depth < 1 or args.pct_depth > 9:
+        raise FuzzmmError(f"--pct-depth must be 1..9, not {args.pct_depth}")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2 ** 31)
+    strategies = PORTFOLIO if args.strategy == "portfolio" else (args.strategy,)
+    jobs = [Job(args.model or model.name, v, model.ref(v), s, seed + i)
+            for i, (v, s) in enumerate((v, s) for v in variants for s in strategies)]
+    emit = (lambda e: print(json.dumps(e), flush=True)) if args.json else print_event
+    campaign = Campaign(jobs, args.duration, args.executors, args.corpus, emit, pct_depth=args.pct_depth)
+    summary = campaign.run()
+    summary["seed"] = seed
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        print(table(summary, variants))
+    for error in summary["errors"]:
+        print(f"fuzzmm: error: {error}", file=sys.stderr)
+    if summary["errors"] and not summary["findings"]:
+        return 2
+    return 1 if summary["findings"] else 0
+
+
+def cmd_replay(args):
+    from fuzzmm import corpus
+    from fuzzmm.report import swimlane
+    entry = corpus.load(args.file)
+    result = corpus.replay(entry, repeat=args.repeat, variant=args.variant, keep_events=args.trace)
+    got = result.first.finding
+    if args.json:
+        print(json.dumps({"event": "replay", "reproduced": result.reproduced,
+                          "kind": got.kind if got else None, "signature": got.signature if got else None,
+                          "expected": entry.signature, "runs": result.runs, "consistent": result.consistent,
+                          "variant": args.variant or entry.variant}))
+    else:
+        verdict = "reproduced" if result.reproduced else "not reproduced"
+        print(f"{verdict}: expected {entry.signature}, got {got.signature if got else 'no finding'}"
+              f" ({result.runs} run(s), {'consistent' if result.consistent else 'INCONSISTENT'})")
+        if got:
+            print(f"  {got.message}")
+        if args.trace:
+            print(swimlane(result.first, entry.scenario))
+    if not result.consistent:
+        print("fuzzmm: warning: replays differ: the program has nondeterminism outside the schedule",
+              file=sys.stderr)
+    return 1 if result.reproduced else 0
+
+
+def cmd_minimize(args):
+    from fuzzmm import corpus
+    from fuzzmm.sched.executor import Executor
+    entry = corpus.load(args.file)
+    with Executor(corpus.program_ref(entry), workers=max(entry.scenario.ntasks, 1)) as executor:
+        first = corpus.replay(entry, executor=executor)
+        if not first.reproduced:
+            raise FuzzmmError(f"{args.file}: does not reproduce {entry.signature}; nothing to minimise")
+        small = corpus.minimize(entry, executor, max_runs=args.max_runs)
+    out = args.output or args.file
+    corpus.write_atomic(out, small.to_json())
+    print(f"{out}: {entry.size} -> {small.size} (tasks, operations, switches, switch steps); "
+          f"{small.scenario.describe()}; switches {list(small.schedule.switches)}")
+    return 1
+
+
+def cmd_dedup(args):
+    from fuzzmm import corpus
+    bad = [(p, e) for p, e in corpus.entries(args.dir) if isinstance(e, FuzzmmError)]
+    removed = corpus.dedup(args.dir)
+    for path in removed:
+        print(f"removed {path}")
+    for _, error in bad:
+        print(f"fuzzmm: warning: skipped {error}", file=sys.stderr)
+    print(f"{len(removed)} duplicate(s) removed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

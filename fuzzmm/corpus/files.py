@@ -1,0 +1,186 @@
+"""Crash files: one JSON document per finding, written atomically, deduplicated by signature.
+
+A file holds everything a replay needs (model, variant, program, scenario,
+switch list) and what was found (signature, message, how and when).  Files are
+never pickles: a corpus outlives the code that wrote it and is read by people.
+"""
+from dataclasses import dataclass, field
+import hashlib
+import json
+import os
+import tempfile
+
+import fuzzmm
+from fuzzmm.errors import FuzzmmError, KINDS
+from fuzzmm.program import Scenario
+from fuzzmm.sched.schedule import Schedule
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Entry:
+    model: str
+    variant: str
+    program: str                 # "module:qualname" or "path.py:qualname"
+    scenario: Scenario
+    schedule: Schedule
+    kind: str
+    signature: str
+    message: str = ""
+    found_by: dict = field(default_factory=dict)
+    fixed_in: list = field(default_factory=list)   # variants on which it must not reproduce
+    path: str = None
+
+    @property
+    def size(self):
+        """How big a reproducer is: smaller is better (tasks, operations, switches, how late they come)."""
+        ops = sum(len(task) for task in self.scenario.tasks)
+        switches = self.schedule.switches
+        return (self.scenario.ntasks, ops, len(switches), sum(s for s, _ in switches))
+
+    def to_json(self):
+        return {
+            "format": FORMAT_VERSION,
+            "fuzzmm": fuzzmm.__version__,
+            "model": self.model,
+            "variant": self.variant,
+            "program": self.program,
+            "scenario": self.scenario.to_json(),
+            "schedule": {"switches": self.schedule.to_json()},
+            "signature": {"kind": self.kind, "signature": self.signature},
+            "message": self.message,
+            "found_by": self.found_by,
+            "fixed_in": list(self.fixed_in),
+        }
+
+    def file_name(self):
+        digest = hashlib.sha1(f"{self.model}/{self.variant}/{self.signature}".encode()).hexdigest()[:12]
+        return f"{self.variant}-{self.kind}-{digest}.json".replace("/", "_")
+
+
+def load(path):
+    """Read and validate one corpus file; FuzzmmError says what is wrong and where."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise FuzzmmError(f"{path}: no such corpus file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FuzzmmError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise FuzzmmError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+    return load_doc(doc, path)
+
+
+def load_doc(doc, path="<corpus entry>"):
+    """Validate a parsed corpus document into an Entry."""
+    if not isinstance(doc, dict):
+        raise FuzzmmError(f"{path}: a corpus file holds a JSON object")
+    version = doc.get("format")
+    if version != FORMAT_VERSION:
+        raise FuzzmmError(f"{path}: unknown corpus format version {version!r} (this fuzzmm reads {FORMAT_VERSION})")
+    try:
+        signature = doc["signature"]
+        kind = signature["kind"]
+        if kind not in KINDS:
+            raise FuzzmmError(f"{path}: unknown finding kind {kind!r}")
+        switches = doc["schedule"]["switches"]
+        schedule = Schedule.of_switches([(int(s), int(t)) for s, t in switches])
+        fixed = doc.get("fixed_in", [])
+        if not isinstance(fixed, list) or not all(isinstance(v, str) for v in fixed):
+            raise FuzzmmError(f"{path}: fixed_in must be a list of variant names")
+        return Entry(model=str(doc["model"]), variant=str(doc["variant"]), program=str(doc["program"]),
+                     scenario=Scenario.of(doc["scenario"]), schedule=schedule, kind=kind,
+                     signature=str(signature.get("signature", kind)), message=str(doc.get("message", "")),
+                     found_by=dict(doc.get("found_by", {})), fixed_in=fixed,
+                     path=None if path == "<corpus entry>" else str(path))
+    except FuzzmmError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise FuzzmmError(f"{path}: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise FuzzmmError(f"{path}: malformed corpus file ({type(exc).__name__}: {exc})") from None
+
+
+def write_atomic(path, doc):
+    """Write JSON so that a reader sees the old file or the whole new one, never a part."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save(directory, entry):
+    """Store `entry` unless the corpus already holds a smaller one of the same signature.
+
+    Returns the path that holds the signature's reproducer afterwards.
+    """
+    path = os.path.join(directory, entry.file_name())
+    if os.path.exists(path):
+        try:
+            old = load(path)
+            if old.size <= entry.size:
+                return path
+        except FuzzmmError:
+            pass            # an unreadable file of the same name is replaced by a good one
+    write_atomic(path, entry.to_json())
+    entry.path = path
+    return path
+
+
+def entries(directory):
+    """(path, Entry or FuzzmmError) for every corpus file in `directory`, sorted by name."""
+    if not os.path.isdir(directory):
+        raise FuzzmmError(f"{directory}: not a directory")
+    out = []
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".json") and not name.startswith(".tmp-"):
+            path = os.path.join(directory, name)
+            try:
+                out.append((path, load(path)))
+            except FuzzmmError as exc:
+                out.append((path, exc))
+    return out
+
+
+def clean_temp(directory):
+    """Remove half-written temporary files left by a killed writer."""
+    if not os.path.isdir(directory):
+        return
+    for name in os.listdir(directory):
+        if name.startswith(".tmp-"):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass
+
+
+def dedup(directory):
+    """Keep the smallest reproducer of each (model, variant, signature); returns the removed paths.
+    Unreadable files are left alone and reported by the caller."""
+    best, removed = {}, []
+    for path, entry in entries(directory):
+        if isinstance(entry, FuzzmmError):
+            continue
+        key = (entry.model, entry.variant, entry.signature)
+        if key not in best:
+            best[key] = entry
+            continue
+        keep, drop = (entry, best[key]) if entry.size < best[key].size else (best[key], entry)
+        best[key] = keep
+        os.unlink(drop.path)
+        removed.append(drop.path)
+    return removed

@@ -1,0 +1,48 @@
+"""Replay a corpus entry: run its scenario under its switch list and compare signatures."""
+from dataclasses import dataclass
+
+from fuzzmm.errors import FuzzmmError
+from fuzzmm.models import ProgramRef, load_model
+from fuzzmm.sched.executor import Executor
+
+
+def program_ref(entry, variant=None):
+    """The program to run: the entry's own, or `variant` of the entry's model."""
+    if variant is None or variant == entry.variant:
+        source, _, qualname = entry.program.rpartition(":")
+        if not source or not qualname:
+            raise FuzzmmError(f"{entry.path}: program {entry.program!r} is not 'module:Class'")
+        return ProgramRef(source, qualname)
+    return load_model(entry.model).ref(variant)
+
+
+@dataclass
+class ReplayResult:
+    reproduced: bool            # the entry's signature showed in every run
+    consistent: bool            # every run gave the same result
+    runs: int
+    results: list               # RunResult of each run
+    expected: str               # the entry's signature
+
+    @property
+    def first(self):
+        return self.results[0]
+
+
+def replay(entry, repeat=1, variant=None, executor=None, keep_events=False):
+    """Run the entry `repeat` times (on `variant` if given) under its recorded schedule."""
+    if repeat < 1:
+        raise FuzzmmError(f"--repeat must be at least 1, not {repeat}")
+    own = executor is None
+    if own:
+        executor = Executor(program_ref(entry, variant), workers=max(entry.scenario.ntasks, 1))
+    try:
+        executor.program.validate(entry.scenario)
+        results = [executor.run(entry.scenario, entry.schedule, keep_events=keep_events) for _ in range(repeat)]
+    finally:
+        if own:
+            executor.close()
+    signatures = [r.finding.signature if r.finding else None for r in results]
+    return ReplayResult(reproduced=all(s == entry.signature for s in signatures),
+                        consistent=len(set(signatures)) == 1 and len({r.switches for r in results}) == 1,
+                        runs=repeat, results=results, expected=entry.signature)
