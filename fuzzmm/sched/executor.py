@@ -5,10 +5,12 @@ pool's model state is restored from a snapshot taken after `setup`, not
 rebuilt.  The parent only prepares a run, releases it, and waits: in
 controlled mode the workers pass the turn among themselves.
 """
+import importlib.util
 import json
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 
@@ -31,10 +33,17 @@ def default_start_method():
 
 
 def _ref_of(program):
+    """A ProgramRef any worker can load: by module name if importable by name, else by file."""
     if isinstance(program, ProgramRef):
         return program
     if isinstance(program, type) and issubclass(program, Program):
-        return ProgramRef(program.__module__, program.__qualname__)
+        module = sys.modules.get(program.__module__)
+        path = getattr(module, "__file__", None)
+        by_name = program.__module__ != "__main__" and not program.__module__.startswith("fuzzmm_model_")
+        if by_name and importlib.util.find_spec(program.__module__) is not None:
+            return ProgramRef(program.__module__, program.__qualname__)
+        if path:
+            return ProgramRef(path, program.__qualname__)
     raise TypeError(f"expected a Program subclass or a ProgramRef, not {program!r}")
 
 

@@ -1,0 +1,78 @@
+"""Small programs the scheduler tests run: each shows one way a run can go wrong."""
+import os
+import signal
+
+from fuzzmm.program import Program, Scenario, op
+
+
+class LockOrder(Program):
+    """Two tasks take two mutexes in opposite orders."""
+    name = "lock-order"
+    tasks = (2, 2)
+
+    def setup(self, pool):
+        self.a = pool.mutex()
+        self.b = pool.mutex()
+
+    @op()
+    def ab(self):
+        self.a.lock()
+        self.b.lock()
+        self.b.unlock()
+        self.a.unlock()
+
+    @op()
+    def ba(self):
+        self.b.lock()
+        self.a.lock()
+        self.a.unlock()
+        self.b.unlock()
+
+    def default_scenario(self):
+        return Scenario.of([[("ab", ())], [("ba", ())]])
+
+
+class Crash(Program):
+    """A task that kills its own worker process."""
+    name = "crash"
+    tasks = (1, 2)
+
+    def setup(self, pool):
+        self.counter = pool.atomic(0)
+
+    @op()
+    def die(self):
+        self.counter.add(1)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    @op()
+    def work(self):
+        self.counter.add(1)
+
+    def default_scenario(self):
+        return Scenario.of([[("die", ())]])
+
+
+class Spin(Program):
+    """Tasks that never end: one spins in plain Python, one keeps hitting scheduling points."""
+    name = "spin"
+    tasks = (1, 2)
+    max_steps = 5000
+
+    def setup(self, pool):
+        self.flag = pool.atomic(0)
+
+    @op()
+    def spin_python(self):
+        self.flag.add(1)
+        while True:
+            pass
+
+    @op()
+    def spin_points(self):
+        while self.flag.load() == 0:
+            pass
+
+    @op()
+    def work(self):
+        self.flag.add(1)

@@ -1,0 +1,87 @@
+"""Runs that end badly: deadlock, a dead worker, a hang; the executor carries on after each."""
+import os
+import time
+
+from fuzzmm.program import Scenario
+from fuzzmm.sched.schedule import Schedule
+from fuzzmm.sched.search import Search
+
+from programs import Crash, LockOrder, Spin
+
+
+def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
+    """Two mutexes taken in opposite orders deadlock; the report names each wait and its holder."""
+    ex = make_executor(LockOrder)
+    result = ex.run(ex.program.default_scenario(), Schedule.of_switches([(2, 1)]))
+    assert result.finding is not None and result.finding.kind == "deadlock"
+    message = result.finding.message
+    assert "task 0 waits for mutex" in message and "held by task 1" in message
+    assert "task 1 waits for mutex" in message and "held by task 0" in message
+
+
+def test_pct_finds_the_deadlock(make_executor):
+    """PCT finds the lock-order deadlock without being told the schedule."""
+    ex = make_executor(LockOrder)
+    found = next(Search(ex, "pct", seed=1, scenario=ex.program.default_scenario()).run(
+        max_runs=2000, stop_at_first=True))
+    assert found.finding.kind == "deadlock"
+
+
+def test_the_serial_schedule_of_the_lock_order_program_is_clean(make_executor):
+    """Run one after the other, the two lock orders never deadlock."""
+    ex = make_executor(LockOrder)
+    assert ex.run(ex.program.default_scenario()).ok
+
+
+def test_a_task_that_kills_its_worker_is_a_worker_crash(make_executor):
+    """SIGKILL of a worker mid-run is reported as worker-crash, and the next run passes."""
+    ex = make_executor(Crash, workers=2)
+    before = ex.worker_pids
+    result = ex.run(Scenario.of([[("die", ())], [("work", ())]]))
+    assert result.finding is not None and result.finding.kind == "worker-crash"
+    assert "SIGKILL" in result.finding.message
+    assert ex.worker_pids[0] != before[0]
+    assert ex.run(Scenario.of([[("work", ())], [("work", ())]])).ok
+
+
+def test_a_task_spinning_in_python_is_a_hang_within_the_watchdog(make_executor):
+    """A task that never reaches a scheduling point again is a hang; its worker is replaced."""
+    ex = make_executor(Spin, workers=2, watchdog_s=1.0)
+    old = ex.worker_pids
+    start = time.monotonic()
+    result = ex.run(Scenario.of([[("spin_python", ())], [("work", ())]]))
+    assert time.monotonic() - start < 5
+    assert result.finding is not None and result.finding.kind == "hang"
+    assert not _alive(old[0])
+    assert ex.run(Scenario.of([[("work", ())], [("work", ())]])).ok
+
+
+def test_a_task_that_never_ends_is_a_hang_at_the_step_limit(make_executor):
+    """A task looping over scheduling points is a hang once it passes max_steps."""
+    ex = make_executor(Spin, workers=1)
+    result = ex.run(Scenario.of([[("spin_points", ())]]))
+    assert result.finding is not None and result.finding.kind == "hang"
+    assert "5000 scheduling points" in result.finding.message
+
+
+def test_closing_leaves_no_worker_behind(make_executor):
+    """After close() every worker process is gone."""
+    ex = make_executor(Crash, workers=2)
+    pids = ex.worker_pids
+    ex.close()
+    deadline = time.monotonic() + 5
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(_alive(p) for p in pids)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,77 @@
+"""The executor and strategies on the lost-update example and its fixed twin."""
+import pytest
+
+from fuzzmm.examples.lost_update import LostUpdate, LostUpdateFixed
+from fuzzmm.program import Scenario
+from fuzzmm.sched.schedule import Schedule
+from fuzzmm.sched.search import Search
+
+SIGNATURE = "assertion@LostUpdate.check"
+
+
+@pytest.mark.parametrize("strategy", ["random", "pct", "chaos", "hypothesis"])
+def test_each_strategy_finds_the_lost_update(make_executor, strategy):
+    """Every strategy finds the lost update and hands back a schedule that replays it."""
+    ex = make_executor(LostUpdate)
+    found = next(Search(ex, strategy, seed=3).run(seconds=60, stop_at_first=True), None)
+    assert found is not None, f"{strategy} found nothing"
+    assert found.finding.signature == SIGNATURE
+    assert found.reproduced
+    again = ex.run(found.scenario, found.schedule)
+    assert again.finding is not None and again.finding.signature == SIGNATURE
+
+
+def test_fixed_twin_stays_clean_for_2000_schedules(make_executor):
+    """The atomic-add twin shows no finding under 1,000 PCT and 1,000 random-walk schedules."""
+    ex = make_executor(LostUpdateFixed)
+    for strategy in ("pct", "random"):
+        search = Search(ex, strategy, seed=11)
+        assert list(search.run(max_runs=1000)) == []
+        assert search.runs == 1000
+
+
+def test_a_finding_replays_100_times_out_of_100(make_executor):
+    """A recorded switch list reproduces the same finding, switches and steps every time."""
+    ex = make_executor(LostUpdate)
+    scenario = ex.program.default_scenario()
+    first = ex.run(scenario, Schedule("random", seed=7))
+    assert first.finding is not None
+    for _ in range(100):
+        again = ex.run(scenario, first.schedule)
+        assert again.finding == first.finding
+        assert again.switches == first.switches
+        assert again.steps == first.steps
+
+
+def test_default_rule_runs_tasks_one_after_another(make_executor):
+    """With no switches each task runs to its end in task order, so nothing is lost."""
+    ex = make_executor(LostUpdate)
+    result = ex.run(ex.program.default_scenario(), Schedule(), keep_events=True)
+    assert result.ok and result.switches == ()
+    tasks = [e[1] for e in result.events if e[1] >= 0]
+    assert tasks == sorted(tasks)
+
+
+def test_one_switch_between_load_and_store_loses_an_update(make_executor):
+    """Switching to task 1 at task 0's store (step 2, after its load at step 1) loses an increment."""
+    ex = make_executor(LostUpdate)
+    scenario = Scenario.of([[("increment", (1,))], [("increment", (1,))]])
+    result = ex.run(scenario, Schedule.of_switches([(2, 1)]))
+    assert result.finding is not None and result.finding.kind == "assertion"
+    assert "counter is 1 after 2 increments" in result.finding.message
+
+
+def test_hypothesis_shrinks_to_two_single_increments(make_executor):
+    """Hypothesis shrinks the scenario and the schedule to two tasks of one increment, one switch."""
+    ex = make_executor(LostUpdate)
+    found = next(Search(ex, "hypothesis", seed=0).run(seconds=60, stop_at_first=True))
+    assert found.scenario.tasks == ((("increment", (1,)),), (("increment", (1,)),))
+    assert len(found.schedule.switches) == 1
+
+
+def test_scenario_with_more_tasks_than_workers_is_refused(make_executor):
+    """Asking for more tasks than workers is a clear error, not a hang."""
+    from fuzzmm.errors import FuzzmmError
+    ex = make_executor(LostUpdate, workers=2)
+    with pytest.raises(FuzzmmError, match="3 tasks"):
+        ex.run(Scenario.of([[("increment", (1,))]] * 3))
