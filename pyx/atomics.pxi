@@ -94,6 +94,22 @@ cdef class Atomic:
     def and_(self, int64_t bits):
         return self._do(OP_AND, bits, 0, 0)
 
+    def wait(self, int32_t expected, double timeout_s):
+        """futex wait: sleep while the (32-bit) value equals `expected`, at most `timeout_s`.
+        Returns False on timeout, True otherwise.  No scheduling point: a raw primitive."""
+        self.pool.check()
+        if self.wide:
+            raise TypeError("futex wait needs a 32-bit Atomic")
+        cdef int r = fz_futex_wait(<int32_t*>self.p, expected, <int64_t>(timeout_s * 1e9))
+        return r != ETIMEDOUT
+
+    def wake(self, int n=0x7fffffff):
+        """futex wake: wake up to `n` processes waiting on this (32-bit) slot; returns how many."""
+        self.pool.check()
+        if self.wide:
+            raise TypeError("futex wake needs a 32-bit Atomic")
+        return fz_futex_wake(<int32_t*>self.p, n)
+
     def peek(self):
         """The value, read without a scheduling point or a record (for oracles and tests)."""
         self.pool.check()

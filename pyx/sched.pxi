@@ -44,6 +44,17 @@ cdef int g_task = -1          # the task this process runs now; -1 outside a run
 cdef int g_spin_depth = 0     # spinlocks the running task holds (sleep-in-atomic)
 cdef uint64_t g_chaos_rng = 0x9e3779b97f4a7c15ULL
 cdef int64_t WAIT_SLICE_NS = 20 * 1000 * 1000
+cdef int g_parent_spins = 2000
+cdef int g_yield_every = 16
+
+
+def tune(parent_spins=None, yield_every=None):
+    """Set the parent's spin count while waiting for a run, and how often a waiting worker yields."""
+    global g_parent_spins, g_yield_every
+    if parent_spins is not None:
+        g_parent_spins = parent_spins
+    if yield_every is not None:
+        g_yield_every = yield_every
 
 
 cdef inline uint64_t _xorshift(uint64_t* state) noexcept nogil:
@@ -130,7 +141,10 @@ cdef int _wait_turn(fz_ctl* c, int me) except -1:
             raise RunAborted()
         if spins < limit:
             spins += 1
-            fz_relax()
+            if g_yield_every and spins % g_yield_every == 0:
+                sched_yield()
+            else:
+                fz_relax()
             continue
         fz_add32(&c.sleepers, 1)
         fz_futex_wait(&c.current, cur, WAIT_SLICE_NS)
@@ -414,7 +428,7 @@ def wait_done(Pool pool, double timeout_s):
     cdef int64_t slice_ns
     cdef int spins = 0
     while fz_load32(&c.run_state) != R_DONE:
-        if spins < 20000:
+        if spins < g_parent_spins:
             spins += 1
             fz_relax()
             continue

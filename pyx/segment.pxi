@@ -3,7 +3,7 @@ from posix.fcntl cimport O_CREAT, O_EXCL, O_RDWR
 from posix.unistd cimport close as c_close, ftruncate
 from posix.mman cimport shm_open, shm_unlink, mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED
 from posix.stat cimport struct_stat, fstat
-from libc.errno cimport errno
+from libc.errno cimport errno, ETIMEDOUT
 import weakref
 
 SHM_DIR = "/dev/shm"

@@ -76,6 +76,9 @@ class Executor:
             raise FuzzmmError(f"an executor has 1..16 workers, not {self.nworkers}")
         self.watchdog_s = watchdog_s
         self.start_method = start_method or default_start_method()
+        # A waiting worker spins only when it can have a core of its own; on an
+        # oversubscribed machine spinning steals the running worker's time.
+        self.spin_iters = 2000 if (os.cpu_count() or 1) > self.nworkers + 1 else 100
         self.runs = 0
         self._procs = [None] * self.nworkers
         self._scenario = None
@@ -148,7 +151,7 @@ class Executor:
         _core.prepare_run(pool, n, mode=mode, strategy=schedule.kind, switches=schedule.switches,
                           priorities=schedule.priorities, change_points=schedule.change_points,
                           seed=schedule.seed, order=schedule.order, max_steps=self.program.max_steps,
-                          delay_prob=delay_prob, delay_max_ns=delay_max_ns)
+                          delay_prob=delay_prob, delay_max_ns=delay_max_ns, spin_iters=self.spin_iters)
         _core.start_run(pool)
         self.runs += 1
         finding = self._wait(n)
