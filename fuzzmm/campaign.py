@@ -30,9 +30,15 @@ class Job:
     seed: int
 
 
+def _exit_on_term(signum, frame):
+    """SIGTERM unwinds like an exit, so executors close their pools and workers."""
+    raise SystemExit(128 + signum)
+
+
 def _job_main(job, seconds, messages, stop, pct_depth):
     """Body of one campaign process: search until the budget or `stop`, report by queue."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_term)
     from fuzzmm.sched.executor import Executor
     from fuzzmm.sched.search import Search
     runs = 0

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import sys
 
 from fuzzmm.errors import FuzzmmError
@@ -63,12 +64,18 @@ def _parser():
     return p
 
 
+def _interrupt(signum, frame):
+    """SIGTERM ends a command the way Ctrl-C does: summary printed, nothing left behind."""
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.command == "variants":
             return cmd_variants(args)

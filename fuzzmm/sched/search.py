@@ -10,6 +10,7 @@ import random
 import time
 
 from hypothesis import HealthCheck, Phase, given, settings, seed as hypothesis_seed
+from hypothesis.reporting import with_reporter
 
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
@@ -134,6 +135,9 @@ class Search:
             class _Hit(Exception):
                 pass
 
+            class _Stop(BaseException):
+                """Ends Hypothesis at once: it does not shrink a BaseException."""
+
             max_step = max(16, getattr(executor, "typical_steps", 100))
 
             @hypothesis_seed(round_seed)
@@ -143,10 +147,11 @@ class Search:
             @given(scenario=fz_strategies.scenarios(program),
                    schedule=fz_strategies.schedules(program.tasks[1], max_step=max_step))
             def probe(scenario, schedule):
-                if "found" not in target and (stopped or (seconds is not None and time.monotonic() - start >= seconds)):
-                    return
                 if self._ticked():
                     stopped.append(True)
+                out_of_time = seconds is not None and time.monotonic() - start >= seconds
+                if stopped or (out_of_time and "found" not in target):
+                    raise _Stop()
                 result = executor.run(scenario, schedule)
                 self.runs += 1
                 if result.steps:
@@ -163,8 +168,9 @@ class Search:
                     raise _Hit()
 
             try:
-                probe()
-            except _Hit:
+                with with_reporter(lambda *args: None):
+                    probe()
+            except (_Hit, _Stop):
                 pass
             if "found" not in target:
                 return

@@ -1,0 +1,6 @@
+"""`python -m fuzzmm` runs the fuzzmm command."""
+import sys
+
+from fuzzmm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,99 @@
+"""The fuzzmm command: its contract of outputs and exit codes, and bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def fuzzmm(*args, cwd=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "fuzzmm", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+def one_line_error(proc):
+    lines = proc.stderr.strip().splitlines()
+    return proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr
+
+
+def test_variants_lists_the_example_and_its_twin():
+    """`fuzzmm variants --model lost-update` lists both variants with a summary each."""
+    proc = fuzzmm("variants", "--model", "lost-update", "--json")
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 0
+    assert [r["variant"] for r in rows] == ["racy", "fixed"]
+    assert all(r["summary"] for r in rows)
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    corpus = tmp_path_factory.mktemp("corpus")
+    proc = fuzzmm("fuzz", "--model", "lost-update", "--duration", "3", "--executors", "2",
+                  "--corpus", str(corpus), "--seed", "5", "--json")
+    return proc, corpus
+
+
+def test_fuzz_json_ends_with_a_summary_of_findings(campaign):
+    """`fuzz --json` prints JSON lines ending in a summary; the racy variant's finding is in the corpus."""
+    proc, corpus = campaign
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 1, proc.stderr
+    summary = events[-1]
+    assert summary["event"] == "summary" and summary["runs"] > 0 and summary["runs_per_s"] > 0
+    assert len(summary["findings"]) == 1, summary["findings"]
+    [finding] = summary["findings"]
+    assert finding["variant"] == "racy" and finding["kind"] == "assertion"
+    assert finding["signature"] == "assertion@LostUpdate.check"
+    assert finding["first_found_s"] >= 0 and os.path.exists(finding["corpus_file"])
+    assert any(e["event"] == "finding" for e in events[:-1])
+
+
+def test_replay_reproduces_and_a_fixed_variant_does_not(campaign):
+    """`replay --repeat 20 --json` reproduces consistently (exit 1); on `fixed` it does not (exit 0)."""
+    _, corpus = campaign
+    [path] = [os.path.join(corpus, n) for n in os.listdir(corpus)]
+    proc = fuzzmm("replay", path, "--repeat", "20", "--json")
+    result = json.loads(proc.stdout)
+    assert proc.returncode == 1
+    assert result == {**result, "event": "replay", "reproduced": True, "consistent": True, "runs": 20,
+                      "kind": "assertion"}
+    proc = fuzzmm("replay", path, "--variant", "fixed", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["reproduced"] is False
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    """Unknown variant, broken corpus file, unknown format, model file that raises: one line, exit 2."""
+    assert one_line_error(fuzzmm("fuzz", "--model", "lost-update", "--variant", "nope", "--duration", "1"))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": 1, "model": ')
+    assert one_line_error(fuzzmm("replay", str(broken)))
+    future = tmp_path / "future.json"
+    future.write_text(json.dumps({"format": 99}))
+    proc = fuzzmm("replay", str(future))
+    assert one_line_error(proc) and "format version 99" in proc.stderr
+    raising = tmp_path / "raising.py"
+    raising.write_text("raise RuntimeError('boom')\n")
+    proc = fuzzmm("fuzz", "--model", str(raising), "--duration", "1")
+    assert one_line_error(proc) and "raised on import" in proc.stderr
+    assert one_line_error(fuzzmm("replay", str(tmp_path / "missing.json")))
+    assert broken.read_text() == '{"format": 1, "model": '
+
+
+def test_a_model_file_can_override_one_function_of_a_variant(tmp_path):
+    """A user file subclassing the racy example and fixing `increment` fuzzes clean (exit 0)."""
+    model = tmp_path / "my_fix.py"
+    model.write_text(
+        "from fuzzmm.examples.lost_update import LostUpdate\n"
+        "class Mine(LostUpdate):\n"
+        "    variant = 'mine'\n"
+        "    def increment(self, n):\n"
+        "        for _ in range(n):\n"
+        "            self.counter.add(1)\n")
+    proc = fuzzmm("fuzz", "--model", str(model), "--duration", "2", "--executors", "1",
+                  "--corpus", str(tmp_path / "c"), "--json", "--seed", "1")
+    summary = json.loads(proc.stdout.splitlines()[-1])
+    assert proc.returncode == 0, proc.stderr
+    assert summary["findings"] == [] and summary["runs"] > 100
