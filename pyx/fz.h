@@ -85,6 +85,7 @@ typedef struct {
     int32_t pad0;
     int64_t max_steps;
     int64_t nops;            /* operations performed so far (guided mode) */
+    int64_t ticket;          /* (run generation << 32) | tasks, written as one word at a run's start */
     int32_t task_state[FZ_MAX_TASKS];
     int32_t blocked_kind[FZ_MAX_TASKS];
     int64_t blocked_on[FZ_MAX_TASKS];

@@ -63,6 +63,7 @@ cdef extern from "fz.h" nogil:
         int32_t sleepers
         int64_t max_steps
         int64_t nops
+        int64_t ticket
         int32_t task_state[FZ_MAX_TASKS]
         int32_t blocked_kind[FZ_MAX_TASKS]
         int64_t blocked_on[FZ_MAX_TASKS]

@@ -355,7 +355,9 @@ def prepare_run(Pool pool, int ntasks, mode="controlled", strategy="switches", s
 def start_run(Pool pool):
     """Release the workers into the prepared run."""
     pool.check()
-    fz_add32(&pool.ctl.run_gen, 1)
+    cdef int32_t gen = pool.ctl.run_gen + 1
+    fz_store64(&pool.ctl.ticket, ((<int64_t>gen) << 32) | pool.ctl.ntasks)
+    fz_store32(&pool.ctl.run_gen, gen)
     _wake_all(&pool.ctl.run_gen)
 
 
@@ -497,7 +499,7 @@ def put_scenario(Pool pool, bytes blob):
         raise ValueError(f"scenario of {len(blob)} bytes exceeds {FZ_SCENARIO}")
     memcpy(pool.ctl.scen, <char*>blob, len(blob))
     pool.ctl.scen_len = len(blob)
-    pool.ctl.scen_version += 1
+    fz_add32(&pool.ctl.scen_version, 1)
     return pool.ctl.scen_version
 
 
@@ -524,3 +526,11 @@ def set_pdeathsig():
 def run_state(Pool pool):
     pool.check()
     return fz_load32(&pool.ctl.run_state)
+
+
+def run_ticket(Pool pool):
+    """(generation, tasks) of the latest started run, read as one word: a worker that
+    wakes late never pairs one run's generation with the next run's size."""
+    pool.check()
+    cdef int64_t t = fz_load64(&pool.ctl.ticket)
+    return t >> 32, t & 0xffffffff

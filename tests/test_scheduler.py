@@ -75,3 +75,13 @@ def test_scenario_with_more_tasks_than_workers_is_refused(make_executor):
     ex = make_executor(LostUpdate, workers=2)
     with pytest.raises(FuzzmmError, match="3 tasks"):
         ex.run(Scenario.of([[("increment", (1,))]] * 3))
+
+
+def test_a_worker_that_sits_runs_out_never_joins_one_twice(make_executor):
+    """Alternating 1-task and 3-task runs: workers that sat a run out wake late without rerunning a task."""
+    ex = make_executor(LostUpdateFixed)
+    small = Scenario.of([[("increment", (1,))]])
+    large = Scenario.of([[("increment", (2,))]] * 3)
+    for i in range(3000):
+        result = ex.run(small if i % 2 else large, Schedule("random", seed=i + 1))
+        assert result.ok, (i, result.finding)

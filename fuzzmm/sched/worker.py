@@ -52,14 +52,20 @@ def main(pool_name, ref, index, parent_pid):
     configure_worker_logging(index)
     gen = _core.run_generation(pool)
     _core.set_worker(pool, index, os.getpid(), True)
-    version, scenario = -1, None
+    version, scenario, served = -1, None, gen
     while True:
         gen = _core.wait_run(pool, gen, parent_pid)
         if gen < 0:
             break
+        # A worker that sat a run out may wake late, when the next run has started:
+        # the ticket names the run and its size together, so no worker takes part
+        # in one run twice or in a run it was not released into.
+        gen, ntasks = _core.run_ticket(pool)
+        if gen == served or index >= ntasks:
+            continue
+        served = gen
         if _core.scenario_version(pool) != version:
             version = _core.scenario_version(pool)
             scenario = pickle.loads(_core.get_scenario(pool))
-        if index < len(scenario.tasks):
-            run_task(pool, program, index, scenario.tasks[index])
+        run_task(pool, program, index, scenario.tasks[index])
     pool.close()
