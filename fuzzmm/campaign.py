@@ -35,15 +35,19 @@ def _exit_on_term(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def _job_main(job, seconds, messages, stop, pct_depth):
+def _job_main(job, seconds, messages, stop, pct_depth, cpu):
     """Body of one campaign process: search until the budget or `stop`, report by queue."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_term)
     from fuzzmm.sched.executor import Executor
     from fuzzmm.sched.search import Search
     runs = 0
+    if job.strategy == "chaos":
+        cpu = None          # chaos wants every core
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     try:
-        with Executor(job.ref) as executor:
+        with Executor(job.ref, cpu=cpu) as executor:
             search = Search(executor, job.strategy, seed=job.seed, pct_depth=pct_depth)
 
             def tick(n):
@@ -118,14 +122,15 @@ class Campaign:
             while pending or running:
                 while pending and len(running) < self.executors and not stop.is_set():
                     job = pending.pop(0)
-                    proc = ctx.Process(target=_job_main, args=(job, per_job, messages, stop, self.pct_depth),
+                    cpu = self._free_cpu(running)
+                    proc = ctx.Process(target=_job_main, args=(job, per_job, messages, stop, self.pct_depth, cpu),
                                        name=f"fuzzmm-campaign-{job.variant}-{job.strategy}")
                     proc.start()
-                    running[job] = (proc, time.monotonic() - start)
+                    running[job] = (proc, time.monotonic() - start, cpu)
                 if stop.is_set():
                     pending.clear()
                 self._drain(messages, running, timeout=0.2)
-                for job, (proc, _) in list(running.items()):
+                for job, (proc, _, _) in list(running.items()):
                     if not proc.is_alive() and job not in self.done:
                         self._drain(messages, running, timeout=0.5)
                         if job not in self.done:
@@ -143,11 +148,19 @@ class Campaign:
                     self._drain(messages, running, timeout=0.2)
                 except KeyboardInterrupt:
                     continue
-            for proc, _ in running.values():
+            for proc, _, _ in running.values():
                 proc.kill()
-        for proc, _ in running.values():
+        for proc, _, _ in running.values():
             proc.join(1)
         return self.summary(interrupted)
+
+    @staticmethod
+    def _free_cpu(running):
+        """A CPU this process may use that no running job is pinned to (None if all are taken)."""
+        cpus = sorted(os.sched_getaffinity(0))
+        taken = {entry[2] for entry in running.values()}
+        free = [c for c in cpus if c not in taken]
+        return free[0] if free else None
 
     def _drain(self, messages, running, timeout):
         try:
@@ -163,7 +176,7 @@ class Campaign:
 
     def _handle(self, message, running):
         kind, job = message[0], message[1]
-        offset = running.get(job, (None, 0.0))[1]
+        offset = running.get(job, (None, 0.0, None))[1]
         if kind == "progress":
             self.runs[job] = message[2]
         elif kind == "finding":
@@ -180,7 +193,7 @@ class Campaign:
             if message[3]:
                 self.errors.append(f"{job.variant}/{job.strategy}: {message[3]}")
             self.done.add(job)
-            proc, _ = running.pop(job, (None, 0))
+            proc = running.pop(job, (None,))[0]
             if proc is not None:
                 proc.join(5)
 

@@ -64,10 +64,13 @@ class Executor:
     `start_method` is the multiprocess start method ("fork", "spawn" or
     "forkserver"); by default fork when this process has one thread, else
     forkserver.  `watchdog_s` bounds one run's wall time: past it the run is a
-    `hang` and its workers are replaced.
+    `hang` and its workers are replaced.  `cpu` pins every worker to that one
+    CPU: in controlled mode only one task runs at a time, so one core loses
+    nothing, hand-offs stay on that core, and executors on other cores do not
+    disturb it.  Leave it None for chaos runs, which want every core.
     """
 
-    def __init__(self, program, workers=None, start_method=None, watchdog_s=10.0):
+    def __init__(self, program, workers=None, start_method=None, watchdog_s=10.0, cpu=None):
         self.ref = _ref_of(program)
         cls = self.ref.load()
         self.program = cls()
@@ -75,10 +78,11 @@ class Executor:
         if not 1 <= self.nworkers <= 16:
             raise FuzzmmError(f"an executor has 1..16 workers, not {self.nworkers}")
         self.watchdog_s = watchdog_s
+        self.cpu = cpu
         self.start_method = start_method or default_start_method()
         # A waiting worker spins only when it can have a core of its own; on an
         # oversubscribed machine spinning steals the running worker's time.
-        self.spin_iters = 2000 if (os.cpu_count() or 1) > self.nworkers + 1 else 100
+        self.spin_iters = 2000 if cpu is None and (os.cpu_count() or 1) > self.nworkers + 1 else 100
         self.runs = 0
         self._procs = [None] * self.nworkers
         self._scenario = None
@@ -101,7 +105,7 @@ class Executor:
     def _start_worker(self, index):
         _core.set_worker(self.pool, index, 0, False)
         proc = self._ctx.Process(target=worker.main, name=f"fuzzmm-worker-{index}",
-                                 args=(self.pool.name, self.ref, index, os.getpid()), daemon=True)
+                                 args=(self.pool.name, self.ref, index, os.getpid(), self.cpu), daemon=True)
         proc.start()
         self._procs[index] = proc
 

@@ -40,12 +40,14 @@ def run_task(pool, program, index, ops):
     _core.end_task(pool, index, kind, detail[:2000])
 
 
-def main(pool_name, ref, index, parent_pid):
+def main(pool_name, ref, index, parent_pid, cpu=None):
     """Entry point of worker `index`; returns when the executor shuts down or the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
     _core.set_pdeathsig()
     if os.getppid() != parent_pid:
         return
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     pool = _core.Pool.attach(pool_name)
     program = ref.load()().bind(pool)
     from fuzzmm.trace import configure_worker_logging

@@ -1,0 +1,134 @@
+"""Kernel invariants of the seed model, stated generally rather than per known bug.
+
+Quiescent invariants (every task has ended, so no task holds a pin, an
+isolation or a lock) are checked by `check_quiescent`, in the parent after a
+run.  Two invariants are also checked by the task itself at the end of an
+operation, where it knows what it expects: the data a direct-IO read wrote
+(`check_read_back`) and the result a NUMA fault reported (`check_reported_migration`).
+They read state without scheduling points.
+"""
+from fuzzmm import kernel as k
+from fuzzmm.kernel import NR_INACTIVE_ANON, NR_ISOLATED_ANON, NR_ISOLATED_FILE, PG_locked, PG_lru
+from fuzzmm.mm import state as st
+
+COUNTERS = (NR_ISOLATED_ANON, NR_ISOLATED_FILE)
+
+
+def baseline(prog):
+    """The counters a run must return to: their values once init has built the start state."""
+    return {(node, item): k.vmstat(prog.pool, node, item)
+            for node in range(prog.pool.nnodes) for item in COUNTERS}
+
+
+def check_quiescent(prog, base=None):
+    check_counters(prog, base)
+    mapped = check_page_table(prog)
+    check_pages(prog, mapped)
+    check_dma_records(prog)
+
+
+def check_counters(prog, base):
+    """counter-leak: NR_ISOLATED_* back to baseline; NR_INACTIVE_ANON equals the pages on the LRU."""
+    pool = prog.pool
+    for node in range(pool.nnodes):
+        for item in COUNTERS:
+            want = (base or {}).get((node, item), 0)
+            got = k.vmstat(pool, node, item)
+            if got != want:
+                raise k.Finding("counter-leak", f"{k.VMSTAT_NAMES[item]} on node {node} is {got} "
+                                                f"at quiescence, {want} at the start")
+    on_lru = [0] * pool.nnodes
+    for index in range(pool.npages):
+        rec = pool.page(index).state()
+        if rec["in_use"] and rec["flags"] & PG_lru:
+            on_lru[rec["node"]] += 1 << rec["order"]
+    for node in range(pool.nnodes):
+        got = k.vmstat(pool, node, NR_INACTIVE_ANON)
+        if got != on_lru[node]:
+            raise k.Finding("counter-leak", f"NR_INACTIVE_ANON on node {node} is {got} but "
+                                            f"{on_lru[node]} base pages are on its LRU")
+
+
+def check_page_table(prog):
+    """Every entry names a live page; returns {page index: mappings} for the page check."""
+    mapped = {}
+    for addr in st.ALL_ADDRS:
+        e = prog.mm.pmd[addr].peek()
+        if not (st.entry_present(e) or st.entry_migration(e)):
+            continue
+        page = prog.mm.peek_page(e)
+        if page is None or not page.state()["in_use"]:
+            raise k.Finding("use-after-free", f"address {addr} maps page {st.entry_index(e)} "
+                                              f"({st.describe_entry(e)}), which has been freed")
+        if st.entry_migration(e):
+            raise k.Finding("unreclaimable-page", f"address {addr} is still a migration entry for page "
+                                                  f"{page.index} after every task ended")
+        mapped[page.index] = mapped.get(page.index, 0) + 1
+    return mapped
+
+
+def check_pages(prog, mapped):
+    """Each page in use: its references are its mappings (refcount-leak), and reclaim
+    can reach it: on its LRU and unlocked (unreclaimable-page)."""
+    pool = prog.pool
+    for index in range(pool.npages):
+        rec = pool.page(index).state()
+        if not rec["in_use"]:
+            continue
+        maps = mapped.get(index, 0)
+        if rec["refcount"] != maps or rec["mapcount"] != maps:
+            raise k.Finding("refcount-leak", f"page {index} (node {rec['node']}) has refcount "
+                                             f"{rec['refcount']} and mapcount {rec['mapcount']}, but "
+                                             f"{maps} mapping(s) and no task hold it")
+        if not rec["flags"] & PG_lru:
+            raise k.Finding("unreclaimable-page", f"page {index} (node {rec['node']}) is in use, "
+                                                  f"mapped {maps} time(s), and on no LRU")
+        if rec["flags"] & PG_locked:
+            raise k.Finding("unreclaimable-page", f"page {index} is still locked (by task "
+                                                  f"{rec['lock_owner']}) after every task ended")
+
+
+def check_dma_records(prog):
+    """lost-write: an address whose last direct-IO write nobody raced with still holds it."""
+    for addr in st.ALL_ADDRS:
+        record = prog.mm.dma_record[addr].peek()
+        if record and record >> 8 == prog.mm.data_seq[addr].peek():
+            check_data(prog, addr, record & 0xff, peek_data(prog, addr), "at quiescence")
+
+
+def peek_data(prog, addr):
+    e = prog.mm.pmd[addr].peek()
+    if st.entry_swap(e):
+        return st.swap_data(e)
+    if st.entry_present(e):
+        page = prog.mm.peek_page(e)
+        return page.state()["content"] if page is not None else None
+    return None
+
+
+def check_data(prog, addr, value, seen, when):
+    if seen is not None and seen != value:
+        raise k.Finding("lost-write", f"direct IO wrote {value} to address {addr}, "
+                                      f"but it reads back {seen} {when}")
+
+
+def check_read_back(prog, addr, value, seen, seq):
+    """Called by the IO task: if nobody changed `addr`'s data since its DMA
+    (sequence still `seq`), the read must return what the DMA wrote."""
+    if prog.mm.data_seq[addr].peek() == seq:
+        check_data(prog, addr, value, seen, "through its mapping")
+
+
+def check_reported_migration(prog, addr, entry):
+    """misaccounting: a hinting fault that reports the page migrated must not leave the
+    entry mapping the very page it faulted on.  (No path maps an old page again, so a
+    check right after the fault returns cannot be fooled by later changes.)"""
+    report = prog.last_numa_fault
+    if report is None or not report[2]:
+        return
+    now = prog.mm.pmd[addr].peek()
+    if st.entry_present(now) and st.entry_index(now) == st.entry_index(entry) \
+            and st.entry_gen(now) == st.entry_gen(entry):
+        raise k.Finding("misaccounting", f"NUMA fault at address {addr} reported page "
+                                         f"{st.entry_index(entry)} migrated to node {report[0]}, "
+                                         f"but the entry still maps it ({st.describe_entry(now)})")

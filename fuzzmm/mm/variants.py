@@ -1,0 +1,177 @@
+"""The variants of the seed thread, each overriding only the functions its patch changed.
+
+- v3.8-rc2: the base model (fuzzmm.mm.base.ThpNuma).
+- mel:  Mel's patch of 7 January 2013: a page_count check after isolation that
+        puts the page back but leaves through the exit that skips NR_ISOLATED.
+- v3.8: what shipped (04fa5d6a6547): the same check, leaving through the exit
+        that restores NR_ISOLATED.
+- hugh: Hugh's cleanup in the thread (later 340ef3902cf2): isolation drops the
+        caller's reference only when it isolated, checks a THP's page_count
+        itself, and migration unlocks before every put_page of its own.
+"""
+from fuzzmm import kernel as k
+from fuzzmm.kernel import HPAGE_PMD_ORDER, NR_ISOLATED_ANON, PGMIGRATE_FAIL
+from fuzzmm.mm import state as st
+from fuzzmm.mm.base import ThpNuma
+
+
+class Mel(ThpNuma):
+    variant = "mel"
+    summary = "Mel's NAKed patch: page_count check after isolation, NR_ISOLATED not restored"
+
+    def migrate_misplaced_transhuge_page(self, addr, pmd, page, node):
+        nr = page.nr_pages
+        if k.page_mapcount(page) != 1:
+            self.put_page(page)
+            return 0
+        if self.numamigrate_update_ratelimit(node, nr):
+            self.put_page(page)
+            return 0
+        new_page = k.alloc_pages_node(self.pool, node, HPAGE_PMD_ORDER)
+        if new_page is None:
+            k.count_vm_events(self.pool, PGMIGRATE_FAIL, nr)
+            self.put_page(page)
+            return 0
+        isolated = self.numamigrate_isolate_page(node, page)
+        # A GUP pin prevents migration: expect the mapping's reference and the isolation's.
+        if not isolated or k.page_count(page) != 2:
+            k.count_vm_events(self.pool, PGMIGRATE_FAIL, nr)
+            self.put_page(new_page)
+            if isolated:
+                self.putback_lru_page(page)
+            return 0                                    # out_keep_locked: NR_ISOLATED stays raised
+        self.remap_transhuge_page(addr, pmd, page, new_page)
+        k.mod_node_page_state(self.pool, page.node, NR_ISOLATED_ANON, -nr)
+        return isolated
+
+
+class V38(ThpNuma):
+    variant = "v3.8"
+    summary = "v3.8 (04fa5d6a6547): page_count check after isolation, NR_ISOLATED restored"
+
+    def migrate_misplaced_transhuge_page(self, addr, pmd, page, node):
+        nr = page.nr_pages
+        if k.page_mapcount(page) != 1:
+            self.put_page(page)
+            return 0
+        if self.numamigrate_update_ratelimit(node, nr):
+            self.put_page(page)
+            return 0
+        new_page = k.alloc_pages_node(self.pool, node, HPAGE_PMD_ORDER)
+        if new_page is None:
+            k.count_vm_events(self.pool, PGMIGRATE_FAIL, nr)
+            self.put_page(page)
+            return 0
+        isolated = self.numamigrate_isolate_page(node, page)
+        # A GUP pin prevents migration: expect the mapping's reference and the isolation's.
+        if not isolated or k.page_count(page) != 2:
+            k.count_vm_events(self.pool, PGMIGRATE_FAIL, nr)
+            self.put_page(new_page)
+            if isolated:
+                self.putback_lru_page(page)
+                isolated = 0
+                k.mod_node_page_state(self.pool, page.node, NR_ISOLATED_ANON, -nr)   # goto out
+            return isolated
+        self.remap_transhuge_page(addr, pmd, page, new_page)
+        k.mod_node_page_state(self.pool, page.node, NR_ISOLATED_ANON, -nr)
+        return isolated
+
+
+class Hugh(ThpNuma):
+    variant = "hugh"
+    summary = "Hugh's cleanup: put back inside isolation, unlock before put_page, honest return"
+
+    def do_huge_pmd_numa_page(self, addr, pmd, target):
+        """The callee now unlocks the page on every path; this function never does after it."""
+        mm, ptl = self.mm, self.mm.page_table_lock
+        nr = 1 << HPAGE_PMD_ORDER
+        ptl.lock()
+        if mm.pmd[addr].load() != pmd:
+            ptl.unlock()
+            return 0
+        page = mm.page_of(addr, pmd)
+        k.get_page(page)
+        current_nid = page.node
+        self.count_hint_fault(page, target)
+        target_nid = self.mpol_misplaced(page, target)
+        if target_nid == -1:
+            self.put_page(page)
+            mm.pmd[addr].store(st.mknonnuma(pmd))           # clear_pmdnuma
+            ptl.unlock()
+            self.task_numa_fault(current_nid, nr, False)
+            return 0
+        ptl.unlock()
+        k.lock_page(page)
+        ptl.lock()
+        if mm.pmd[addr].load() != pmd:
+            k.unlock_page(page)
+            self.put_page(page)
+            ptl.unlock()
+            self.task_numa_fault(current_nid, nr, False)
+            return 0
+        ptl.unlock()
+        if self.migrate_misplaced_transhuge_page(addr, pmd, page, target_nid):
+            self.task_numa_fault(target_nid, nr, True)
+            return 0
+        ptl.lock()                                          # check_same
+        if mm.pmd[addr].load() == pmd:
+            mm.pmd[addr].store(st.mknonnuma(pmd))           # clear_pmdnuma, page lock not needed
+        ptl.unlock()
+        self.task_numa_fault(current_nid, nr, False)
+        return 0
+
+    def numamigrate_isolate_page(self, node, page):
+        """Isolate and account, or return 0 with the caller's reference still held."""
+        if not self.migrate_balanced_pgdat(node, 1):
+            return 0
+        if self.isolate_lru_page(page):
+            return 0
+        # No migration entries for THPs: refuse a pinned page.  Expected: the mapping,
+        # the caller and the isolation.
+        if page.order and k.page_count(page) != 3:
+            self.putback_lru_page(page)
+            return 0
+        k.mod_node_page_state(self.pool, page.node, NR_ISOLATED_ANON, page.nr_pages)
+        self.put_page(page)                                 # isolation holds it now
+        return 1
+
+    def migrate_misplaced_page(self, page, node):
+        if k.page_mapcount(page) != 1 or self.numamigrate_update_ratelimit(node, 1):
+            self.put_page(page)
+            return 0
+        isolated = self.numamigrate_isolate_page(node, page)
+        if not isolated:
+            self.put_page(page)
+            return 0
+        if self.migrate_pages([page], node):
+            return 0
+        k.count_vm_events(self.pool, k.NUMA_PAGE_MIGRATE)
+        return isolated
+
+    def migrate_misplaced_transhuge_page(self, addr, pmd, page, node):
+        nr = page.nr_pages
+        if k.page_mapcount(page) != 1 or self.numamigrate_update_ratelimit(node, nr):
+            k.unlock_page(page)                             # out_dropref
+            self.put_page(page)
+            return 0
+        new_page = k.alloc_pages_node(self.pool, node, HPAGE_PMD_ORDER)
+        if new_page is None:
+            return self.thp_migration_failed(page)
+        isolated = self.numamigrate_isolate_page(node, page)
+        if not isolated:
+            self.put_page(new_page)
+            return self.thp_migration_failed(page)
+        if not self.remap_transhuge_page(addr, pmd, page, new_page):
+            isolated = 0                                    # failed at the last hurdle: say so
+        k.mod_node_page_state(self.pool, page.node, NR_ISOLATED_ANON, -nr)
+        return isolated
+
+    def thp_migration_failed(self, page):
+        """out_fail: count the failure, unlock, then drop the caller's reference."""
+        k.count_vm_events(self.pool, PGMIGRATE_FAIL, page.nr_pages)
+        k.unlock_page(page)
+        self.put_page(page)
+        return 0
+
+
+VARIANTS = {"v3.8-rc2": ThpNuma, "mel": Mel, "hugh": Hugh, "v3.8": V38}
