@@ -81,7 +81,11 @@ class Program:
         """Allocate shared state (atomics, locks, pages) on `pool`."""
 
     def init(self, scenario):
-        """Prepare the state a scenario starts from; runs in the parent before each run."""
+        """Prepare the state a scenario starts from; runs in the parent before each run.
+
+        Tasks run in other processes: whatever they need from here must be put
+        in the pool (an atomic, a page table), not in a Python attribute.
+        """
 
     def check(self, scenario):
         """The quiescent invariant: raise a Finding or fail an assert if it does not hold."""

@@ -115,6 +115,10 @@ def alloc_pages_node(Pool pool, int node, int order=0):
     p.content = 0
     p.mapping = 0
     p.next_free = -1
+    p.dropped = 0
+    memset(p.own, 0, FZ_MAX_TASKS)
+    if 0 <= g_task < FZ_MAX_TASKS:
+        p.own[g_task] = 1
     p.in_use = 1
     _record(pool, s, OP_ALLOC, _obj(OBJ_PAGE, idx), node, order)
     return Page(pool, idx)

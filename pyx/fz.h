@@ -45,9 +45,11 @@ typedef struct {
     int32_t next_free;   /* free-list link, -1 ends the list */
     int32_t waiters;     /* processes sleeping on flags */
     int32_t in_use;      /* 1 between allocation and free */
-    int32_t pad0;
+    uint32_t dropped;    /* bit t: task t put its last own reference and has not taken one since */
     int64_t mapping;
-} fz_page;
+    int8_t own[FZ_MAX_TASKS]; /* references each task took itself (gets, isolation, pins) */
+    char pad[48];
+} fz_page;               /* 128 bytes */
 
 typedef struct {
     int32_t lock;        /* internal spinlock word for the free list */

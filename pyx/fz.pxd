@@ -29,7 +29,9 @@ cdef extern from "fz.h" nogil:
         int32_t next_free
         int32_t waiters
         int32_t in_use
+        uint32_t dropped
         int64_t mapping
+        int8_t own[FZ_MAX_TASKS]
 
     ctypedef struct fz_node:
         int32_t lock

@@ -99,6 +99,55 @@ cdef int _check_live(Page page, str what, bint allow_zero=False) except -1:
     return 0
 
 
+# ---- reference ownership: the put-before-unlock detector ----
+#
+# Each task's own references to a page (its gets, the isolation or pin it took)
+# are counted in the page record.  Once a task has put its last own reference,
+# using the page again (unlock_page, flags, data, counts) without a new get is
+# put-before-unlock, even when other references keep the page alive this time.
+# Puts are exempt: dropping a reference the task does not own (a mapping's, say)
+# is how a page legitimately goes away.
+
+cdef inline void _own_get(Page page) noexcept:
+    cdef int t = g_task
+    if 0 <= t < FZ_MAX_TASKS:
+        page.pg.own[t] += 1
+        page.pg.dropped &= ~(1u << t)
+
+
+cdef inline void _own_put(Page page) noexcept:
+    cdef int t = g_task
+    if 0 <= t < FZ_MAX_TASKS and page.pg.own[t] > 0:
+        page.pg.own[t] -= 1
+        if page.pg.own[t] == 0:
+            page.pg.dropped |= 1u << t
+
+
+cdef int _check_owned(Page page, str what) except -1:
+    cdef int t = g_task
+    if 0 <= t < FZ_MAX_TASKS and (page.pg.dropped >> t) & 1 and page.pg.own[t] == 0:
+        put_step = _last_put_step(page.pool, _pobj(page), t)
+        raise Finding("put-before-unlock", f"{what} on page {page.index} by task {t}, which put its "
+                                           f"last reference at step {put_step}")
+    return 0
+
+
+cdef int64_t _last_put_step(Pool pool, int64_t obj, int task):
+    cdef int64_t i = min(pool.hdr.ring_head, pool.hdr.ring_cap) - 1
+    while i >= 0:
+        if pool.ring[i].op == OP_PUT and pool.ring[i].obj == obj and pool.ring[i].task == task:
+            return pool.ring[i].seq
+        i -= 1
+    return -1
+
+
+cdef int _use(Page page, str what) except -1:
+    """The checks before any use of a page: alive, and the user still holds a reference."""
+    _check_live(page, what)
+    _check_owned(page, what)
+    return 0
+
+
 cdef int _free_page(Page page, int64_t seq) except -1:
     """The last reference is gone: check the page is clean, then give it back to its node."""
     cdef Pool pool = page.pool
@@ -121,6 +170,8 @@ cdef int _free_page(Page page, int64_t seq) except -1:
     p.flags = 0
     p.order = 0
     p.lock_owner = -1
+    p.dropped = 0
+    memset(p.own, 0, FZ_MAX_TASKS)
     cdef fz_node* node = &pool.nodes[p.node]
     _node_lock(node)
     p.next_free = node.free_head
@@ -142,6 +193,7 @@ def get_page(Page page):
     cdef int64_t s = _point(page.pool)
     _check_live(page, "get_page")
     cdef int32_t before = fz_add32(&page.pg.refcount, 1)
+    _own_get(page)
     _record(page.pool, s, OP_GET, _pobj(page), before, before + 1)
 
 
@@ -150,6 +202,7 @@ def put_page(Page page):
     cdef int64_t s = _point(page.pool)
     _check_live(page, "put_page", True)
     cdef int32_t before = fz_add32(&page.pg.refcount, -1)
+    _own_put(page)
     _record(page.pool, s, OP_PUT, _pobj(page), before, before - 1)
     if before <= 0:
         raise Finding("refcount-underflow", f"put_page on page {page.index} dropped its count to {before - 1}")
@@ -166,13 +219,15 @@ def get_page_unless_zero(Page page):
         if fz_cmpxchg32(&page.pg.refcount, seen, seen + 1) == seen:
             break
         seen = fz_load32(&page.pg.refcount)
+    if seen > 0:
+        _own_get(page)
     _record(page.pool, s, OP_GET_UNLESS_ZERO, _pobj(page), seen, seen + 1 if seen > 0 else seen)
     return seen > 0
 
 
 def page_count(Page page):
     cdef int64_t s = _point(page.pool)
-    _check_live(page, "page_count")
+    _use(page, "page_count")
     cdef int32_t v = fz_load32(&page.pg.refcount)
     _record(page.pool, s, OP_COUNT, _pobj(page), v, v)
     return v
@@ -180,7 +235,7 @@ def page_count(Page page):
 
 def page_mapcount(Page page):
     cdef int64_t s = _point(page.pool)
-    _check_live(page, "page_mapcount")
+    _use(page, "page_mapcount")
     cdef int32_t v = fz_load32(&page.pg.mapcount)
     _record(page.pool, s, OP_MAPCOUNT, _pobj(page), v, v)
     return v
@@ -189,7 +244,7 @@ def page_mapcount(Page page):
 def page_add_rmap(Page page):
     """Count one more mapping of the page (the caller holds a reference for it); returns mapcount."""
     cdef int64_t s = _point(page.pool)
-    _check_live(page, "page_add_rmap")
+    _use(page, "page_add_rmap")
     cdef int32_t before = fz_add32(&page.pg.mapcount, 1)
     _record(page.pool, s, OP_MAPCOUNT, _pobj(page), before, before + 1)
     return before + 1
@@ -198,7 +253,7 @@ def page_add_rmap(Page page):
 def page_remove_rmap(Page page):
     """Count one mapping fewer; returns mapcount."""
     cdef int64_t s = _point(page.pool)
-    _check_live(page, "page_remove_rmap")
+    _use(page, "page_remove_rmap")
     cdef int32_t before = fz_add32(&page.pg.mapcount, -1)
     _record(page.pool, s, OP_MAPCOUNT, _pobj(page), before, before - 1)
     if before <= 0:
@@ -209,7 +264,7 @@ def page_remove_rmap(Page page):
 def trylock_page(Page page):
     """Set PG_locked if it is clear; never sleeps.  Returns whether it did."""
     cdef int64_t s = _point(page.pool)
-    _check_live(page, "trylock_page")
+    _use(page, "trylock_page")
     cdef uint32_t before = fz_or32(<int32_t*>&page.pg.flags, C_PG_LOCKED)
     cdef bint ok = not (before & C_PG_LOCKED)
     if ok:
@@ -224,7 +279,7 @@ def lock_page(Page page):
     cdef Pool pool = page.pool
     _might_sleep("lock_page")
     cdef int64_t s = _point(pool)
-    _check_live(page, "lock_page")
+    _use(page, "lock_page")
     cdef fz_page* p = page.pg
     cdef uint32_t seen
     cdef int spins = 0
@@ -254,7 +309,7 @@ def unlock_page(Page page):
     """Clear PG_locked and wake its waiters (bad-unlock if it was not locked)."""
     cdef Pool pool = page.pool
     cdef int64_t s = _point(pool)
-    _check_live(page, "unlock_page")
+    _use(page, "unlock_page")
     cdef fz_page* p = page.pg
     if not (fz_load32(<int32_t*>&p.flags) & C_PG_LOCKED):
         raise Finding("bad-unlock", f"unlock_page on page {page.index}, which is not locked")
@@ -278,7 +333,7 @@ def set_page_flag(Page page, uint32_t flag):
     """Set a PG_* bit; returns whether it was already set."""
     _flag_arg(flag)
     cdef int64_t s = _point(page.pool)
-    _check_live(page, "set_page_flag")
+    _use(page, "set_page_flag")
     cdef uint32_t before = fz_or32(<int32_t*>&page.pg.flags, flag)
     _record(page.pool, s, OP_SET_FLAG, _pobj(page), before, before | flag)
     return bool(before & flag)
@@ -288,7 +343,7 @@ def clear_page_flag(Page page, uint32_t flag):
     """Clear a PG_* bit; returns whether it was set (TestClearPage*)."""
     _flag_arg(flag)
     cdef int64_t s = _point(page.pool)
-    _check_live(page, "clear_page_flag")
+    _use(page, "clear_page_flag")
     cdef uint32_t before = fz_and32(<int32_t*>&page.pg.flags, ~flag)
     _record(page.pool, s, OP_CLEAR_FLAG, _pobj(page), before, before & ~flag)
     return bool(before & flag)
@@ -296,7 +351,7 @@ def clear_page_flag(Page page, uint32_t flag):
 
 def test_page_flag(Page page, uint32_t flag):
     cdef int64_t s = _point(page.pool)
-    _check_live(page, "test_page_flag")
+    _use(page, "test_page_flag")
     cdef uint32_t v = fz_load32(<int32_t*>&page.pg.flags)
     _record(page.pool, s, OP_TEST_FLAG, _pobj(page), v, v)
     return bool(v & flag)
@@ -305,14 +360,14 @@ def test_page_flag(Page page, uint32_t flag):
 def write_page(Page page, int64_t value):
     """Store `value` as the page's data (a CPU store or a DMA write)."""
     cdef int64_t s = _point(page.pool)
-    _check_live(page, "write_page")
+    _use(page, "write_page")
     cdef int64_t before = fz_xchg64(&page.pg.content, value)
     _record(page.pool, s, OP_WRITE, _pobj(page), before, value)
 
 
 def read_page(Page page):
     cdef int64_t s = _point(page.pool)
-    _check_live(page, "read_page")
+    _use(page, "read_page")
     cdef int64_t v = fz_load64(&page.pg.content)
     _record(page.pool, s, OP_READ, _pobj(page), v, v)
     return v
@@ -321,7 +376,7 @@ def read_page(Page page):
 def set_page_mapping(Page page, int64_t mapping):
     """Set or clear (0) page->mapping; a page freed with one set is in bad state."""
     cdef int64_t s = _point(page.pool)
-    _check_live(page, "set_page_mapping")
+    _use(page, "set_page_mapping")
     cdef int64_t before = fz_xchg64(&page.pg.mapping, mapping)
     _record(page.pool, s, OP_SET_MAPPING, _pobj(page), before, mapping)
     return before
