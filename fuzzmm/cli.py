@@ -49,7 +49,10 @@ def _parser():
     r.add_argument("file", help="the corpus file")
     r.add_argument("--repeat", type=int, default=1, help="replay N times and report any difference (default: 1)")
     r.add_argument("--variant", help="replay on this variant of the file's model instead of its own")
-    r.add_argument("--trace", action="store_true", help="print the run as a swimlane, one column per task")
+    r.add_argument("--trace", action="store_true", help="print the run as a swimlane, one column per task, "
+                   "showing the operations on the object the finding concerns")
+    r.add_argument("--trace-all", action="store_true", help="with --trace, show every operation")
+    r.add_argument("--trace-json", metavar="PATH", help="write the run's events as JSON lines to PATH ('-': stdout)")
     r.add_argument("--json", action="store_true", help="print one JSON object with the result")
 
     m = sub.add_parser("minimize", help="shrink a corpus file while it reproduces the same signature")
@@ -95,6 +98,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("fuzzmm: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:          # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 2
 
 
@@ -143,7 +149,8 @@ def cmd_replay(args):
     from fuzzmm import corpus
     from fuzzmm.report import swimlane
     entry = corpus.load(args.file)
-    result = corpus.replay(entry, repeat=args.repeat, variant=args.variant, keep_events=args.trace)
+    want_events = args.trace or args.trace_all or bool(args.trace_json)
+    result = corpus.replay(entry, repeat=args.repeat, variant=args.variant, keep_events=want_events)
     got = result.first.finding
     if args.json:
         print(json.dumps({"event": "replay", "reproduced": result.reproduced,
@@ -151,17 +158,34 @@ def cmd_replay(args):
                           "expected": entry.signature, "runs": result.runs, "consistent": result.consistent,
                           "variant": args.variant or entry.variant}))
     else:
+        out = sys.stderr if args.trace_json == "-" else sys.stdout
         verdict = "reproduced" if result.reproduced else "not reproduced"
         print(f"{verdict}: expected {entry.signature}, got {got.signature if got else 'no finding'}"
-              f" ({result.runs} run(s), {'consistent' if result.consistent else 'INCONSISTENT'})")
+              f" ({result.runs} run(s), {'consistent' if result.consistent else 'INCONSISTENT'})", file=out)
         if got:
-            print(f"  {got.message}")
-        if args.trace:
-            print(swimlane(result.first, entry.scenario))
+            print(f"  {got.message}", file=out)
+        if args.trace or args.trace_all:
+            print(swimlane(result.first, entry.scenario, names=result.object_names, everything=args.trace_all),
+                  file=out)
+    if args.trace_json:
+        _write_trace_json(args.trace_json, result, entry)
     if not result.consistent:
         print("fuzzmm: warning: replays differ: the program has nondeterminism outside the schedule",
               file=sys.stderr)
     return 1 if result.reproduced else 0
+
+
+def _write_trace_json(path, result, entry):
+    from fuzzmm.trace import write_json_lines
+    bound = {"run": "replay", "corpus_file": entry.path, "variant": entry.variant}
+    if path == "-":
+        write_json_lines(sys.stdout, result.first, result.object_names, **bound)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as stream:
+            write_json_lines(stream, result.first, result.object_names, **bound)
+    except OSError as exc:
+        raise FuzzmmError(f"cannot write trace to {path}: {exc.strerror}") from None
 
 
 def cmd_minimize(args):

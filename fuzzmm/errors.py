@@ -45,12 +45,13 @@ class OwnerDied(PoolError):
 class Finding(BaseException):
     """A detector fired: `kind` is one of KINDS, `message` says what it saw."""
 
-    def __init__(self, kind, message=""):
+    def __init__(self, kind, message="", obj=None):
         if kind not in KIND_CODE:
             raise ValueError(f"unknown finding kind {kind!r}")
         super().__init__(kind, message)
         self.kind = kind
         self.message = message
+        self.obj = obj          # the object it concerns, as the event ring names objects
 
     def __str__(self):
         return f"{self.kind}: {self.message}" if self.message else self.kind

@@ -1,7 +1,7 @@
 """What a person reads: progress lines, the end-of-campaign table, the swimlane of a run."""
 import sys
 
-from fuzzmm import _core
+from fuzzmm.trace import records
 
 
 def print_event(event):
@@ -42,33 +42,43 @@ def table(summary, variants):
     return "\n".join(lines)
 
 
-def _op_name(op):
-    names = _core.OP_NAMES
-    return names[op] if 0 <= op < len(names) else f"op{op}"
+def _cell(rec):
+    op = rec["op"]
+    if op == "block":
+        return f"waits for {rec['object']}"
+    if rec["before"] == rec["after"]:
+        return f"{op} {rec['object']} = {rec['before']}"
+    return f"{op} {rec['object']} {rec['before']}->{rec['after']}"
 
 
-def swimlane(result, scenario, width=30):
-    """One row per operation, one column per task; the finding marked at its step."""
-    events = result.events or []
-    ntasks = scenario.ntasks
-    header = ["seq".rjust(5)] + [f"task {t}".ljust(width) for t in range(ntasks)]
-    lines = [" ".join(header), " ".join(["-" * 5] + ["-" * width] * ntasks)]
-    for seq, task, op, obj, before, after, site in events:
-        if task < 0:
-            continue
-        text = f"{_op_name(op)} {_obj(obj)} {before}->{after}"
-        cells = [" " * width] * ntasks
-        if task < ntasks:
-            cells[task] = text[:width].ljust(width)
-        lines.append(" ".join([str(seq).rjust(5)] + cells) + "  " + _core.site_label(site))
+def swimlane(result, scenario, names=None, everything=False, width=34):
+    """One row per step, one column per task, the finding marked at its step.
+
+    By default only the operations on the object the finding concerns are
+    shown (all of them when it names none); `everything` shows every step.
+    """
     finding = result.finding
+    focus = None if everything or finding is None or finding.obj is None else finding.obj
+    rows = [r for r in records(result, names) if r["task"] >= 0 and (focus is None or r["obj"] == focus)]
+    ntasks = scenario.ntasks
+    lines = [" ".join(["step".rjust(5)] + [f"task {t}".ljust(width) for t in range(ntasks)] + ["where"]),
+             " ".join(["-" * 5] + ["-" * width] * ntasks + ["-" * 5])]
+
+    def row(step, task, text, where):
+        cells = [" " * width] * ntasks
+        if 0 <= task < ntasks:
+            cells[task] = text[:width].ljust(width)
+        lines.append(" ".join([str(step).rjust(5)] + cells + [where]))
+
+    for rec in rows:
+        row(rec["seq"], rec["task"], _cell(rec), f"{rec['function']} ({rec['where']})")
     if finding is not None:
-        where = f"task {finding.task}" if finding.task >= 0 else "quiescent check"
-        lines.append(f"  !! {finding.kind} in {finding.function or '?'} ({where}, step {finding.step}): "
-                     f"{finding.message}")
+        if finding.task >= 0:
+            row(finding.step, finding.task, f"!! {finding.kind}", f"{finding.function}:{finding.line}")
+        lines.append(f"!! {finding.kind} in {finding.function or '?'}"
+                     f" ({'task %d' % finding.task if finding.task >= 0 else 'quiescent check'}"
+                     f", step {finding.step}): {finding.message}")
+    if focus is not None:
+        lines.append(f"(only {rows[0]['object'] if rows else 'the object'}'s operations shown; "
+                     f"--trace-all shows every step)")
     return "\n".join(lines)
-
-
-def _obj(obj):
-    kind, index = obj >> 56, obj & ((1 << 56) - 1)
-    return {1: f"page{index}", 2: f"@{index}", 3: f"vmstat{index}", 4: f"event{index}"}.get(kind, hex(obj))

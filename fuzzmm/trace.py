@@ -1,5 +1,13 @@
-"""Logging set-up shared by the parent and the workers (structlog, JSON lines)."""
+"""Traces: a run's event-ring records as structlog JSON lines, and the names of objects.
+
+Rendering happens only when a run failed or a trace was asked for; the ring
+itself is always on and costs one fixed-size store per scheduling point.
+"""
 import structlog
+
+from fuzzmm import _core
+
+_OBJ_TAGS = {_core.OBJ_PAGE: "page", _core.OBJ_HEAP: "heap", _core.OBJ_VMSTAT: "vmstat", _core.OBJ_EVENT: "event"}
 
 
 def configure_worker_logging(worker_index=None):
@@ -13,3 +21,65 @@ def configure_worker_logging(worker_index=None):
         cache_logger_on_first_use=False,
     )
     return structlog.get_logger().bind(worker=worker_index) if worker_index is not None else structlog.get_logger()
+
+
+def op_name(op):
+    names = _core.OP_NAMES
+    return names[op] if 0 <= op < len(names) else f"op{op}"
+
+
+def object_names(program):
+    """Ring object id -> the program attribute that holds it (`counter`, `pmd[1]`, ...)."""
+    names = {}
+
+    def add(label, value):
+        offset = getattr(value, "offset", None)
+        if isinstance(offset, int) and not isinstance(value, type):
+            names[(_core.OBJ_HEAP << 56) | offset] = label
+
+    for attr, value in vars(program).items():
+        if isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                add(f"{attr}[{i}]", item)
+        else:
+            add(attr, value)
+    return names
+
+
+def object_label(obj, names=None):
+    if names and obj in names:
+        return names[obj]
+    kind, index = obj >> 56, obj & ((1 << 56) - 1)
+    if kind == _core.OBJ_PAGE and index >> 55:
+        return f"node{index & 0xff} (no page)"
+    tag = _OBJ_TAGS.get(kind)
+    return f"{tag}{index}" if tag == "page" else f"{tag}@{index}" if tag else hex(obj)
+
+
+def site_parts(site):
+    """(function, file:line) of a ring site number."""
+    label = _core.site_label(site)
+    function, _, where = label.partition(" (")
+    return function, where.rstrip(")")
+
+
+def records(result, names=None):
+    """Each event of a run as a dict, in ring order (the order of a controlled run)."""
+    out = []
+    for seq, task, op, obj, before, after, site in result.events or ():
+        function, where = site_parts(site)
+        out.append({"seq": seq, "task": task, "op": op_name(op), "object": object_label(obj, names),
+                    "obj": obj, "before": before, "after": after, "function": function, "where": where})
+    return out
+
+
+def write_json_lines(stream, result, names=None, **bound):
+    """One JSON object per event (then the finding, if any) to `stream`, with `bound` ids on each."""
+    log = structlog.wrap_logger(structlog.WriteLogger(stream),
+                                processors=[structlog.processors.add_log_level,
+                                            structlog.processors.JSONRenderer(sort_keys=True)]).bind(**bound)
+    for rec in records(result, names):
+        rec.pop("obj")
+        log.info("op", **rec)
+    if result.finding is not None:
+        log.error("finding", **result.finding.to_json())

@@ -92,9 +92,9 @@ cdef class _HeapLock:
         cdef int64_t s = _point(pool)
         cdef int32_t me = g_task + 2, held = fz_load32(self.w)
         if held == 0:
-            raise Finding("bad-unlock", f"{what} @{self.offset} unlocked while not held")
+            raise Finding("bad-unlock", f"{what} @{self.offset} unlocked while not held", obj=self.obj)
         if held != me:
-            raise Finding("bad-unlock", f"{what} @{self.offset} unlocked by task {g_task}, held by task {held - 2}")
+            raise Finding("bad-unlock", f"{what} @{self.offset} unlocked by task {g_task}, held by task {held - 2}", obj=self.obj)
         fz_store32(&self.w[1], 0)
         fz_store32(self.w, 0)
         if _controlled(pool):
@@ -204,9 +204,9 @@ cdef class RWSem:
         cdef int64_t s = _point(pool)
         cdef int32_t before = fz_load32(self.w)
         if write and before != -1:
-            raise Finding("bad-unlock", f"up_write on rwsem @{self.offset} not held for write")
+            raise Finding("bad-unlock", f"up_write on rwsem @{self.offset} not held for write", obj=self.obj)
         if not write and (before <= 0 or not (fz_load32(&self.w[2]) & self._bit())):
-            raise Finding("bad-unlock", f"up_read on rwsem @{self.offset} by task {g_task}, not a reader")
+            raise Finding("bad-unlock", f"up_read on rwsem @{self.offset} by task {g_task}, not a reader", obj=self.obj)
         if write:
             fz_store32(&self.w[1], -1)
             fz_store32(self.w, 0)

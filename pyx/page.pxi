@@ -93,9 +93,9 @@ cdef int _check_live(Page page, str what, bint allow_zero=False) except -1:
     cdef uint32_t gen = fz_load32(<int32_t*>&p.gen)
     if gen != page.gen:
         raise Finding("use-after-free", f"{what} on page {page.index} freed since it was taken "
-                                        f"(generation {page.gen} -> {gen})")
+                                        f"(generation {page.gen} -> {gen})", obj=_pobj(page))
     if not allow_zero and fz_load32(&p.refcount) <= 0:
-        raise Finding("use-after-free", f"{what} on page {page.index} with refcount {p.refcount}")
+        raise Finding("use-after-free", f"{what} on page {page.index} with refcount {p.refcount}", obj=_pobj(page))
     return 0
 
 
@@ -128,7 +128,7 @@ cdef int _check_owned(Page page, str what) except -1:
     if 0 <= t < FZ_MAX_TASKS and (page.pg.dropped >> t) & 1 and page.pg.own[t] == 0:
         put_step = _last_put_step(page.pool, _pobj(page), t)
         raise Finding("put-before-unlock", f"{what} on page {page.index} by task {t}, which put its "
-                                           f"last reference at step {put_step}")
+                                           f"last reference at step {put_step}", obj=_pobj(page))
     return 0
 
 
@@ -163,7 +163,7 @@ cdef int _free_page(Page page, int64_t seq) except -1:
     if p.mapping != 0:
         bad.append("a mapping")
     if bad:
-        raise Finding("bad-page-state", f"page {page.index} freed with " + ", ".join(bad))
+        raise Finding("bad-page-state", f"page {page.index} freed with " + ", ".join(bad), obj=_pobj(page))
     cdef int nr = 1 << p.order
     fz_add32(<int32_t*>&p.gen, 1)
     p.in_use = 0
@@ -205,7 +205,7 @@ def put_page(Page page):
     _own_put(page)
     _record(page.pool, s, OP_PUT, _pobj(page), before, before - 1)
     if before <= 0:
-        raise Finding("refcount-underflow", f"put_page on page {page.index} dropped its count to {before - 1}")
+        raise Finding("refcount-underflow", f"put_page on page {page.index} dropped its count to {before - 1}", obj=_pobj(page))
     if before == 1:
         _free_page(page, s)
 
@@ -257,7 +257,7 @@ def page_remove_rmap(Page page):
     cdef int32_t before = fz_add32(&page.pg.mapcount, -1)
     _record(page.pool, s, OP_MAPCOUNT, _pobj(page), before, before - 1)
     if before <= 0:
-        raise Finding("refcount-underflow", f"page_remove_rmap on page {page.index} dropped mapcount to {before - 1}")
+        raise Finding("refcount-underflow", f"page_remove_rmap on page {page.index} dropped mapcount to {before - 1}", obj=_pobj(page))
     return before - 1
 
 
@@ -312,7 +312,7 @@ def unlock_page(Page page):
     _use(page, "unlock_page")
     cdef fz_page* p = page.pg
     if not (fz_load32(<int32_t*>&p.flags) & C_PG_LOCKED):
-        raise Finding("bad-unlock", f"unlock_page on page {page.index}, which is not locked")
+        raise Finding("bad-unlock", f"unlock_page on page {page.index}, which is not locked", obj=_pobj(page))
     p.lock_owner = -1
     p.lock_pid = 0
     cdef uint32_t before = fz_and32(<int32_t*>&p.flags, ~C_PG_LOCKED)

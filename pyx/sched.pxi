@@ -221,11 +221,12 @@ cdef int _block(Pool pool, int kind, int64_t obj) except -1:
     c.blocked_kind[me] = kind
     c.blocked_on[me] = obj
     cdef int64_t s = _next_step(c)
+    _record(pool, s, OP_BLOCK, obj, kind, 0)
     nxt = _decide(c, s, me)
     if nxt < 0:
         message = describe_waits(pool)
         _abort(c, ABORT_DEADLOCK, me)
-        raise Finding("deadlock", message)
+        raise Finding("deadlock", message, obj=obj)
     _hand_to(c, nxt)
     _wait_turn(c, me)
     return 0

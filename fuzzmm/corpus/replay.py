@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.models import ProgramRef, load_model
 from fuzzmm.sched.executor import Executor
+from fuzzmm.trace import object_names
 
 
 def program_ref(entry, variant=None):
@@ -23,6 +24,7 @@ class ReplayResult:
     runs: int
     results: list               # RunResult of each run
     expected: str               # the entry's signature
+    object_names: dict = None   # ring object id -> program attribute, for traces
 
     @property
     def first(self):
@@ -39,10 +41,11 @@ def replay(entry, repeat=1, variant=None, executor=None, keep_events=False):
     try:
         executor.program.validate(entry.scenario)
         results = [executor.run(entry.scenario, entry.schedule, keep_events=keep_events) for _ in range(repeat)]
+        names = object_names(executor.program)
     finally:
         if own:
             executor.close()
     signatures = [r.finding.signature if r.finding else None for r in results]
     return ReplayResult(reproduced=all(s == entry.signature for s in signatures),
                         consistent=len(set(signatures)) == 1 and len({r.switches for r in results}) == 1,
-                        runs=repeat, results=results, expected=entry.signature)
+                        runs=repeat, results=results, expected=entry.signature, object_names=names)

@@ -225,7 +225,7 @@ class Executor:
             except (ValueError, UnicodeDecodeError):
                 d = {"message": detail.decode(errors="replace")}
             return FindingReport(kind, d.get("message", ""), d.get("function", ""), d.get("line", 0),
-                                 task=t, step=step)
+                                 task=t, step=step, obj=d.get("obj"))
         return None
 
     def _check(self, scenario):
@@ -241,7 +241,7 @@ class Executor:
     @staticmethod
     def _parent_finding(kind, message, exc):
         function, line = model_site(exc.__traceback__)
-        return FindingReport(kind, message, function, line, task=-1)
+        return FindingReport(kind, message, function, line, task=-1, obj=getattr(exc, "obj", None))
 
     # ---- life cycle ----
 

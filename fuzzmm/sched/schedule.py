@@ -36,6 +36,7 @@ class FindingReport:
     line: int = 0
     task: int = -1
     step: int = 0
+    obj: int = None                 # the object it concerns, as the event ring names objects
 
     @property
     def signature(self):
@@ -43,7 +44,8 @@ class FindingReport:
 
     def to_json(self):
         return {"kind": self.kind, "signature": self.signature, "message": self.message,
-                "function": self.function, "line": self.line, "task": self.task, "step": self.step}
+                "function": self.function, "line": self.line, "task": self.task, "step": self.step,
+                "obj": self.obj}
 
 
 @dataclass

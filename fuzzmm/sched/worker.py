@@ -20,6 +20,7 @@ def _detail(kind, exc):
     if kind == "error":
         message = f"{type(exc).__name__}: {message}"
     return json.dumps({"message": message, "function": function, "line": line,
+                       "obj": getattr(exc, "obj", None),
                        "traceback": short_traceback(exc.__traceback__)}).encode()
 
 
