@@ -130,3 +130,48 @@ def set_ring(Pool pool, bint on):
     """Turn event recording on or off (it is on by default)."""
     pool.check()
     pool.ctl.ring_on = on
+
+
+# ---- lock dependencies seen in the ring (lockdep) ----
+
+cdef int64_t PAGE_LOCK_CLASS = (<int64_t>OBJ_PAGE) << 56     # every page lock is one class
+
+
+cdef inline int64_t _lock_class(int op, int64_t obj) noexcept:
+    return PAGE_LOCK_CLASS if op in (OP_LOCK, OP_TRYLOCK, OP_UNLOCK) else obj
+
+
+def lockdep_scan(Pool pool, dict edges):
+    """Add to `edges` every lock dependency of the last run not already there:
+    (held class, acquired class) -> (task, site of the held lock, site of the acquisition).
+    Returns the new keys.  A trylock adds no dependency (it cannot wait) but
+    counts as held; all page locks form one class, as in the kernel's lockdep."""
+    pool.check()
+    cdef int64_t n = min(pool.hdr.ring_head, pool.hdr.ring_cap), i
+    cdef fz_event* e
+    cdef int op, t
+    held = [[] for _ in range(FZ_MAX_TASKS)]
+    new = []
+    for i in range(n):
+        e = &pool.ring[i]
+        t = e.task
+        if t < 0 or t >= FZ_MAX_TASKS:
+            continue
+        op = e.op
+        if op in (OP_LOCK, OP_SPIN_LOCK, OP_MUTEX_LOCK, OP_DOWN_READ, OP_DOWN_WRITE):
+            cls = _lock_class(op, e.obj)
+            for hcls, hsite in held[t]:
+                if hcls != cls and (hcls, cls) not in edges:
+                    edges[(hcls, cls)] = (t, hsite, e.site)
+                    new.append((hcls, cls))
+            held[t].append((cls, e.site))
+        elif (op == OP_TRYLOCK and not (e.before & C_PG_LOCKED)) or (op == OP_SPIN_TRYLOCK and e.before == 0):
+            held[t].append((_lock_class(op, e.obj), e.site))
+        elif op in (OP_UNLOCK, OP_SPIN_UNLOCK, OP_MUTEX_UNLOCK, OP_UP_READ, OP_UP_WRITE):
+            cls = _lock_class(op, e.obj)
+            stack = held[t]
+            for j in range(len(stack) - 1, -1, -1):
+                if stack[j][0] == cls:
+                    del stack[j]
+                    break
+    return new

@@ -11,7 +11,7 @@ from programs import Crash, LockOrder, Spin
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
     """Two mutexes taken in opposite orders deadlock; the report names each wait and its holder."""
-    ex = make_executor(LockOrder)
+    ex = make_executor(LockOrder, lockdep=False)
     result = ex.run(ex.program.default_scenario(), Schedule.of_switches([(2, 1)]))
     assert result.finding is not None and result.finding.kind == "deadlock"
     message = result.finding.message
@@ -21,16 +21,30 @@ def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
 
 def test_pct_finds_the_deadlock(make_executor):
     """PCT finds the lock-order deadlock without being told the schedule."""
-    ex = make_executor(LockOrder)
+    ex = make_executor(LockOrder, lockdep=False)
     found = next(Search(ex, "pct", seed=1, scenario=ex.program.default_scenario()).run(
         max_runs=2000, stop_at_first=True))
     assert found.finding.kind == "deadlock"
 
 
-def test_the_serial_schedule_of_the_lock_order_program_is_clean(make_executor):
-    """Run one after the other, the two lock orders never deadlock."""
-    ex = make_executor(LockOrder)
+def test_a_serial_run_does_not_deadlock_but_lockdep_sees_the_cycle(make_executor):
+    """Run one after the other the two orders do not deadlock, yet the cycle is a lock-order finding."""
+    ex = make_executor(LockOrder, lockdep=False)
     assert ex.run(ex.program.default_scenario()).ok
+    ex = make_executor(LockOrder)
+    result = ex.run(ex.program.default_scenario())
+    assert result.finding is not None and result.finding.kind == "lock-order"
+    assert "a -> b -> a" in result.finding.message
+    assert "LockOrder.ab (programs.py" in result.finding.message and "LockOrder.ba (programs.py" in result.finding.message
+
+
+def test_lockdep_joins_dependencies_seen_in_different_runs(make_executor):
+    """A then B in one run and B then A in a later one close a cycle across runs."""
+    ex = make_executor(LockOrder)
+    assert ex.run(Scenario.of([[("ab", ())]])).ok
+    result = ex.run(Scenario.of([[("ba", ())]]))
+    assert result.finding is not None and result.finding.kind == "lock-order"
+    assert ex.run_alone(Scenario.of([[("ba", ())]]), Schedule()).ok
 
 
 def test_a_task_that_kills_its_worker_is_a_worker_crash(make_executor):

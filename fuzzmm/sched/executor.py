@@ -23,6 +23,8 @@ from fuzzmm.program import Program
 from fuzzmm.sched.schedule import FindingReport, RunResult, Schedule
 from fuzzmm.sched.sites import model_site
 from fuzzmm.sched import worker
+from fuzzmm.detect.lockdep import LockDep
+from fuzzmm.trace import object_names
 
 READY_TIMEOUT_S = 60.0
 
@@ -70,7 +72,7 @@ class Executor:
     disturb it.  Leave it None for chaos runs, which want every core.
     """
 
-    def __init__(self, program, workers=None, start_method=None, watchdog_s=10.0, cpu=None):
+    def __init__(self, program, workers=None, start_method=None, watchdog_s=10.0, cpu=None, lockdep=True):
         self.ref = _ref_of(program)
         cls = self.ref.load()
         self.program = cls()
@@ -79,6 +81,7 @@ class Executor:
             raise FuzzmmError(f"an executor has 1..16 workers, not {self.nworkers}")
         self.watchdog_s = watchdog_s
         self.cpu = cpu
+        self.lockdep = LockDep() if lockdep else None
         self.start_method = start_method or default_start_method()
         # A waiting worker spins only when it can have a core of its own; on an
         # oversubscribed machine spinning steals the running worker's time.
@@ -90,6 +93,7 @@ class Executor:
         try:
             self.program.bind(self.pool)
             self._snapshot = self.pool.snapshot()
+            self.object_names = object_names(self.program)
             _core.register_sites(*[__import__(k.__module__, fromlist=["_"]) for k in cls.__mro__
                                    if issubclass(k, Program)])
             self._ctx = multiprocess.get_context(self.start_method)
@@ -165,9 +169,20 @@ class Executor:
             finding = self._task_finding(info)
         if finding is None:
             finding = self._check(scenario)
+        if finding is None and self.lockdep is not None and mode == "controlled":
+            finding = self.lockdep.observe(pool, self.object_names)
         return RunResult(finding=finding, switches=tuple(info["switches"]),
                          switches_complete=info["switches_complete"], steps=info["steps"], mode=mode,
                          events=_core.events(pool) if keep_events or mode == "chaos" else None)
+
+    def run_alone(self, scenario, schedule):
+        """Run with a fresh lock-dependency graph, as a replay would: does it show on its own?"""
+        kept = self.lockdep
+        self.lockdep = LockDep() if kept is not None else None
+        try:
+            return self.run(scenario, schedule)
+        finally:
+            self.lockdep = kept
 
     def _wait(self, n):
         """Wait for the run's end; a dead worker or the watchdog becomes a finding."""

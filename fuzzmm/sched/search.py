@@ -112,6 +112,9 @@ class Search:
                     result = replayed
             elif not result.switches_complete:
                 reproduced = False
+            if result.finding.kind == "lock-order":
+                alone = self.executor.run_alone(scenario, result.schedule)
+                reproduced = alone.finding is not None and alone.finding.signature == result.finding.signature
             yield Found(result.finding, scenario, result.schedule, self.strategy_name, self.runs,
                         time.monotonic() - start, reproduced)
             if stop_at_first:

@@ -1,0 +1,1 @@
+"""Detectors beyond the sanitizers in the primitives: analyses over a run's events."""
