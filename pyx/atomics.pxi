@@ -127,7 +127,7 @@ cdef class Atomic:
         return f"<Atomic{64 if self.wide else 32} @{self.offset}>"
 
 
-def racy_increment(Atomic a, int64_t n):
+def racy_increment(Atomic a not None, int64_t n):
     """A plain, non-atomic read-modify-write of `a`, `n` times, with no scheduling
     point: the control that shows atomics matter.  Tests only."""
     a.pool.check()

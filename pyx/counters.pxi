@@ -25,7 +25,7 @@ cdef int _check_item(int item, int n, str what) except -1:
     return 0
 
 
-def mod_node_page_state(Pool pool, int node, int item, int64_t delta):
+def mod_node_page_state(Pool pool not None, int node, int item, int64_t delta):
     """Add `delta` to a node's vmstat counter (NR_ISOLATED_ANON, ...); returns the new value."""
     _check_node(pool, node)
     _check_item(item, FZ_NR_VMSTAT, "vmstat")
@@ -35,7 +35,7 @@ def mod_node_page_state(Pool pool, int node, int item, int64_t delta):
     return before + delta
 
 
-def node_page_state(Pool pool, int node, int item):
+def node_page_state(Pool pool not None, int node, int item):
     _check_node(pool, node)
     _check_item(item, FZ_NR_VMSTAT, "vmstat")
     cdef int64_t s = _point(pool)
@@ -44,7 +44,7 @@ def node_page_state(Pool pool, int node, int item):
     return v
 
 
-def count_vm_events(Pool pool, int item, int64_t n=1):
+def count_vm_events(Pool pool not None, int item, int64_t n=1):
     _check_item(item, FZ_NR_VMEVENT, "vm event")
     pool.check()
     cdef int64_t s = _point(pool)
@@ -52,20 +52,20 @@ def count_vm_events(Pool pool, int item, int64_t n=1):
     _record(pool, s, OP_COUNT_EVENT, _obj(OBJ_EVENT, item), before, before + n)
 
 
-def vmstat(Pool pool, int node, int item):
+def vmstat(Pool pool not None, int node, int item):
     """A vmstat counter read without a scheduling point (oracles)."""
     _check_node(pool, node)
     _check_item(item, FZ_NR_VMSTAT, "vmstat")
     return fz_load64(&pool.nodes[node].vmstat[item])
 
 
-def vm_event(Pool pool, int item):
+def vm_event(Pool pool not None, int item):
     _check_item(item, FZ_NR_VMEVENT, "vm event")
     pool.check()
     return fz_load64(&pool.events[item])
 
 
-def node_info(Pool pool, int node):
+def node_info(Pool pool not None, int node):
     """A node's memory: present and free base pages, high watermark, free page records."""
     _check_node(pool, node)
     n = &pool.nodes[node]
@@ -73,7 +73,7 @@ def node_info(Pool pool, int node):
             "free_records": n.nfree_pages}
 
 
-def set_node(Pool pool, int node, present=None, watermark_high=None):
+def set_node(Pool pool not None, int node, present=None, watermark_high=None):
     """Size a node (setup only, no scheduling point): present base pages and high watermark."""
     _check_node(pool, node)
     n = &pool.nodes[node]
@@ -84,7 +84,7 @@ def set_node(Pool pool, int node, present=None, watermark_high=None):
         n.watermark_high = watermark_high
 
 
-def alloc_pages_node(Pool pool, int node, int order=0):
+def alloc_pages_node(Pool pool not None, int node, int order=0):
     """Allocate a page of 2**order base pages on `node` without waiting: a Page
     holding one reference, or None when the node lacks memory or free records."""
     _check_node(pool, node)

@@ -7,6 +7,9 @@
 
 cdef int LOCK_SPINS = 1000
 
+cdef extern from "Python.h":
+    int PyErr_CheckSignals() except -1
+
 
 cdef int _owner_gone(int32_t* word, int32_t seen, int32_t pid) except -1:
     if pid > 0 and fz_load32(word) == seen and not fz_pid_alive(pid):
@@ -19,6 +22,7 @@ cdef int _sleep_on(Pool pool, int32_t* word, int32_t seen, int32_t* waiters, int
     fz_add32(waiters, 1)
     fz_futex_wait(word, seen, 5 * 1000 * 1000)
     fz_add32(waiters, -1)
+    PyErr_CheckSignals()
     if g_task >= 0 and fz_load32(&pool.ctl.abort):
         raise RunAborted()
     _owner_gone(word, seen, pid)
@@ -165,7 +169,9 @@ cdef class RWSem:
         self.obj = _obj(OBJ_HEAP, offset)
 
     cdef inline int32_t _bit(self) noexcept:
-        return <int32_t>(1 << g_task) if 0 <= g_task < 31 else <int32_t>(1 << 31)
+        """This task's bit in the reader mask; 0 outside a scheduled task, whose
+        processes are told apart by nothing but the reader count."""
+        return <int32_t>(1 << g_task) if 0 <= g_task < 31 else 0
 
     cdef int _down(self, bint write) except -1:
         cdef Pool pool = self.pool
@@ -205,7 +211,7 @@ cdef class RWSem:
         cdef int32_t before = fz_load32(self.w)
         if write and before != -1:
             raise Finding("bad-unlock", f"up_write on rwsem @{self.offset} not held for write", obj=self.obj)
-        if not write and (before <= 0 or not (fz_load32(&self.w[2]) & self._bit())):
+        if not write and (before <= 0 or (self._bit() and not (fz_load32(&self.w[2]) & self._bit()))):
             raise Finding("bad-unlock", f"up_read on rwsem @{self.offset} by task {g_task}, not a reader", obj=self.obj)
         if write:
             fz_store32(&self.w[1], -1)

@@ -34,8 +34,9 @@ cdef class Page:
     cdef readonly int index
     cdef readonly uint32_t gen
 
-    def __init__(self, Pool pool, int index):
+    def __init__(self, Pool pool not None, index):
         pool.check()
+        index = operator.index(index)
         if not 0 <= index < pool.hdr.npages:
             raise IndexError(f"page index {index} out of range 0..{pool.hdr.npages - 1}")
         self.pool = pool
@@ -188,7 +189,7 @@ cdef inline void _node_lock(fz_node* node) noexcept nogil:
         fz_relax()
 
 
-def get_page(Page page):
+def get_page(Page page not None):
     """Take a reference on a page that already has one."""
     cdef int64_t s = _point(page.pool)
     _check_live(page, "get_page")
@@ -197,7 +198,7 @@ def get_page(Page page):
     _record(page.pool, s, OP_GET, _pobj(page), before, before + 1)
 
 
-def put_page(Page page):
+def put_page(Page page not None):
     """Drop a reference; the last one frees the page (bad-page-state if it is not clean)."""
     cdef int64_t s = _point(page.pool)
     _check_live(page, "put_page", True)
@@ -210,7 +211,7 @@ def put_page(Page page):
         _free_page(page, s)
 
 
-def get_page_unless_zero(Page page):
+def get_page_unless_zero(Page page not None):
     """Take a reference unless the count is already 0; returns whether it did."""
     cdef int64_t s = _point(page.pool)
     _check_live(page, "get_page_unless_zero", True)
@@ -225,7 +226,7 @@ def get_page_unless_zero(Page page):
     return seen > 0
 
 
-def page_count(Page page):
+def page_count(Page page not None):
     cdef int64_t s = _point(page.pool)
     _use(page, "page_count")
     cdef int32_t v = fz_load32(&page.pg.refcount)
@@ -233,7 +234,7 @@ def page_count(Page page):
     return v
 
 
-def page_mapcount(Page page):
+def page_mapcount(Page page not None):
     cdef int64_t s = _point(page.pool)
     _use(page, "page_mapcount")
     cdef int32_t v = fz_load32(&page.pg.mapcount)
@@ -241,7 +242,7 @@ def page_mapcount(Page page):
     return v
 
 
-def page_add_rmap(Page page):
+def page_add_rmap(Page page not None):
     """Count one more mapping of the page (the caller holds a reference for it); returns mapcount."""
     cdef int64_t s = _point(page.pool)
     _use(page, "page_add_rmap")
@@ -250,7 +251,7 @@ def page_add_rmap(Page page):
     return before + 1
 
 
-def page_remove_rmap(Page page):
+def page_remove_rmap(Page page not None):
     """Count one mapping fewer; returns mapcount."""
     cdef int64_t s = _point(page.pool)
     _use(page, "page_remove_rmap")
@@ -261,7 +262,7 @@ def page_remove_rmap(Page page):
     return before - 1
 
 
-def trylock_page(Page page):
+def trylock_page(Page page not None):
     """Set PG_locked if it is clear; never sleeps.  Returns whether it did."""
     cdef int64_t s = _point(page.pool)
     _use(page, "trylock_page")
@@ -274,7 +275,7 @@ def trylock_page(Page page):
     return ok
 
 
-def lock_page(Page page):
+def lock_page(Page page not None):
     """Take PG_locked, sleeping until it is free (blocked, when scheduled)."""
     cdef Pool pool = page.pool
     _might_sleep("lock_page")
@@ -305,7 +306,7 @@ def lock_page(Page page):
     _record(pool, s, OP_LOCK, _pobj(page), seen, seen | C_PG_LOCKED)
 
 
-def unlock_page(Page page):
+def unlock_page(Page page not None):
     """Clear PG_locked and wake its waiters (bad-unlock if it was not locked)."""
     cdef Pool pool = page.pool
     cdef int64_t s = _point(pool)
@@ -329,7 +330,7 @@ cdef uint32_t _flag_arg(uint32_t flag) except? 0:
     return flag
 
 
-def set_page_flag(Page page, uint32_t flag):
+def set_page_flag(Page page not None, uint32_t flag):
     """Set a PG_* bit; returns whether it was already set."""
     _flag_arg(flag)
     cdef int64_t s = _point(page.pool)
@@ -339,7 +340,7 @@ def set_page_flag(Page page, uint32_t flag):
     return bool(before & flag)
 
 
-def clear_page_flag(Page page, uint32_t flag):
+def clear_page_flag(Page page not None, uint32_t flag):
     """Clear a PG_* bit; returns whether it was set (TestClearPage*)."""
     _flag_arg(flag)
     cdef int64_t s = _point(page.pool)
@@ -349,7 +350,7 @@ def clear_page_flag(Page page, uint32_t flag):
     return bool(before & flag)
 
 
-def test_page_flag(Page page, uint32_t flag):
+def test_page_flag(Page page not None, uint32_t flag):
     cdef int64_t s = _point(page.pool)
     _use(page, "test_page_flag")
     cdef uint32_t v = fz_load32(<int32_t*>&page.pg.flags)
@@ -357,7 +358,7 @@ def test_page_flag(Page page, uint32_t flag):
     return bool(v & flag)
 
 
-def write_page(Page page, int64_t value):
+def write_page(Page page not None, int64_t value):
     """Store `value` as the page's data (a CPU store or a DMA write)."""
     cdef int64_t s = _point(page.pool)
     _use(page, "write_page")
@@ -365,7 +366,7 @@ def write_page(Page page, int64_t value):
     _record(page.pool, s, OP_WRITE, _pobj(page), before, value)
 
 
-def read_page(Page page):
+def read_page(Page page not None):
     cdef int64_t s = _point(page.pool)
     _use(page, "read_page")
     cdef int64_t v = fz_load64(&page.pg.content)
@@ -373,7 +374,7 @@ def read_page(Page page):
     return v
 
 
-def set_page_mapping(Page page, int64_t mapping):
+def set_page_mapping(Page page not None, int64_t mapping):
     """Set or clear (0) page->mapping; a page freed with one set is in bad state."""
     cdef int64_t s = _point(page.pool)
     _use(page, "set_page_mapping")

@@ -108,7 +108,7 @@ cdef inline void _record(Pool pool, int64_t seq, int op, int64_t obj, int64_t be
     e.site = _site()
 
 
-def events(Pool pool):
+def events(Pool pool not None):
     """The ring's records since the last reset, as tuples
     (seq, task, op, obj, before, after, site), in the order they were written."""
     pool.check()
@@ -121,12 +121,12 @@ def events(Pool pool):
     return out
 
 
-def ring_overflowed(Pool pool):
+def ring_overflowed(Pool pool not None):
     pool.check()
     return pool.hdr.ring_head > pool.hdr.ring_cap
 
 
-def set_ring(Pool pool, bint on):
+def set_ring(Pool pool not None, bint on):
     """Turn event recording on or off (it is on by default)."""
     pool.check()
     pool.ctl.ring_on = on
@@ -141,7 +141,7 @@ cdef inline int64_t _lock_class(int op, int64_t obj) noexcept:
     return PAGE_LOCK_CLASS if op in (OP_LOCK, OP_TRYLOCK, OP_UNLOCK) else obj
 
 
-def lockdep_scan(Pool pool, dict edges):
+def lockdep_scan(Pool pool not None, dict edges):
     """Add to `edges` every lock dependency of the last run not already there:
     (held class, acquired class) -> (task, site of the held lock, site of the acquisition).
     Returns the new keys.  A trylock adds no dependency (it cannot wait) but

@@ -177,6 +177,7 @@ cdef inline int64_t _next_step(fz_ctl* c) except -1:
 
 cdef inline int64_t _point(Pool pool) except -1:
     """A scheduling point, taken by every primitive before it touches shared state."""
+    pool.check()
     cdef fz_ctl* c = pool.ctl
     cdef int mode = c.mode, nxt
     cdef int64_t s
@@ -241,7 +242,7 @@ cdef void _unblock(fz_ctl* c, int kind, int64_t obj) noexcept nogil:
             c.blocked_kind[t] = 0
 
 
-def describe_waits(Pool pool):
+def describe_waits(Pool pool not None):
     """Who waits on what, held by whom: one line per blocked task."""
     cdef fz_ctl* c = pool.ctl
     lines = []
@@ -254,7 +255,7 @@ def describe_waits(Pool pool):
     return "; ".join(lines) if lines else "no task is enabled"
 
 
-def describe_object(Pool pool, int64_t obj):
+def describe_object(Pool pool not None, int64_t obj):
     kind, index = obj >> 56, obj & ((1 << 56) - 1)
     if kind == OBJ_PAGE:
         return f"page {index}"
@@ -295,7 +296,7 @@ def current_task():
     return g_task
 
 
-def prepare_run(Pool pool, int ntasks, mode="controlled", strategy="switches", switches=(),
+def prepare_run(Pool pool not None, int ntasks, mode="controlled", strategy="switches", switches=(),
                 priorities=(), change_points=(), uint64_t seed=1, order=(), int64_t max_steps=100000,
                 double delay_prob=0.0, int delay_max_ns=0, int spin_iters=2000):
     """Load one run's schedule into the control block (parent side)."""
@@ -353,7 +354,7 @@ def prepare_run(Pool pool, int ntasks, mode="controlled", strategy="switches", s
     fz_store32(&c.run_state, R_RUNNING)
 
 
-def start_run(Pool pool):
+def start_run(Pool pool not None):
     """Release the workers into the prepared run."""
     pool.check()
     cdef int32_t gen = pool.ctl.run_gen + 1
@@ -362,7 +363,7 @@ def start_run(Pool pool):
     _wake_all(&pool.ctl.run_gen)
 
 
-def wait_run(Pool pool, int last_gen, int parent_pid):
+def wait_run(Pool pool not None, int last_gen, int parent_pid):
     """Worker side: block until a run starts; returns its generation, or -1 on shutdown
     or when the parent is gone."""
     pool.check()
@@ -379,14 +380,14 @@ def wait_run(Pool pool, int last_gen, int parent_pid):
             return -1
 
 
-def begin_task(Pool pool, int task):
+def begin_task(Pool pool not None, int task):
     """Worker side: become `task` and, in controlled mode, wait for its first turn."""
     set_task(task)
     if pool.ctl.mode == MODE_CONTROLLED:
         _wait_turn(pool.ctl, task)
 
 
-def end_task(Pool pool, int task, str kind="ok", bytes detail=b""):
+def end_task(Pool pool not None, int task, str kind="ok", bytes detail=b""):
     """Worker side: report the task's result, pass the turn on, and close the run if last."""
     global g_task
     cdef fz_ctl* c = pool.ctl
@@ -422,7 +423,7 @@ def end_task(Pool pool, int task, str kind="ok", bytes detail=b""):
         _wake_all(&c.run_state)
 
 
-def wait_done(Pool pool, double timeout_s):
+def wait_done(Pool pool not None, double timeout_s):
     """Parent side: True once every task of the run has ended, False at the timeout."""
     pool.check()
     cdef fz_ctl* c = pool.ctl
@@ -440,30 +441,31 @@ def wait_done(Pool pool, double timeout_s):
             return False
         slice_ns = min(left, 10 * 1000 * 1000)
         fz_futex_wait(&c.run_state, R_RUNNING, slice_ns)
+        PyErr_CheckSignals()
     return True
 
 
-def abort_run(Pool pool):
+def abort_run(Pool pool not None):
     """Parent side: end the current run (its tasks unwind with RunAborted)."""
     pool.check()
     _abort(pool.ctl, ABORT_PARENT, -1)
 
 
-def finish_run(Pool pool):
+def finish_run(Pool pool not None):
     """Parent side: mark the run closed even if some tasks never reported (their worker died)."""
     pool.check()
     fz_store32(&pool.ctl.run_state, R_IDLE)
     pool.ctl.mode = MODE_FREE
 
 
-def shutdown_workers(Pool pool):
+def shutdown_workers(Pool pool not None):
     pool.check()
     fz_store32(&pool.ctl.shutdown, 1)
     _wake_all(&pool.ctl.run_gen)
     _wake_all(&pool.ctl.current)
 
 
-def run_info(Pool pool):
+def run_info(Pool pool not None):
     """What the last run did: steps, the switches it took, why it ended, each task's result."""
     pool.check()
     cdef fz_ctl* c = pool.ctl
@@ -482,18 +484,18 @@ def run_info(Pool pool):
     }
 
 
-def set_worker(Pool pool, int index, int pid, bint ready):
+def set_worker(Pool pool not None, int index, int pid, bint ready):
     pool.check()
     pool.ctl.worker_pid[index] = pid
     fz_store32(&pool.ctl.worker_ready[index], ready)
 
 
-def worker_ready(Pool pool, int index):
+def worker_ready(Pool pool not None, int index):
     pool.check()
     return fz_load32(&pool.ctl.worker_ready[index])
 
 
-def put_scenario(Pool pool, bytes blob):
+def put_scenario(Pool pool not None, bytes blob):
     """Publish the scenario (pickled by the caller) to every worker; returns its version."""
     pool.check()
     if len(blob) > FZ_SCENARIO:
@@ -504,16 +506,16 @@ def put_scenario(Pool pool, bytes blob):
     return pool.ctl.scen_version
 
 
-def scenario_version(Pool pool):
+def scenario_version(Pool pool not None):
     return pool.ctl.scen_version
 
 
-def get_scenario(Pool pool):
+def get_scenario(Pool pool not None):
     pool.check()
     return pool.ctl.scen[:pool.ctl.scen_len]
 
 
-def run_generation(Pool pool):
+def run_generation(Pool pool not None):
     pool.check()
     return fz_load32(&pool.ctl.run_gen)
 
@@ -524,12 +526,12 @@ def set_pdeathsig():
     fz_set_pdeathsig(signal.SIGKILL)
 
 
-def run_state(Pool pool):
+def run_state(Pool pool not None):
     pool.check()
     return fz_load32(&pool.ctl.run_state)
 
 
-def run_ticket(Pool pool):
+def run_ticket(Pool pool not None):
     """(generation, tasks) of the latest started run, read as one word: a worker that
     wakes late never pairs one run's generation with the next run's size."""
     pool.check()

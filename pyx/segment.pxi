@@ -4,6 +4,7 @@ from posix.unistd cimport close as c_close, ftruncate
 from posix.mman cimport shm_open, shm_unlink, mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED
 from posix.stat cimport struct_stat, fstat
 from libc.errno cimport errno, ETIMEDOUT
+import operator
 import weakref
 
 SHM_DIR = "/dev/shm"
@@ -12,7 +13,15 @@ NAME_PREFIX = "fuzzmm-"
 cdef int64_t _round(int64_t n, int64_t to) noexcept nogil:
     return (n + to - 1) // to * to
 
-cdef int g_pid = 0          # this process's pid, refreshed after fork
+cdef int g_pid = os.getpid()   # this process's pid: the holder recorded in locks
+
+
+def _refresh_pid():
+    global g_pid
+    g_pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_refresh_pid)
 
 
 def _owner_pid_of(name):
@@ -280,6 +289,8 @@ cdef class Pool:
 
     def atomic(self, int64_t init=0, int bits=64):
         """A new atomic integer in the heap."""
+        if bits not in (32, 64):
+            raise ValueError(f"bits must be 32 or 64, not {bits}")
         a = Atomic(self, self.alloc(bits // 8, bits // 8), bits)
         if not self.attaching:
             a.poke(init)
@@ -297,9 +308,9 @@ cdef class Pool:
             (<int32_t*>(self.heap + sem.offset))[1] = -1
         return sem
 
-    def page(self, int index):
+    def page(self, index):
         """A handle on page record `index`, at its current generation."""
-        return Page(self, index)
+        return Page(self, operator.index(index))
 
     # ---- reset between runs ----
 
