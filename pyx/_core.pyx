@@ -9,7 +9,7 @@ indirection on the hot path.
 from fz cimport *
 from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
-from cpython.ref cimport PyObject, Py_DECREF
+from cpython.ref cimport PyObject, Py_XDECREF
 import os
 import zlib
 

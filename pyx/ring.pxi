@@ -2,7 +2,7 @@
 
 cdef extern from "Python.h":
     PyObject* PyEval_GetFrame()
-    int PyFrame_GetLineNumber(PyObject* frame)
+    int PyFrame_GetLasti(PyObject* frame)
     PyObject* PyFrame_GetCode(PyObject* frame)
 
 # Operation codes of ring records; OP_NAMES gives their printable names.
@@ -37,37 +37,68 @@ def obj_index(int64_t obj):
     return obj & ((1 << 56) - 1)
 
 
-cdef dict _site_ids = {}      # code object -> stable 32-bit id of "file:qualname"
-SITE_NAMES = {}               # stable id -> "file:qualname", for rendering
+# A site is the calling code object's stable id (crc32 of "file:qualname") and
+# the offset of the calling instruction; the line is looked up only when a
+# trace is rendered, so recording costs a pointer compare in a loop.
+cdef dict _site_ids = {}      # address of a code object -> its stable id
+CODES = {}                    # stable id -> code object (kept alive, so addresses stay unique)
+cdef PyObject* g_last_code = NULL
+cdef int64_t g_last_ident = 0
 
 
 cdef int64_t _site() except? -1:
-    """The model site calling the primitive: stable id of its function, and its line."""
+    """The model site calling the primitive."""
+    global g_last_code, g_last_ident
     cdef PyObject* frame = PyEval_GetFrame()
     if frame == NULL:
         return 0
-    cdef int line = PyFrame_GetLineNumber(frame)
+    cdef int64_t lasti = PyFrame_GetLasti(frame)
     cdef PyObject* codeptr = PyFrame_GetCode(frame)
-    code = <object>codeptr
-    Py_DECREF(code)
-    ident = _site_ids.get(code)
+    cdef int64_t ident
+    if codeptr == g_last_code:
+        ident = g_last_ident
+    else:
+        ident = _learn_code(codeptr)
+        g_last_code = codeptr
+        g_last_ident = ident
+    Py_XDECREF(codeptr)
+    return (ident << 24) | (lasti & 0xffffff)
+
+
+cdef int64_t _learn_code(PyObject* codeptr) except? -1:
+    key = <Py_ssize_t>codeptr
+    ident = _site_ids.get(key)
     if ident is None:
-        label = f"{code.co_filename}:{code.co_qualname}"
-        ident = zlib.crc32(label.encode())
-        _site_ids[code] = ident
-        SITE_NAMES[ident] = label
-    return ((<int64_t>ident) << 24) | (line & 0xffffff)
+        code = <object>codeptr
+        ident = _code_ident(code)
+        CODES[ident] = code
+        _site_ids[key] = ident
+    return ident
+
+
+def _code_ident(code):
+    return zlib.crc32(f"{code.co_filename}:{code.co_qualname}".encode())
+
+
+def site_line(int64_t site):
+    """The source line of a site, or 0 if this process does not know its code."""
+    code = CODES.get((site >> 24) & 0xffffffff)
+    if code is None:
+        return 0
+    offset = site & 0xffffff
+    for start, end, line in code.co_lines():
+        if start <= offset < end:
+            return line or 0
+    return code.co_firstlineno
 
 
 def site_label(int64_t site):
     """`function (file:line)` for a site number, as far as this process knows it."""
     ident = (site >> 24) & 0xffffffff
-    line = site & 0xffffff
-    label = SITE_NAMES.get(ident)
-    if label is None:
-        return f"site {ident:08x}:{line}"
-    path, _, qual = label.rpartition(":")
-    return f"{qual} ({os.path.basename(path)}:{line})"
+    code = CODES.get(ident)
+    if code is None:
+        return f"site {ident:08x}+{site & 0xffffff}"
+    return f"{code.co_qualname} ({os.path.basename(code.co_filename)}:{site_line(site)})"
 
 
 def register_sites(*modules):
@@ -81,8 +112,7 @@ def register_sites(*modules):
         seen.add(id(obj))
         code = getattr(obj, "__code__", None)
         if code is not None:
-            label = f"{code.co_filename}:{code.co_qualname}"
-            SITE_NAMES[zlib.crc32(label.encode())] = label
+            CODES.setdefault(_code_ident(code), code)
             return
         if inspect.isclass(obj):
             for value in vars(obj).values():

@@ -52,7 +52,7 @@ class LockDep:
         function = site_parts(last[2])[0]
         order = " -> ".join(_label(c, names) for c in cycle)
         return FindingReport("lock-order", f"lock-order cycle {order}: " + "; ".join(chains),
-                             function=function, line=last[2] & 0xffffff, task=last[0])
+                             function=function, line=_core.site_line(last[2]), task=last[0])
 
 
 def _label(cls, names):

@@ -1,0 +1,293 @@
+"""The fuzzmm pytest plugin (the `fuzzmm` pytest11 entry point, loaded in every pytest run).
+
+Fixtures, each a fresh object per test, closed at its end (so unique per
+pytest-xdist worker: pool names carry the process id and PYTEST_XDIST_WORKER):
+  fuzzmm_pool        a shared-memory Pool with the default layout
+  fuzzmm_executor    a factory: fuzzmm_executor(ProgramClass, **Executor kwargs) -> Executor
+  fuzzmm_profile     the fuzzmm Hypothesis profile name fuzz tests use ("ci", "dev", "long")
+Fuzz tests: `fuzzmm.testing.fuzz_test(ProgramClass, expect=None, **settings)`.
+
+Options:
+  --fuzzmm-corpus DIR   replay every *.json corpus file in DIR as one test item (repeatable; or
+                        the `fuzzmm_corpus` ini setting, used when pytest is run without paths):
+                        the file must reproduce its signature on its own variant and must not on
+                        any variant its `fixed_in` lists.
+  --fuzzmm-profile P    the Hypothesis profile of fuzz tests (see fuzzmm.testing).
+A failing corpus item or fuzz test shows the signature and the swimlane, not a traceback.
+
+Everything heavy (the compiled core, Hypothesis, structlog) is imported only when a fixture, a
+fuzz test or a corpus item needs it: a run that uses none of them pays for this file only.
+"""
+import os
+from pathlib import Path
+import sys
+
+import pytest
+
+_DIRS = pytest.StashKey()          # list[Path]: the corpus directories of this run
+_EXECUTORS = pytest.StashKey()     # _ExecutorCache of this process
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("fuzzmm", "fuzzmm (concurrency fuzzer)")
+    group.addoption("--fuzzmm-corpus", action="append", default=[], metavar="DIR", dest="fuzzmm_corpus",
+                    help="replay every *.json corpus file in DIR as a test item: it must reproduce on its "
+                    "variant and not on the variants in its fixed_in (repeatable)")
+    group.addoption("--fuzzmm-profile", default=None, choices=("ci", "dev", "long"), dest="fuzzmm_profile",
+                    help="Hypothesis profile of fuzzmm fuzz tests (default: $FUZZMM_PROFILE, else ci "
+                    "when CI is set, else dev)")
+    parser.addini("fuzzmm_corpus", type="paths", default=[],
+                  help="corpus directories replayed when pytest runs without path arguments")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fuzzmm: a fuzzmm fuzz test or corpus replay")
+    # Before Hypothesis's own plugin loads --hypothesis-profile, so fuzzmm-* names exist.
+    hypothesis_profile = config.getoption("--hypothesis-profile", None)
+    if isinstance(hypothesis_profile, str) and hypothesis_profile.startswith("fuzzmm-"):
+        from fuzzmm.testing import register_profiles
+        register_profiles()
+    if config.getoption("fuzzmm_profile") is None and os.environ.get("FUZZMM_PROFILE"):
+        if os.environ["FUZZMM_PROFILE"] not in ("ci", "dev", "long"):
+            raise pytest.UsageError(f"FUZZMM_PROFILE={os.environ['FUZZMM_PROFILE']!r}: "
+                                    "choose from ci, dev, long")
+    dirs = []
+    for given in config.getoption("fuzzmm_corpus"):
+        dirs.append(Path(config.invocation_params.dir, given))
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        dirs.extend(Path(p) for p in config.getini("fuzzmm_corpus"))
+    resolved = []
+    for d in dirs:
+        if not d.is_dir():
+            raise pytest.UsageError(f"fuzzmm: corpus directory {d} does not exist")
+        if d.resolve() not in [r.resolve() for r in resolved]:
+            resolved.append(d)
+    config.stash[_DIRS] = resolved
+
+
+def pytest_report_header(config):
+    from fuzzmm.testing import active_profile
+    name, why = active_profile(config.getoption("fuzzmm_profile"))
+    lines = [f"fuzzmm: fuzz tests use Hypothesis profile fuzzmm-{name} ({why})"]
+    for d in config.stash.get(_DIRS, []):
+        lines.append(f"fuzzmm: replaying corpus {d} ({len(_corpus_files(d))} files)")
+    return lines
+
+
+# ---- fixtures ----
+
+@pytest.fixture
+def fuzzmm_pool():
+    """A shared-memory pool (default layout) for this test; closed and unlinked after it."""
+    from fuzzmm.pool import Pool
+    pool = Pool.create()
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def fuzzmm_executor():
+    """A factory: fuzzmm_executor(ProgramClass or ProgramRef, **Executor kwargs) -> Executor.
+    Every executor made is closed (workers stopped, pool unlinked) after the test."""
+    from fuzzmm.sched.executor import Executor
+    made = []
+
+    def make(program, **kwargs):
+        executor = Executor(program, **kwargs)
+        made.append(executor)
+        return executor
+    try:
+        yield make
+    finally:
+        for executor in reversed(made):
+            executor.close()
+
+
+@pytest.fixture(scope="session")
+def fuzzmm_profile(pytestconfig):
+    """The fuzzmm Hypothesis profile fuzz tests use: "ci", "dev" or "long"
+    (fuzzmm.testing.profile_settings(name) gives its settings)."""
+    from fuzzmm.testing import active_profile
+    from fuzzmm.errors import FuzzmmError
+    try:
+        return active_profile(pytestconfig.getoption("fuzzmm_profile"))[0]
+    except FuzzmmError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A FuzzFailure (from fuzzmm.testing.fuzz in any test) is shown as its report, no traceback."""
+    outcome = yield
+    testing = sys.modules.get("fuzzmm.testing")
+    if testing is None or call.excinfo is None or not call.excinfo.errisinstance(testing.FuzzFailure):
+        return
+    report = outcome.get_result()
+    if report.failed:
+        report.longrepr = str(call.excinfo.value)
+
+
+# ---- corpus replay ----
+
+def _corpus_files(directory):
+    return sorted(p for p in directory.iterdir()
+                  if p.suffix == ".json" and not p.name.startswith(".tmp-") and p.is_file())
+
+
+@pytest.hookimpl(tryfirst=True)          # before -k, -m and --deselect filter the items
+def pytest_collection_modifyitems(session, config, items):
+    for directory in config.stash.get(_DIRS, []):
+        for path in _corpus_files(directory):
+            try:
+                nodeid = path.relative_to(config.rootpath).as_posix()
+            except ValueError:
+                nodeid = Path(os.path.relpath(path, config.rootpath)).as_posix()
+            items.extend(CorpusFile.from_parent(session, path=path, nodeid=nodeid).collect())
+
+
+def pytest_sessionfinish(session):
+    cache = session.config.stash.get(_EXECUTORS, None)
+    if cache is not None:
+        cache.close()
+        del session.config.stash[_EXECUTORS]
+
+
+class _ExecutorCache:
+    """One executor per program in this process, reused by every corpus item that replays it."""
+
+    def __init__(self):
+        self.by_ref = {}
+
+    def get(self, ref, ntasks):
+        from fuzzmm.sched.executor import Executor
+        executor = self.by_ref.get(ref)
+        if executor is not None and executor.nworkers < ntasks:
+            self.drop(ref)
+            executor = None
+        if executor is None:
+            executor = Executor(ref, workers=max(ntasks, min(ref.load().tasks[1], 16)))
+            self.by_ref[ref] = executor
+        return executor
+
+    def drop(self, ref):
+        executor = self.by_ref.pop(ref, None)
+        if executor is not None:
+            executor.close()
+
+    def close(self):
+        for ref in list(self.by_ref):
+            self.drop(ref)
+
+
+class CorpusFile(pytest.File):
+    """A corpus JSON file; its one item replays it."""
+
+    def collect(self):
+        item = CorpusItem.from_parent(self, name="replay")
+        item.add_marker("fuzzmm")
+        return [item]
+
+
+class CorpusFailure(Exception):
+    """A corpus item's checks disagreed with the file; str() is the readable report."""
+
+
+class CorpusItem(pytest.Item):
+    """Replays one corpus file on its variant (must reproduce) and each fixed_in variant (must not)."""
+
+    def runtest(self):
+        from fuzzmm import corpus
+        entry = corpus.load(self.path)
+        cache = self.config.stash.setdefault(_EXECUTORS, _ExecutorCache())
+        checks = [(entry.variant, None, True)] + [(v, v, False) for v in entry.fixed_in]
+        verdicts = []
+        for name, variant, must_reproduce in checks:
+            ref = corpus.program_ref(entry, variant)
+            executor = cache.get(ref, entry.scenario.ntasks)
+            if must_reproduce:
+                wrong = _variant_mismatch(entry, type(executor.program))
+                if wrong:
+                    verdicts.append((name, must_reproduce, None, wrong))
+                    continue
+            try:
+                replayed = corpus.replay(entry, executor=executor, keep_events=True)
+            except BaseException:
+                cache.drop(ref)           # an executor that raised is not trusted again
+                raise
+            verdicts.append((name, must_reproduce, replayed, None))
+        if any(_failed(v) for v in verdicts):
+            raise CorpusFailure(_corpus_report(self.path, entry, verdicts))
+
+    def repr_failure(self, excinfo, style=None):
+        from fuzzmm.errors import FuzzmmError
+        if isinstance(excinfo.value, CorpusFailure):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, FuzzmmError):       # a bad file or a model that does not load
+            message = str(excinfo.value)
+            return message if message.startswith(str(self.path)) else f"{self.path}: {message}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, None, f"fuzzmm corpus {self.path.name}"
+
+
+def _variant_mismatch(entry, cls):
+    """Why the file's program is not the variant the file names, or None when it is."""
+    if cls.variant == entry.variant:
+        return None
+    from fuzzmm.errors import FuzzmmError
+    from fuzzmm.models import load_model
+    import inspect
+    try:
+        named = load_model(entry.model).ref(entry.variant).load()
+        if named is cls or (named.__qualname__ == cls.__qualname__
+                            and inspect.getfile(named) == inspect.getfile(cls)):
+            return None
+    except (FuzzmmError, TypeError):
+        pass
+    return (f"the file names variant {entry.variant!r}, but its program {entry.program} "
+            f"is variant {cls.variant!r}")
+
+
+def _failed(verdict):
+    _, must_reproduce, replayed, wrong = verdict
+    return wrong is not None or replayed.reproduced != must_reproduce
+
+
+def _corpus_report(path, entry, verdicts):
+    from fuzzmm.testing import describe_finding, swimlane_text
+    lines = [f"{path}: {entry.model} {entry.signature} ({entry.kind}) -- the corpus file no longer holds"]
+    shown = []
+    for verdict in verdicts:
+        name, must_reproduce, replayed, wrong = verdict
+        role = "its variant" if must_reproduce else "listed in fixed_in"
+        mark = "FAIL" if _failed(verdict) else "ok  "
+        if wrong is not None:
+            lines.append(f"  {mark} {name} ({role}): {wrong}")
+            continue
+        got = replayed.first.finding
+        if must_reproduce and replayed.reproduced:
+            what = f"reproduces {entry.signature}"
+        elif must_reproduce:
+            what = (f"does not reproduce {entry.signature} any more; got "
+                    f"{got.signature if got else 'no finding'}")
+        elif replayed.reproduced:
+            what = f"still reproduces {entry.signature}, so it is not fixed there"
+        else:
+            what = f"does not reproduce it ({'got ' + got.signature if got else 'no finding'})"
+        lines.append(f"  {mark} {name} ({role}): {what}")
+        if _failed(verdict):
+            shown.append((name, replayed))
+    lines += [f"  scenario: {entry.scenario.describe()}",
+              f"  switches: {list(entry.schedule.switches)}",
+              f"  expected: {entry.signature}: {entry.message}"]
+    for name, replayed in shown:
+        run = replayed.first
+        lines += ["", f"variant {name}: " + ("no finding" if run.finding is None else "finding"),
+                  *([describe_finding(run.finding)] if run.finding is not None else []),
+                  swimlane_text(run, entry.scenario),
+                  f"replay: fuzzmm replay {path} --variant {name} --trace"]
+    return "\n".join(lines)

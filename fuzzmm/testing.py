@@ -1,0 +1,268 @@
+"""Fuzz a program from a pytest suite: Hypothesis profiles, `fuzz` and `fuzz_test`.
+
+    from fuzzmm.testing import fuzz_test
+    from my_model import Account, AccountLocked
+
+    test_locked_account = fuzz_test(AccountLocked)                   # any finding fails
+    test_racy_account_is_caught = fuzz_test(Account, expect="assertion")
+
+`fuzz_test` returns a pytest test function that uses the plugin's fixtures
+(`fuzzmm_executor`, `fuzzmm_profile`): Hypothesis draws scenarios and switch
+lists, every example is one controlled run, and a finding is shrunk by
+Hypothesis to a small scenario and schedule.  A failure is reported as the
+finding's signature, the reproducer, its swimlane and a corpus entry to keep,
+not as a traceback.  `fuzz(executor, ...)` does the same inside a test of your
+own.
+
+Profiles (registered with Hypothesis as fuzzmm-ci, fuzzmm-dev, fuzzmm-long):
+  ci    deterministic and bounded: derandomized, no example database, 100 examples
+  dev   the local default: random, with the example database, 200 examples
+  long  long local runs: 50,000 examples per fuzz test
+Which one fuzz tests use: `--fuzzmm-profile NAME`, else the FUZZMM_PROFILE
+environment variable, else `ci` when Hypothesis sees a CI environment (CI set),
+else `dev`.  Keyword arguments of `fuzz_test`/`fuzz` override single settings.
+The global Hypothesis profile (your own @given tests) is not touched; pass
+`--hypothesis-profile fuzzmm-ci` to use one there too.
+"""
+from dataclasses import dataclass
+import json
+import os
+
+PROFILES = ("ci", "dev", "long")
+PROFILE_ENV = "FUZZMM_PROFILE"
+SWIMLANE_LINES = 150          # operations shown at most; the finding is at the end
+
+_registered = False
+
+
+def _in_ci():
+    try:
+        from hypothesis._settings import is_in_ci
+    except ImportError:                                  # pragma: no cover - older or newer Hypothesis
+        return "CI" in os.environ
+    return is_in_ci()
+
+
+def active_profile(choice=None):
+    """(profile name, why it was chosen) for fuzz tests; `choice` is --fuzzmm-profile."""
+    if choice:
+        name, why = choice, "--fuzzmm-profile"
+    elif os.environ.get(PROFILE_ENV):
+        name, why = os.environ[PROFILE_ENV], f"{PROFILE_ENV} is set"
+    elif _in_ci():
+        name, why = "ci", "a CI environment (CI is set)"
+    else:
+        name, why = "dev", "the default outside CI"
+    if name not in PROFILES:
+        from fuzzmm.errors import FuzzmmError
+        raise FuzzmmError(f"unknown fuzzmm profile {name!r} ({why}); choose from {', '.join(PROFILES)}")
+    return name, why
+
+
+def register_profiles():
+    """Register fuzzmm-ci, fuzzmm-dev and fuzzmm-long with Hypothesis (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    from hypothesis import HealthCheck, settings
+    common = dict(deadline=None, report_multiple_bugs=False, print_blob=False,
+                  suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("fuzzmm-ci", max_examples=100, derandomize=True, database=None, **common)
+    settings.register_profile("fuzzmm-dev", max_examples=200, **common)
+    settings.register_profile("fuzzmm-long", max_examples=50_000, **common)
+    _registered = True
+
+
+def profile_settings(name=None):
+    """The Hypothesis settings of fuzzmm profile `name` ("ci", "dev", "long"; default: the active
+    one), e.g. `@profile_settings("ci")` on a @given test of your own."""
+    from hypothesis import settings
+    register_profiles()
+    return settings.get_profile(f"fuzzmm-{name or active_profile()[0]}")
+
+
+class FuzzFailure(AssertionError):
+    """A fuzz test failed; str() is the whole readable report (the plugin shows only that)."""
+
+
+@dataclass
+class FuzzResult:
+    examples: int                   # runs made
+    finding: object = None          # FindingReport matching `expect`, if one was asked for
+    scenario: object = None
+    schedule: object = None
+
+
+def _matches(finding, expect):
+    return finding.kind == expect or finding.signature == expect
+
+
+def _model_name(cls, ref):
+    from fuzzmm.models import BUILTIN_MODELS
+    return cls.name if BUILTIN_MODELS.get(cls.name) == ref.source else ref.source
+
+
+def swimlane_text(result, scenario, limit=SWIMLANE_LINES):
+    """report.swimlane, keeping the header and at most `limit` operations (the last ones)."""
+    from fuzzmm.report import swimlane
+    lines = swimlane(result, scenario).splitlines()
+    tail = 1 if result.finding is not None else 0
+    body = lines[2:len(lines) - tail]
+    if len(body) > limit:
+        body = [f"  ... {len(body) - limit} earlier operations not shown"] + body[-limit:]
+    return "\n".join(lines[:2] + body + lines[len(lines) - tail:])
+
+
+def describe_finding(finding):
+    where = f"task {finding.task}, step {finding.step}" if finding.task >= 0 else "quiescent check"
+    return (f"  kind:      {finding.kind}\n"
+            f"  signature: {finding.signature}\n"
+            f"  message:   {finding.message}\n"
+            f"  where:     {finding.function or '?'} ({where})")
+
+
+def _failure_report(executor, finding, scenario, schedule, profile, examples):
+    """The text of a FuzzFailure: finding, reproducer, swimlane, and a corpus entry to keep."""
+    from fuzzmm.corpus.files import Entry
+    cls = type(executor.program)
+    again = executor.run(scenario, schedule, keep_events=True)
+    entry = Entry(model=_model_name(cls, executor.ref), variant=cls.variant, program=str(executor.ref),
+                  scenario=scenario, schedule=schedule, kind=finding.kind, signature=finding.signature,
+                  message=finding.message, found_by={"strategy": "hypothesis", "profile": profile})
+    text = [f"fuzzmm found {finding.signature} in {cls.name} variant {cls.variant} "
+            f"({executor.ref}) after {examples} example(s), profile {profile}",
+            describe_finding(finding),
+            f"  scenario:  {scenario.describe()}",
+            f"  switches:  {list(schedule.switches)}"]
+    if again.finding is None or again.finding.signature != finding.signature:
+        got = again.finding.signature if again.finding else "no finding"
+        text.append(f"  warning:   replaying it gave {got}: the program has nondeterminism outside the schedule")
+    text += ["", swimlane_text(again, scenario), "",
+             f"To replay it in CI, save this line as <corpus dir>/{entry.file_name()} and run "
+             "pytest --fuzzmm-corpus <corpus dir>:",
+             json.dumps(entry.to_json(), separators=(",", ":"))]
+    return "\n".join(text)
+
+
+def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, **overrides):
+    """Fuzz the executor's program with Hypothesis, one controlled run per example.
+
+    Without `expect`, any finding fails: FuzzFailure with the shrunk reproducer.
+    With `expect` (a kind such as "assertion", or a full signature), the test
+    passes once a matching finding shows and fails if none does within the
+    budget; other findings are ignored.  `profile` is a fuzzmm profile name
+    (default: the active one, see active_profile) or a Hypothesis settings
+    object; `overrides` replace single settings (max_examples=..., ...).  `max_step` bounds the steps at which
+    switches are drawn (default: the steps of the program's default scenario).
+    Returns a FuzzResult.
+    """
+    from hypothesis import given, settings as Settings
+    from hypothesis.reporting import with_reporter
+    from fuzzmm import strategies as fz_strategies
+
+    if profile is None or isinstance(profile, str):
+        profile = profile or active_profile()[0]
+        settings = profile_settings(profile)
+        profile = f"fuzzmm-{profile}"
+    else:
+        settings, profile = profile, "given by the caller"
+    if overrides:
+        settings = Settings(settings, **overrides)
+    cls = type(executor.program)
+    ntasks = min(cls.tasks[1], executor.nworkers)
+    if max_step is None:
+        try:
+            default = executor.program.default_scenario()
+            max_step = executor.run(default).steps if default.ntasks <= executor.nworkers else 0
+        except Exception:      # sizing only: a broken default scenario shows up in the fuzzing itself
+            max_step = 0
+        max_step = min(max(16, max_step), 5000)
+
+    class _Finding(Exception):
+        pass
+
+    class _Hit(BaseException):
+        """Stops Hypothesis at once: a BaseException is neither retried nor shrunk."""
+
+    state = {"examples": 0, "other": None}
+
+    def probe(scenario, schedule):
+        result = executor.run(scenario, schedule)
+        state["examples"] += 1
+        finding = result.finding
+        if finding is None:
+            return
+        if expect is None:
+            raise _Finding(finding, scenario, result.schedule)
+        if _matches(finding, expect):
+            state["hit"] = (finding, scenario, result.schedule)
+            raise _Hit()
+        if state["other"] is None:
+            state["other"] = (finding, scenario, result.schedule)
+
+    # Distinct database keys and derandomized seeds per program and expectation.
+    probe._hypothesis_internal_add_digest = f"{executor.ref}|{expect}".encode()
+    test = settings(given(scenario=fz_strategies.scenarios(cls, min_tasks=min(cls.tasks[0], ntasks),
+                                                           max_tasks=ntasks),
+                          schedule=fz_strategies.schedules(ntasks, max_step=max_step,
+                                                           max_switches=max_switches))(probe))
+    caught = None
+    try:
+        with with_reporter(lambda *args, **kwargs: None):
+            test()
+    except _Hit:
+        finding, scenario, schedule = state["hit"]
+        return FuzzResult(state["examples"], finding, scenario, schedule)
+    except _Finding as exc:
+        caught = exc
+    except BaseExceptionGroup as group:          # e.g. Hypothesis's FlakyFailure
+        match, _ = group.split(_Finding)
+        if match is None:
+            raise
+        caught = _first_leaf(match)
+    if caught is not None:
+        finding, scenario, schedule = caught.args
+        raise FuzzFailure(_failure_report(executor, finding, scenario, schedule, profile,
+                                          state["examples"])) from None
+    if expect is not None:
+        text = (f"fuzzmm: expected a finding matching {expect!r} in {cls.name} variant {cls.variant} "
+                f"({executor.ref}); none in {state['examples']} example(s), profile {profile}")
+        if state["other"] is not None:
+            finding, scenario, schedule = state["other"]
+            text += (f"\n  saw instead {finding.signature}: {finding.message}\n"
+                     f"  scenario:  {scenario.describe()}\n  switches:  {list(schedule.switches)}")
+        raise FuzzFailure(text)
+    return FuzzResult(state["examples"])
+
+
+def _first_leaf(group):
+    while isinstance(group, BaseExceptionGroup):
+        group = group.exceptions[0]
+    return group
+
+
+def fuzz_test(program, expect=None, *, workers=None, max_switches=8, max_step=None, **settings):
+    """A pytest test function that fuzzes `program` (a Program subclass or a ProgramRef).
+
+    Assign it to a test_* name in a test module.  It is marked `fuzzmm`, takes
+    the plugin's `fuzzmm_executor` and `fuzzmm_profile` fixtures, and calls
+    `fuzz` (see there for `expect`, `max_switches`, `max_step` and the
+    Hypothesis `settings` overrides).  `workers` is the executor's worker count
+    (default: the program's most tasks).
+    """
+    import pytest
+
+    def test(fuzzmm_executor, fuzzmm_profile):
+        from fuzzmm.errors import FuzzmmError
+        try:
+            executor = fuzzmm_executor(program, workers=workers)
+            fuzz(executor, fuzzmm_profile, expect=expect, max_switches=max_switches, max_step=max_step,
+                 **settings)
+        except FuzzmmError as exc:
+            pytest.fail(f"fuzzmm: error: {exc}", pytrace=False)
+
+    name = getattr(program, "__name__", None) or getattr(program, "qualname", "program")
+    test.__name__ = test.__qualname__ = f"test_fuzz_{name}"
+    test.__doc__ = (f"fuzzmm: fuzz {name}; " +
+                    (f"expect a {expect} finding" if expect else "any finding fails"))
+    return pytest.mark.fuzzmm(test)
