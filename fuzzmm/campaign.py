@@ -6,6 +6,7 @@ findings to the parent over a queue; the parent alone writes corpus files, so
 two jobs never race on one file.
 """
 from dataclasses import dataclass
+import json
 import os
 import queue as queue_mod
 import signal
@@ -35,7 +36,22 @@ def _exit_on_term(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def _job_main(job, seconds, messages, stop, pct_depth, cpu):
+def _state_path(corpus_dir, job):
+    return os.path.join(corpus_dir, ".state", f"{job.variant}-{job.strategy}.json".replace("/", "_"))
+
+
+def _load_state(search, path):
+    """Resume coverage and kept inputs from an earlier campaign; a damaged file is set aside."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            search.restore(json.load(f))
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError):
+        os.replace(path, path + ".bad")
+
+
+def _job_main(job, seconds, messages, stop, pct_depth, cpu, corpus_dir):
     """Body of one campaign process: search until the budget or `stop`, report by queue."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_term)
@@ -49,9 +65,15 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu):
     try:
         with Executor(job.ref, cpu=cpu) as executor:
             search = Search(executor, job.strategy, seed=job.seed, pct_depth=pct_depth)
+            state_path = _state_path(corpus_dir, job)
+            _load_state(search, state_path)
+            saved = [time.monotonic()]
 
             def tick(n):
-                messages.put(("progress", job, n))
+                messages.put(("progress", job, n, len(search.coverage or ())))
+                if time.monotonic() - saved[0] > 10:
+                    corpus.write_atomic(state_path, search.state())
+                    saved[0] = time.monotonic()
                 return stop.is_set()
             search.tick = tick
             seen = set()
@@ -68,6 +90,7 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu):
                 if stop.is_set():
                     break
             runs = search.runs
+            corpus.write_atomic(state_path, search.state())
         messages.put(("done", job, runs, None))
     except BaseException as exc:      # reported to the parent, which decides the exit code
         messages.put(("done", job, runs, f"{type(exc).__name__}: {exc}"))
@@ -104,6 +127,7 @@ class Campaign:
         self.pct_depth = pct_depth
         self.records = {}           # (variant, signature) -> Record
         self.runs = {}              # job -> runs so far
+        self.coverage = {}          # job -> ordered site pairs seen
         self.errors = []
         self.done = set()           # jobs that reported their end
 
@@ -123,7 +147,8 @@ class Campaign:
                 while pending and len(running) < self.executors and not stop.is_set():
                     job = pending.pop(0)
                     cpu = self._free_cpu(running)
-                    proc = ctx.Process(target=_job_main, args=(job, per_job, messages, stop, self.pct_depth, cpu),
+                    proc = ctx.Process(target=_job_main, args=(job, per_job, messages, stop, self.pct_depth, cpu,
+                                                                   self.corpus_dir),
                                        name=f"fuzzmm-campaign-{job.variant}-{job.strategy}")
                     proc.start()
                     running[job] = (proc, time.monotonic() - start, cpu)
@@ -179,6 +204,7 @@ class Campaign:
         offset = running.get(job, (None, 0.0, None))[1]
         if kind == "progress":
             self.runs[job] = message[2]
+            self.coverage[job] = message[3]
         elif kind == "finding":
             doc, elapsed = message[2], message[3]
             entry = corpus.load_doc(doc)
@@ -204,7 +230,8 @@ class Campaign:
         for record in self.records.values():
             by_kind[record.kind] = by_kind.get(record.kind, 0) + 1
         return {"event": "progress", "elapsed_s": round(elapsed, 1), "runs": runs,
-                "runs_per_s": round(runs / elapsed, 1) if elapsed else 0.0, "findings_by_kind": by_kind}
+                "runs_per_s": round(runs / elapsed, 1) if elapsed else 0.0,
+                "coverage_pairs": sum(self.coverage.values()), "findings_by_kind": by_kind}
 
     def summary(self, interrupted=False):
         elapsed = time.monotonic() - self.start

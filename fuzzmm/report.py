@@ -12,7 +12,7 @@ def print_event(event):
     elif event["event"] == "progress":
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(event["findings_by_kind"].items())) or "none"
         line = (f"{event['elapsed_s']:7.1f}s  {event['runs']} runs  {event['runs_per_s']:.0f} runs/s  "
-                f"findings: {kinds}")
+                f"{event['coverage_pairs']} pairs  findings: {kinds}")
         if sys.stderr.isatty():
             print("\r" + line, end="", file=sys.stderr, flush=True)
         else:

@@ -205,3 +205,27 @@ def lockdep_scan(Pool pool not None, dict edges):
                     del stack[j]
                     break
     return new
+
+
+# ---- coverage: ordered pairs of sites on one object across tasks ----
+
+def coverage_pairs(Pool pool not None, set seen):
+    """Add to `seen` each (site A in task X, then site B in task Y != X, same object)
+    pair of the last run, hashed to one integer; returns how many were new."""
+    pool.check()
+    cdef int64_t n = min(pool.hdr.ring_head, pool.hdr.ring_cap), i
+    cdef fz_event* e
+    cdef dict last = {}
+    cdef int new = 0
+    for i in range(n):
+        e = &pool.ring[i]
+        if e.task < 0 or e.op == OP_BLOCK:
+            continue
+        prev = last.get(e.obj)
+        if prev is not None and prev[0] != e.task:
+            key = hash((prev[1], e.site))
+            if key not in seen:
+                seen.add(key)
+                new += 1
+        last[e.obj] = (e.task, e.site)
+    return new

@@ -109,6 +109,7 @@ def write_atomic(path, doc):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())      # mkstemp makes 0600; corpus files are shared
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=1)
             f.write("\n")
@@ -121,6 +122,12 @@ def write_atomic(path, doc):
         except OSError:
             pass
         raise
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save(directory, entry):

@@ -12,6 +12,7 @@ import time
 from hypothesis import HealthCheck, Phase, given, settings, seed as hypothesis_seed
 from hypothesis.reporting import with_reporter
 
+from fuzzmm import _core
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.strategies import STRATEGIES
@@ -50,7 +51,7 @@ def convert_chaos(executor, scenario, result):
 class Search:
     """Runs one strategy on one executor until a time budget or a run count is spent."""
 
-    def __init__(self, executor, strategy="pct", seed=0, scenario=None, pct_depth=3):
+    def __init__(self, executor, strategy="pct", seed=0, scenario=None, pct_depth=3, coverage=True):
         if strategy not in STRATEGY_NAMES:
             raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGY_NAMES)}")
         self.executor = executor
@@ -62,6 +63,53 @@ class Search:
         self.pct_depth = pct_depth
         self.tick = None           # called about twice a second with the run count; True stops
         self._last_tick = time.monotonic()
+        self.coverage = set() if coverage else None   # ordered site pairs seen (see coverage_pairs)
+        self.kept = []             # (scenario, switch list) of runs that added coverage
+
+    # ---- coverage feedback ----
+
+    KEEP_LIMIT = 1000
+    MUTATE_SHARE = 0.3
+
+    def _learn(self, scenario, result):
+        """Keep the input of a run that showed new ordered pairs, to mutate later."""
+        if self.coverage is None or result.mode != "controlled":
+            return
+        if _core.coverage_pairs(self.executor.pool, self.coverage) and result.switches_complete:
+            if len(self.kept) >= self.KEEP_LIMIT:
+                self.kept.pop(self.rng.randrange(len(self.kept)))
+            self.kept.append((scenario, result.switches, max(result.steps, 1)))
+
+    def _mutant(self):
+        """A kept input with its switch list changed a little: one switch added, dropped or moved."""
+        scenario, switches, steps = self.rng.choice(self.kept)
+        switches = list(switches)
+        ntasks = scenario.ntasks
+        choice = self.rng.random()
+        if not switches or choice < 0.4:
+            switches.append((self.rng.randint(0, steps), self.rng.randrange(ntasks)))
+        elif choice < 0.6:
+            switches.pop(self.rng.randrange(len(switches)))
+        else:
+            i = self.rng.randrange(len(switches))
+            step, task = switches[i]
+            switches[i] = (max(0, step + self.rng.randint(-8, 8)),
+                           task if self.rng.random() < 0.5 else self.rng.randrange(ntasks))
+        return scenario, Schedule.of_switches(switches)
+
+    def state(self):
+        """What a later campaign needs to resume: coverage and kept inputs, as JSON data."""
+        return {"coverage": sorted(self.coverage or ()),
+                "kept": [{"scenario": sc.to_json(), "switches": [list(x) for x in sw], "steps": st}
+                         for sc, sw, st in self.kept]}
+
+    def restore(self, state):
+        if self.coverage is None:
+            return
+        self.coverage.update(int(x) for x in state.get("coverage", ()))
+        for item in state.get("kept", ())[-self.KEEP_LIMIT:]:
+            self.kept.append((Scenario.of(item["scenario"]), tuple(tuple(x) for x in item["switches"]),
+                              int(item.get("steps", 1))))
 
     def _ticked(self):
         """Report progress now and then; True when the caller asked to stop."""
@@ -91,8 +139,11 @@ class Search:
         start = time.monotonic()
         deadline = start + seconds if seconds is not None else None
         while (deadline is None or time.monotonic() < deadline) and (max_runs is None or self.runs < max_runs):
-            scenario = self._scenario()
-            schedule = strategy.schedule(scenario.ntasks)
+            if self.kept and strategy.mode == "controlled" and self.rng.random() < self.MUTATE_SHARE:
+                scenario, schedule = self._mutant()
+            else:
+                scenario = self._scenario()
+                schedule = strategy.schedule(scenario.ntasks)
             if strategy.mode == "chaos":
                 result = self.executor.run(scenario, mode="chaos", delay_prob=strategy.delay_prob,
                                            delay_max_ns=strategy.delay_max_ns)
@@ -100,6 +151,7 @@ class Search:
                 result = self.executor.run(scenario, schedule)
             self.runs += 1
             strategy.observe(result)
+            self._learn(scenario, result)
             if self._ticked():
                 return
             if result.finding is None:
@@ -157,6 +209,7 @@ class Search:
                     raise _Stop()
                 result = executor.run(scenario, schedule)
                 self.runs += 1
+                self._learn(scenario, result)
                 if result.steps:
                     executor.typical_steps = result.steps
                 finding = result.finding
