@@ -54,7 +54,7 @@ def test_fuzz_json_ends_with_a_summary_of_findings(campaign):
 def test_replay_reproduces_and_a_fixed_variant_does_not(campaign):
     """`replay --repeat 20 --json` reproduces consistently (exit 1); on `fixed` it does not (exit 0)."""
     _, corpus = campaign
-    [path] = [os.path.join(corpus, n) for n in os.listdir(corpus)]
+    [path] = [os.path.join(corpus, n) for n in os.listdir(corpus) if n.endswith(".json")]
     proc = fuzzmm("replay", path, "--repeat", "20", "--json")
     result = json.loads(proc.stdout)
     assert proc.returncode == 1
