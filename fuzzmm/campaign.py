@@ -6,7 +6,6 @@ findings to the parent over a queue; the parent alone writes corpus files, so
 two jobs never race on one file.
 """
 from dataclasses import dataclass
-import json
 import os
 import queue as queue_mod
 import signal
@@ -14,7 +13,8 @@ import time
 
 import multiprocess
 
-from fuzzmm import corpus
+from fuzzmm import _core, corpus
+from fuzzmm.corpus.store import open_store
 from fuzzmm.corpus.files import Entry
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.models import ProgramRef
@@ -36,25 +36,11 @@ def _exit_on_term(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def _state_path(corpus_dir, job):
-    return os.path.join(corpus_dir, ".state", f"{job.variant}-{job.strategy}.json".replace("/", "_"))
-
-
-def _load_state(search, path):
-    """Resume coverage and kept inputs from an earlier campaign; a damaged file is set aside."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            search.restore(json.load(f))
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError, KeyError, TypeError):
-        os.replace(path, path + ".bad")
-
-
-def _job_main(job, seconds, messages, stop, pct_depth, cpu, corpus_dir):
+def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
     """Body of one campaign process: search until the budget or `stop`, report by queue."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_term)
+    _core.set_pdeathsig()           # a campaign killed outright takes its jobs with it
     from fuzzmm.sched.executor import Executor
     from fuzzmm.sched.search import Search
     runs = 0
@@ -63,16 +49,21 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, corpus_dir):
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     try:
+        store = open_store(store_spec)
         with Executor(job.ref, cpu=cpu) as executor:
-            search = Search(executor, job.strategy, seed=job.seed, pct_depth=pct_depth)
-            state_path = _state_path(corpus_dir, job)
-            _load_state(search, state_path)
+            search = Search(executor, job.strategy, seed=job.seed, pct_depth=pct_depth,
+                            database=store.hypothesis_database())
+            state_name = f"{job.model}/{job.variant}/{job.strategy}"
+            try:
+                search.restore(store.load_state(state_name) or {})
+            except (KeyError, TypeError, ValueError):
+                pass                    # a damaged state only costs the resume
             saved = [time.monotonic()]
 
             def tick(n):
                 messages.put(("progress", job, n, len(search.coverage or ())))
                 if time.monotonic() - saved[0] > 10:
-                    corpus.write_atomic(state_path, search.state())
+                    store.save_state(state_name, search.state())
                     saved[0] = time.monotonic()
                 return stop.is_set()
             search.tick = tick
@@ -90,7 +81,7 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, corpus_dir):
                 if stop.is_set():
                     break
             runs = search.runs
-            corpus.write_atomic(state_path, search.state())
+            store.save_state(state_name, search.state())
         messages.put(("done", job, runs, None))
     except BaseException as exc:      # reported to the parent, which decides the exit code
         messages.put(("done", job, runs, f"{type(exc).__name__}: {exc}"))
@@ -114,7 +105,7 @@ class Record:
 class Campaign:
     """Runs `jobs` on at most `executors` processes for about `duration` seconds of wall time."""
 
-    def __init__(self, jobs, duration, executors, corpus_dir, emit, pct_depth=3):
+    def __init__(self, jobs, duration, executors, store_spec, emit, pct_depth=3):
         if duration <= 0:
             raise FuzzmmError(f"--duration must be positive, not {duration}")
         if executors < 1:
@@ -122,7 +113,8 @@ class Campaign:
         self.jobs = list(jobs)
         self.duration = duration
         self.executors = min(executors, len(self.jobs))
-        self.corpus_dir = corpus_dir
+        self.store_spec = store_spec
+        self.store = open_store(store_spec)     # bad paths and unreachable servers fail here
         self.emit = emit            # emit(event_dict): the caller prints
         self.pct_depth = pct_depth
         self.records = {}           # (variant, signature) -> Record
@@ -132,8 +124,7 @@ class Campaign:
         self.done = set()           # jobs that reported their end
 
     def run(self):
-        os.makedirs(self.corpus_dir, exist_ok=True)
-        corpus.clean_temp(self.corpus_dir)
+        _core.cleanup_stale()
         ctx = multiprocess.get_context("fork")
         messages, stop = ctx.Queue(), ctx.Event()
         waves = -(-len(self.jobs) // self.executors)
@@ -148,7 +139,7 @@ class Campaign:
                     job = pending.pop(0)
                     cpu = self._free_cpu(running)
                     proc = ctx.Process(target=_job_main, args=(job, per_job, messages, stop, self.pct_depth, cpu,
-                                                                   self.corpus_dir),
+                                                                   self.store_spec),
                                        name=f"fuzzmm-campaign-{job.variant}-{job.strategy}")
                     proc.start()
                     running[job] = (proc, time.monotonic() - start, cpu)
@@ -209,7 +200,7 @@ class Campaign:
             doc, elapsed = message[2], message[3]
             entry = corpus.load_doc(doc)
             key = (job.variant, entry.signature)
-            path = corpus.save(self.corpus_dir, entry)
+            path = self.store.save(entry)
             if key not in self.records:
                 record = Record(job.variant, entry.kind, entry.signature, offset + elapsed, path, job.strategy)
                 self.records[key] = record

@@ -40,7 +40,8 @@ def _parser():
     f.add_argument("--executors", type=int, default=os.cpu_count() or 1,
                    help="executors run in parallel, each with its own pool and workers (default: one per core)")
     f.add_argument("--corpus", default=DEFAULT_CORPUS,
-                   help=f"directory where findings are written (default: {DEFAULT_CORPUS})")
+                   help=f"directory where findings are written, or redis://host:port/db to share one corpus "
+                   f"between machines (default: {DEFAULT_CORPUS})")
     f.add_argument("--seed", type=int, help="seed of the search (default: random, printed in the summary)")
     f.add_argument("--pct-depth", type=int, default=3, help="PCT bug depth d: d-1 change points (default: 3)")
     f.add_argument("--json", action="store_true", help="print JSON lines: progress, finding, then a summary")
@@ -64,6 +65,9 @@ def _parser():
     csub = c.add_subparsers(dest="corpus_command", metavar="ACTION")
     d = csub.add_parser("dedup", help="keep the smallest reproducer of each signature")
     d.add_argument("dir", help="the corpus directory")
+    e = csub.add_parser("export", help="write a corpus (a directory or redis://...) as files into DIR")
+    e.add_argument("source", help="the corpus: a directory or redis://host:port/db")
+    e.add_argument("dir", help="the directory to write into")
     return p
 
 
@@ -89,9 +93,11 @@ def main(argv=None):
         if args.command == "minimize":
             return cmd_minimize(args)
         if args.command == "corpus":
-            if args.corpus_command != "dedup":
-                parser.parse_args(["corpus", "--help"])
-            return cmd_dedup(args)
+            if args.corpus_command == "dedup":
+                return cmd_dedup(args)
+            if args.corpus_command == "export":
+                return cmd_export(args)
+            parser.parse_args(["corpus", "--help"])
     except FuzzmmError as exc:
         print(f"fuzzmm: error: {exc}", file=sys.stderr)
         return 2
@@ -213,6 +219,20 @@ def cmd_dedup(args):
     for _, error in bad:
         print(f"fuzzmm: warning: skipped {error}", file=sys.stderr)
     print(f"{len(removed)} duplicate(s) removed")
+    return 0
+
+
+def cmd_export(args):
+    from fuzzmm.corpus import files
+    from fuzzmm.corpus.store import open_store
+    written = 0
+    for where, entry in open_store(args.source).entries():
+        if isinstance(entry, FuzzmmError):
+            print(f"fuzzmm: warning: skipped {entry}", file=sys.stderr)
+            continue
+        print(files.save(args.dir, entry))
+        written += 1
+    print(f"{written} entr{'y' if written == 1 else 'ies'} in {args.dir}")
     return 0
 
 

@@ -145,7 +145,12 @@ def pytest_collection_modifyitems(session, config, items):
                 nodeid = path.relative_to(config.rootpath).as_posix()
             except ValueError:
                 nodeid = Path(os.path.relpath(path, config.rootpath)).as_posix()
-            items.extend(CorpusFile.from_parent(session, path=path, nodeid=nodeid).collect())
+            corpus_file = CorpusFile.from_parent(session, path=path, nodeid=nodeid)
+            session.ihook.pytest_collectstart(collector=corpus_file)      # counted and shown as collected
+            report = session.ihook.pytest_make_collect_report(collector=corpus_file)
+            session.ihook.pytest_collectreport(report=report)
+            if report.passed:
+                items.extend(report.result)
 
 
 def pytest_sessionfinish(session):
@@ -200,18 +205,18 @@ class CorpusItem(pytest.Item):
 
     def runtest(self):
         from fuzzmm import corpus
+        from fuzzmm.models import load_model
         entry = corpus.load(self.path)
         cache = self.config.stash.setdefault(_EXECUTORS, _ExecutorCache())
-        checks = [(entry.variant, None, True)] + [(v, v, False) for v in entry.fixed_in]
         verdicts = []
-        for name, variant, must_reproduce in checks:
-            ref = corpus.program_ref(entry, variant)
+        for name, must_reproduce in [(entry.variant, True)] + [(v, False) for v in entry.fixed_in]:
+            # The file's own program; a fixed variant always by its name in the model.
+            ref = corpus.program_ref(entry) if must_reproduce else load_model(entry.model).ref(name)
+            wrong = _variant_mismatch(entry, ref.load()) if must_reproduce else None
+            if wrong:
+                verdicts.append((name, must_reproduce, None, wrong))
+                continue
             executor = cache.get(ref, entry.scenario.ntasks)
-            if must_reproduce:
-                wrong = _variant_mismatch(entry, type(executor.program))
-                if wrong:
-                    verdicts.append((name, must_reproduce, None, wrong))
-                    continue
             try:
                 replayed = corpus.replay(entry, executor=executor, keep_events=True)
             except BaseException:
@@ -219,16 +224,20 @@ class CorpusItem(pytest.Item):
                 raise
             verdicts.append((name, must_reproduce, replayed, None))
         if any(_failed(v) for v in verdicts):
-            raise CorpusFailure(_corpus_report(self.path, entry, verdicts))
+            raise CorpusFailure(_corpus_report(self._shown_path(), entry, verdicts))
 
     def repr_failure(self, excinfo, style=None):
         from fuzzmm.errors import FuzzmmError
         if isinstance(excinfo.value, CorpusFailure):
             return str(excinfo.value)
         if isinstance(excinfo.value, FuzzmmError):       # a bad file or a model that does not load
-            message = str(excinfo.value)
-            return message if message.startswith(str(self.path)) else f"{self.path}: {message}"
+            shown = self._shown_path()
+            message = str(excinfo.value).replace(str(self.path), shown)
+            return message if message.startswith(shown) else f"{shown}: {message}"
         return super().repr_failure(excinfo, style=style)
+
+    def _shown_path(self):
+        return os.path.relpath(self.path, self.config.invocation_params.dir)
 
     def reportinfo(self):
         return self.path, None, f"fuzzmm corpus {self.path.name}"
@@ -259,7 +268,7 @@ def _failed(verdict):
 
 def _corpus_report(path, entry, verdicts):
     from fuzzmm.testing import describe_finding, swimlane_text
-    lines = [f"{path}: {entry.model} {entry.signature} ({entry.kind}) -- the corpus file no longer holds"]
+    lines = [f"{path}: model {entry.model}, {entry.signature}: the code no longer agrees with the file"]
     shown = []
     for verdict in verdicts:
         name, must_reproduce, replayed, wrong = verdict
@@ -280,14 +289,14 @@ def _corpus_report(path, entry, verdicts):
             what = f"does not reproduce it ({'got ' + got.signature if got else 'no finding'})"
         lines.append(f"  {mark} {name} ({role}): {what}")
         if _failed(verdict):
-            shown.append((name, replayed))
+            shown.append((name, role, must_reproduce, replayed))
     lines += [f"  scenario: {entry.scenario.describe()}",
               f"  switches: {list(entry.schedule.switches)}",
               f"  expected: {entry.signature}: {entry.message}"]
-    for name, replayed in shown:
+    for name, role, must_reproduce, replayed in shown:
         run = replayed.first
-        lines += ["", f"variant {name}: " + ("no finding" if run.finding is None else "finding"),
+        lines += ["", f"--- {name} ({role}): " + (run.finding.signature if run.finding else "no finding"),
                   *([describe_finding(run.finding)] if run.finding is not None else []),
                   swimlane_text(run, entry.scenario),
-                  f"replay: fuzzmm replay {path} --variant {name} --trace"]
+                  f"replay: fuzzmm replay {path}{'' if must_reproduce else ' --variant ' + name} --trace"]
     return "\n".join(lines)

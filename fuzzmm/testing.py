@@ -27,10 +27,12 @@ The global Hypothesis profile (your own @given tests) is not touched; pass
 from dataclasses import dataclass
 import json
 import os
+import time
 
 PROFILES = ("ci", "dev", "long")
 PROFILE_ENV = "FUZZMM_PROFILE"
 SWIMLANE_LINES = 150          # operations shown at most; the finding is at the end
+SHRINK_SECONDS = {"ci": 30.0, "dev": 60.0, "long": 300.0}   # then the smallest failure so far is reported
 
 _registered = False
 
@@ -65,11 +67,13 @@ def register_profiles():
     if _registered:
         return
     from hypothesis import HealthCheck, settings
-    common = dict(deadline=None, report_multiple_bugs=False, print_blob=False,
-                  suppress_health_check=[HealthCheck.too_slow])
+    # Built on Hypothesis's "default" profile, not on whatever is loaded now (its "ci" profile when
+    # CI is set), so that each fuzzmm profile means the same everywhere.
+    common = dict(parent=settings.get_profile("default"), deadline=None, report_multiple_bugs=False,
+                  print_blob=False, suppress_health_check=[HealthCheck.too_slow])
     settings.register_profile("fuzzmm-ci", max_examples=100, derandomize=True, database=None, **common)
-    settings.register_profile("fuzzmm-dev", max_examples=200, **common)
-    settings.register_profile("fuzzmm-long", max_examples=50_000, **common)
+    settings.register_profile("fuzzmm-dev", max_examples=200, derandomize=False, **common)
+    settings.register_profile("fuzzmm-long", max_examples=50_000, derandomize=False, **common)
     _registered = True
 
 
@@ -87,7 +91,7 @@ class FuzzFailure(AssertionError):
 
 @dataclass
 class FuzzResult:
-    examples: int                   # runs made
+    runs: int                       # runs made (examples tried, shrinking included)
     finding: object = None          # FindingReport matching `expect`, if one was asked for
     scenario: object = None
     schedule: object = None
@@ -121,7 +125,7 @@ def describe_finding(finding):
             f"  where:     {finding.function or '?'} ({where})")
 
 
-def _failure_report(executor, finding, scenario, schedule, profile, examples):
+def _failure_report(executor, finding, scenario, schedule, profile, runs):
     """The text of a FuzzFailure: finding, reproducer, swimlane, and a corpus entry to keep."""
     from fuzzmm.corpus.files import Entry
     cls = type(executor.program)
@@ -130,13 +134,14 @@ def _failure_report(executor, finding, scenario, schedule, profile, examples):
                   scenario=scenario, schedule=schedule, kind=finding.kind, signature=finding.signature,
                   message=finding.message, found_by={"strategy": "hypothesis", "profile": profile})
     text = [f"fuzzmm found {finding.signature} in {cls.name} variant {cls.variant} "
-            f"({executor.ref}) after {examples} example(s), profile {profile}",
+            f"({executor.ref}) in {runs} runs, profile {profile}",
             describe_finding(finding),
             f"  scenario:  {scenario.describe()}",
             f"  switches:  {list(schedule.switches)}"]
     if again.finding is None or again.finding.signature != finding.signature:
         got = again.finding.signature if again.finding else "no finding"
-        text.append(f"  warning:   replaying it gave {got}: the program has nondeterminism outside the schedule")
+        text.append(f"  warning:   replaying it gave {got}: "
+                    "the program has nondeterminism outside the schedule")
     text += ["", swimlane_text(again, scenario), "",
              f"To replay it in CI, save this line as <corpus dir>/{entry.file_name()} and run "
              "pytest --fuzzmm-corpus <corpus dir>:",
@@ -144,7 +149,7 @@ def _failure_report(executor, finding, scenario, schedule, profile, examples):
     return "\n".join(text)
 
 
-def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, **overrides):
+def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shrink_s=None, **overrides):
     """Fuzz the executor's program with Hypothesis, one controlled run per example.
 
     Without `expect`, any finding fails: FuzzFailure with the shrunk reproducer.
@@ -152,18 +157,20 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, **o
     passes once a matching finding shows and fails if none does within the
     budget; other findings are ignored.  `profile` is a fuzzmm profile name
     (default: the active one, see active_profile) or a Hypothesis settings
-    object; `overrides` replace single settings (max_examples=..., ...).  `max_step` bounds the steps at which
-    switches are drawn (default: the steps of the program's default scenario).
-    Returns a FuzzResult.
+    object; `overrides` replace single settings (max_examples=..., ...).
+    `max_step` bounds the steps at which switches are drawn (default: the
+    steps of the program's default scenario).  Shrinking stops after
+    `shrink_s` seconds (default: per profile, SHRINK_SECONDS) with the
+    smallest failure so far.  Returns a FuzzResult.
     """
     from hypothesis import given, settings as Settings
     from hypothesis.reporting import with_reporter
     from fuzzmm import strategies as fz_strategies
 
     if profile is None or isinstance(profile, str):
-        profile = profile or active_profile()[0]
-        settings = profile_settings(profile)
-        profile = f"fuzzmm-{profile}"
+        name = profile or active_profile()[0]
+        settings, profile = profile_settings(name), f"fuzzmm-{name}"
+        shrink_s = SHRINK_SECONDS[name] if shrink_s is None else shrink_s
     else:
         settings, profile = profile, "given by the caller"
     if overrides:
@@ -181,22 +188,28 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, **o
     class _Finding(Exception):
         pass
 
-    class _Hit(BaseException):
-        """Stops Hypothesis at once: a BaseException is neither retried nor shrunk."""
+    class _Stop(BaseException):
+        """Ends Hypothesis at once: a BaseException is neither retried nor shrunk."""
 
-    state = {"examples": 0, "other": None}
+    state = {"runs": 0, "other": None, "failed": None, "first_failure_t": None}
 
     def probe(scenario, schedule):
+        if state["first_failure_t"] is not None and shrink_s is not None \
+                and time.monotonic() - state["first_failure_t"] > shrink_s:
+            raise _Stop()                 # shrinking is over budget: keep the smallest so far
         result = executor.run(scenario, schedule)
-        state["examples"] += 1
+        state["runs"] += 1
         finding = result.finding
         if finding is None:
             return
         if expect is None:
+            # Every failing example Hypothesis tries after the first is smaller than the last.
+            state["failed"] = (finding, scenario, result.schedule)
+            state["first_failure_t"] = state["first_failure_t"] or time.monotonic()
             raise _Finding(finding, scenario, result.schedule)
         if _matches(finding, expect):
             state["hit"] = (finding, scenario, result.schedule)
-            raise _Hit()
+            raise _Stop()
         if state["other"] is None:
             state["other"] = (finding, scenario, result.schedule)
 
@@ -206,48 +219,41 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, **o
                                                            max_tasks=ntasks),
                           schedule=fz_strategies.schedules(ntasks, max_step=max_step,
                                                            max_switches=max_switches))(probe))
-    caught = None
+    failed = None
     try:
         with with_reporter(lambda *args, **kwargs: None):
             test()
-    except _Hit:
-        finding, scenario, schedule = state["hit"]
-        return FuzzResult(state["examples"], finding, scenario, schedule)
+    except _Stop:
+        if "hit" in state:
+            return FuzzResult(state["runs"], *state["hit"])
+        failed = state["failed"]
     except _Finding as exc:
-        caught = exc
+        failed = exc.args
     except BaseExceptionGroup as group:          # e.g. Hypothesis's FlakyFailure
-        match, _ = group.split(_Finding)
-        if match is None:
+        if group.split(_Finding)[0] is None:
             raise
-        caught = _first_leaf(match)
-    if caught is not None:
-        finding, scenario, schedule = caught.args
-        raise FuzzFailure(_failure_report(executor, finding, scenario, schedule, profile,
-                                          state["examples"])) from None
+        failed = state["failed"]
+    if failed is not None:
+        raise FuzzFailure(_failure_report(executor, *failed, profile, state["runs"])) from None
     if expect is not None:
         text = (f"fuzzmm: expected a finding matching {expect!r} in {cls.name} variant {cls.variant} "
-                f"({executor.ref}); none in {state['examples']} example(s), profile {profile}")
+                f"({executor.ref}); none in {state['runs']} runs, profile {profile}")
         if state["other"] is not None:
             finding, scenario, schedule = state["other"]
             text += (f"\n  saw instead {finding.signature}: {finding.message}\n"
                      f"  scenario:  {scenario.describe()}\n  switches:  {list(schedule.switches)}")
         raise FuzzFailure(text)
-    return FuzzResult(state["examples"])
+    return FuzzResult(state["runs"])
 
 
-def _first_leaf(group):
-    while isinstance(group, BaseExceptionGroup):
-        group = group.exceptions[0]
-    return group
-
-
-def fuzz_test(program, expect=None, *, workers=None, max_switches=8, max_step=None, **settings):
+def fuzz_test(program, expect=None, *, workers=None, max_switches=8, max_step=None, shrink_s=None,
+              **settings):
     """A pytest test function that fuzzes `program` (a Program subclass or a ProgramRef).
 
     Assign it to a test_* name in a test module.  It is marked `fuzzmm`, takes
     the plugin's `fuzzmm_executor` and `fuzzmm_profile` fixtures, and calls
-    `fuzz` (see there for `expect`, `max_switches`, `max_step` and the
-    Hypothesis `settings` overrides).  `workers` is the executor's worker count
+    `fuzz` (see there for `expect`, `max_switches`, `max_step`, `shrink_s`
+    and the Hypothesis `settings` overrides).  `workers` is the executor's worker count
     (default: the program's most tasks).
     """
     import pytest
@@ -257,7 +263,7 @@ def fuzz_test(program, expect=None, *, workers=None, max_switches=8, max_step=No
         try:
             executor = fuzzmm_executor(program, workers=workers)
             fuzz(executor, fuzzmm_profile, expect=expect, max_switches=max_switches, max_step=max_step,
-                 **settings)
+                 shrink_s=shrink_s, **settings)
         except FuzzmmError as exc:
             pytest.fail(f"fuzzmm: error: {exc}", pytrace=False)
 

@@ -90,6 +90,8 @@ class ThpNuma(MemoryPaths):
     @op(addr=ALL_ADDRS)
     def madvise_dontneed(self, addr):
         """madvise(MADV_DONTNEED) on `addr`: zap it under mmap_sem held for read."""
+        # The data at `addr` may legitimately change: bump the lost-write oracle's
+        # sequence before and after, so no direct-IO read overlapping this one counts.
         self.mm.data_seq[addr].add(1)
         self.mm.mmap_sem.down_read()
         self.zap_page_range(addr)
@@ -141,7 +143,7 @@ class ThpNuma(MemoryPaths):
         if clean:
             self.mm.dma_record[addr].store(value | (end + 1) << 8)
         self.mm.mmap_sem.down_read()
-        seen = self.read_user(addr, IO_NODE)
+        seen = self.read_user(addr)
         self.mm.mmap_sem.up_read()
         if clean:
             oracles.check_read_back(self, addr, value, seen, end + 1)
@@ -322,8 +324,7 @@ class ThpNuma(MemoryPaths):
         ptl.unlock()
         k.unlock_page(new_page)
         k.unlock_page(page)
-        self.put_page(page)                 # the old mapping's reference
-        self.put_page(page)                 # the isolation reference
+        self.put_page(page, 2)              # the old mapping's reference and the isolation's
         k.count_vm_events(self.pool, PGMIGRATE_SUCCESS, nr)
         k.count_vm_events(self.pool, k.NUMA_PAGE_MIGRATE, nr)
         return True
@@ -355,14 +356,15 @@ class ThpNuma(MemoryPaths):
         """Generic asynchronous migration of isolated pages to `node`; pages it could not
         move are put back, NR_ISOLATED restored.  Returns how many it could not move."""
         succeeded = failed = 0
+        held = {page.index: 0 for page in pages}
         for _ in range(MIGRATE_PASSES):
             retry = []
             for page in pages:
-                rc = self.unmap_and_move(page, node)
+                rc, held[page.index] = self.unmap_and_move(page, node, held[page.index])
                 if rc == EAGAIN:
                     retry.append(page)
                 elif rc == ENOMEM:
-                    self.putback_lru_pages(pages)
+                    self.putback_lru_pages(pages, held)
                     return len(pages)
                 elif rc == 0:
                     succeeded += 1
@@ -372,77 +374,101 @@ class ThpNuma(MemoryPaths):
             if not pages:
                 break
         failed += len(pages)
-        self.putback_lru_pages(pages)
+        self.putback_lru_pages(pages, held)
         if succeeded:
             k.count_vm_events(self.pool, PGMIGRATE_SUCCESS, succeeded)
         if failed:
             k.count_vm_events(self.pool, PGMIGRATE_FAIL, failed)
         return failed
 
-    def unmap_and_move(self, page, node):
+    def putback_lru_pages(self, pages, held=None):
+        """Undo the isolation of pages left on a migration list, NR_ISOLATED included."""
+        for page in pages:
+            k.mod_node_page_state(self.pool, page.node, NR_ISOLATED_ANON, -page.nr_pages)
+            self.putback_lru_page(page, (held or {}).get(page.index, 0))
+
+    def unmap_and_move(self, page, node, held):
         """Move one isolated base page to a new page on `node`.  Unless it must be
-        retried, the old page leaves isolation here (NR_ISOLATED, putback)."""
+        retried, the old page leaves isolation here (NR_ISOLATED, putback).
+
+        `held` counts the mapping references this migration took over when it
+        unmapped the page and has not given back to a restored entry.  The kernel
+        drops them in try_to_unmap; here they go with the isolation reference, so
+        the task never touches the page after dropping references it holds.  Every
+        refcount check below expects them.  Returns (rc, held)."""
         new_page = k.alloc_pages_node(self.pool, node, 0)
         if new_page is None:
-            return ENOMEM
-        if k.page_count(page) == 1:
+            return ENOMEM, held
+        if k.page_count(page) == 1 + held:
             rc = 0                          # freed from under us: only isolation holds it
         else:
-            rc = self.unmap_and_move_locked(page, new_page)
+            rc, held = self.unmap_and_move_locked(page, new_page, held)
         if rc != EAGAIN:
             k.mod_node_page_state(self.pool, page.node, NR_ISOLATED_ANON, -1)
-            self.putback_lru_page(page)
+            self.putback_lru_page(page, held)
+            held = 0
         self.putback_lru_page(new_page)     # frees it if migration failed
-        return rc
+        return rc, held
 
-    def unmap_and_move_locked(self, page, new_page):
+    def unmap_and_move_locked(self, page, new_page, held):
         """__unmap_and_move: lock, unmap into migration entries, move or restore."""
         if not k.trylock_page(page):        # MIGRATE_ASYNC never waits for the lock
-            return EAGAIN
+            return EAGAIN, held
         rc = EAGAIN
-        self.try_to_unmap(page)
+        held += self.try_to_unmap(page)
         if k.page_mapcount(page) == 0:
-            rc = self.move_to_new_page(new_page, page)
+            rc = self.move_to_new_page(new_page, page, held)
         if rc:
-            self.remove_migration_ptes(page, page)
+            held -= self.remove_migration_ptes(page, page, held)
         k.unlock_page(page)
-        return rc
+        return rc, held
 
     def try_to_unmap(self, page):
-        """Replace every pte of `page` with a migration entry and drop its mapping references."""
+        """Replace every pte of `page` with a migration entry; returns how many mapping
+        references the caller now holds for it."""
         ptl = self.mm.page_table_lock
+        unmapped = 0
         ptl.lock()
         for addr in BASE_ADDRS:
             e = self.mm.pmd[addr].load()
             if st.entry_present(e) and st.entry_index(e) == page.index and st.entry_gen(e) == page.gen:
                 self.mm.pmd[addr].store(st.mk_migration_entry(page))
                 k.page_remove_rmap(page)
-                self.put_page(page)
+                unmapped += 1
         ptl.unlock()
+        return unmapped
 
-    def move_to_new_page(self, new_page, page):
-        """migrate_page for an anonymous page: refuse if anyone but the isolation holds
-        a reference (a pin), else copy and point the migration entries at `new_page`."""
+    def move_to_new_page(self, new_page, page, held):
+        """migrate_page for an anonymous page: refuse if anyone but the isolation (and
+        the unmapped entries) holds a reference, a pin say; else copy and point the
+        migration entries at `new_page`."""
         if not k.trylock_page(new_page):
             raise k.Finding("assertion", f"new page {new_page.index} is locked by someone else")
-        rc = self.migrate_page_move_mapping(page)
+        rc = self.migrate_page_move_mapping(page, 1 + held)
         if rc == 0:
             self.migrate_page_copy(new_page, page)
             self.remove_migration_ptes(page, new_page)
         k.unlock_page(new_page)
         return rc
 
-    def migrate_page_move_mapping(self, page):
-        return EAGAIN if k.page_count(page) != 1 else 0
+    def migrate_page_move_mapping(self, page, expected):
+        return EAGAIN if k.page_count(page) != expected else 0
 
-    def remove_migration_ptes(self, old, new):
-        """Turn migration entries for `old` back into present entries mapping `new`."""
+    def remove_migration_ptes(self, old, new, held=0):
+        """Turn migration entries for `old` back into present entries mapping `new`.
+        Restoring `old` itself reuses up to `held` references the caller holds;
+        returns how many it reused."""
         ptl = self.mm.page_table_lock
         want = st.mk_migration_entry(old)
+        reused = 0
         ptl.lock()
         for addr in BASE_ADDRS:
             if self.mm.pmd[addr].load() == want:
-                k.get_page(new)
+                if reused < held:
+                    reused += 1
+                else:
+                    k.get_page(new)
                 k.page_add_rmap(new)
                 self.mm.pmd[addr].store(st.mk_entry(new))
         ptl.unlock()
+        return reused

@@ -25,16 +25,23 @@ class MemoryPaths(Program):
 
     # ---- references and the LRU ----
 
-    def put_page(self, page):
-        """put_page: drop a reference.  The last one takes the page off its LRU first,
-        as __page_cache_release does, so only PG_locked, a mapping or a mapcount
-        make its free a bad page state.  Runs under the node's lru_lock so the
-        count it reads is the one it drops."""
+    def put_page(self, page, nr=1):
+        """put_page, `nr` times: the last reference takes the page off its LRU first,
+        as __page_cache_release does, so only PG_locked, a mapping or a mapcount make
+        its free a bad page state.  Runs under the node's lru_lock, which every path
+        that sets or clears PG_lru holds, so the count read is the one dropped.
+
+        Why `nr`: the put-before-unlock detector counts every put a task makes as
+        one of its own, so a task that drops references it did not take (a
+        mapping's) drops them together with its own, in one call, last."""
         lru_lock = self.mm.lru_lock[page.node]
         lru_lock.lock()
-        if k.page_count(page) == 1 and k.clear_page_flag(page, PG_lru):
+        rec = page.state()
+        if rec["refcount"] == nr and rec["flags"] & PG_lru:
+            k.clear_page_flag(page, PG_lru)
             k.mod_node_page_state(self.pool, page.node, NR_INACTIVE_ANON, -page.nr_pages)
-        k.put_page(page)
+        for _ in range(nr):
+            k.put_page(page)
         lru_lock.unlock()
 
     def add_page_to_lru_list(self, page):
@@ -68,16 +75,11 @@ class MemoryPaths(Program):
         lru_lock.unlock()
         return ret
 
-    def putback_lru_page(self, page):
-        """Put an isolated page back on its LRU and drop the isolation reference."""
+    def putback_lru_page(self, page, extra=0):
+        """Put an isolated page back on its LRU and drop the isolation reference
+        (and `extra` more the caller held for it, see put_page)."""
         self.lru_cache_add(page)
-        self.put_page(page)
-
-    def putback_lru_pages(self, pages):
-        """Undo the isolation of pages left on a migration list, NR_ISOLATED included."""
-        for page in pages:
-            k.mod_node_page_state(self.pool, page.node, NR_ISOLATED_ANON, -page.nr_pages)
-            self.putback_lru_page(page)
+        self.put_page(page, 1 + extra)
 
     # ---- faults ----
 
@@ -159,8 +161,12 @@ class MemoryPaths(Program):
     # ---- unmapping ----
 
     def zap_page_range(self, addr):
-        """Clear the entry at `addr` (zap_huge_pmd / zap_pte_range) and drop the
-        mapping's reference once the page-table lock is released (tlb_remove_page)."""
+        """Clear the entry at `addr` (zap_huge_pmd / zap_pte_range) and drop the mapping's
+        reference once the page-table lock is released (tlb_remove_page).  The
+        mapping's reference passes to this task's TLB batch: modelled as a get, so
+        the put-before-unlock detector sees a reference of the task's own while it
+        touches the page, dropped with the mapping's.  A page_count check elsewhere
+        in that moment sees one reference more than the kernel would."""
         ptl = self.mm.page_table_lock
         ptl.lock()
         e = self.mm.pmd[addr].load()
@@ -172,9 +178,10 @@ class MemoryPaths(Program):
         if page is None:                # a swap or migration entry: no page reference to drop
             ptl.unlock()
             return
+        k.get_page(page)
         k.page_remove_rmap(page)
         ptl.unlock()
-        self.put_page(page)
+        self.put_page(page, 2)
 
     # ---- get_user_pages ----
 
@@ -195,14 +202,16 @@ class MemoryPaths(Program):
             self.handle_mm_fault(addr, node)
         return None
 
-    def read_user(self, addr, node):
+    def read_user(self, addr):
         """What a load from `addr` returns, or None if nothing is mapped there now."""
         ptl = self.mm.page_table_lock
         for _ in range(GUP_RETRIES):
             ptl.lock()
             e = self.mm.pmd[addr].load()
             if st.entry_present(e):
-                value = k.read_page(self.mm.page_of(addr, e))
+                # A CPU load takes no page reference: the page-table lock holds the
+                # entry, and the entry's reference the page, for the one read.
+                value = self.mm.page_of(addr, e).state()["content"]
                 ptl.unlock()
                 return value
             ptl.unlock()
@@ -270,7 +279,7 @@ class MemoryPaths(Program):
         freed = self.pageout(page)
         k.unlock_page(page)
         if freed:
-            self.put_page(page)         # reclaim's reference, the last one
+            self.put_page(page, 2)      # the mapping's reference and reclaim's: the last two
             return page.nr_pages
         self.putback_lru_page(page)
         return 0
@@ -279,7 +288,8 @@ class MemoryPaths(Program):
         """Unmap a locked, isolated page into a swap entry holding its data, if its only
         references are its mapping and reclaim's (the freeze-refcount check).  The
         check and the unmap share one page_table_lock section, so a get_user_pages
-        pin, taken under that lock, is either seen or comes after the unmap."""
+        pin, taken under that lock, is either seen or comes after the unmap.  The
+        caller drops the mapping's reference together with its own."""
         ptl = self.mm.page_table_lock
         addrs = st.HUGE_ADDRS if page.order else st.BASE_ADDRS
         ptl.lock()
@@ -296,5 +306,4 @@ class MemoryPaths(Program):
         self.mm.pmd[addr].store(st.mk_swap_entry(k.read_page(page)))
         k.page_remove_rmap(page)
         ptl.unlock()
-        self.put_page(page)                         # the mapping's reference
         return True

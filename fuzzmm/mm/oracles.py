@@ -92,8 +92,12 @@ def check_dma_records(prog):
     """lost-write: an address whose last direct-IO write nobody raced with still holds it."""
     for addr in st.ALL_ADDRS:
         record = prog.mm.dma_record[addr].peek()
-        if record and record >> 8 == prog.mm.data_seq[addr].peek():
-            check_data(prog, addr, record & 0xff, peek_data(prog, addr), "at quiescence")
+        if not record or record >> 8 != prog.mm.data_seq[addr].peek():
+            continue
+        value, seen = record & 0xff, peek_data(prog, addr)
+        if seen is not None and seen != value:
+            raise k.Finding("lost-write", f"direct IO wrote {value} to address {addr}, "
+                                          f"which holds {seen} after every task ended")
 
 
 def peek_data(prog, addr):
@@ -106,17 +110,12 @@ def peek_data(prog, addr):
     return None
 
 
-def check_data(prog, addr, value, seen, when):
-    if seen is not None and seen != value:
-        raise k.Finding("lost-write", f"direct IO wrote {value} to address {addr}, "
-                                      f"but it reads back {seen} {when}")
-
-
 def check_read_back(prog, addr, value, seen, seq):
-    """Called by the IO task: if nobody changed `addr`'s data since its DMA
-    (sequence still `seq`), the read must return what the DMA wrote."""
-    if prog.mm.data_seq[addr].peek() == seq:
-        check_data(prog, addr, value, seen, "through its mapping")
+    """lost-write, checked by the IO task: if nobody changed `addr`'s data since its
+    DMA (the sequence is still `seq`), a read through the mapping returns the DMA's value."""
+    if seen is not None and seen != value and prog.mm.data_seq[addr].peek() == seq:
+        raise k.Finding("lost-write", f"direct IO wrote {value} to address {addr}, "
+                                      f"but the task reads back {seen} through its mapping")
 
 
 def check_reported_migration(prog, addr, entry):

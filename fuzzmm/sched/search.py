@@ -51,7 +51,8 @@ def convert_chaos(executor, scenario, result):
 class Search:
     """Runs one strategy on one executor until a time budget or a run count is spent."""
 
-    def __init__(self, executor, strategy="pct", seed=0, scenario=None, pct_depth=3, coverage=True):
+    def __init__(self, executor, strategy="pct", seed=0, scenario=None, pct_depth=3, coverage=True,
+                 database=None):
         if strategy not in STRATEGY_NAMES:
             raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGY_NAMES)}")
         self.executor = executor
@@ -65,6 +66,7 @@ class Search:
         self._last_tick = time.monotonic()
         self.coverage = set() if coverage else None   # ordered site pairs seen (see coverage_pairs)
         self.kept = []             # (scenario, switch list) of runs that added coverage
+        self.database = database   # Hypothesis's example database, shared like the corpus
 
     # ---- coverage feedback ----
 
@@ -197,8 +199,9 @@ class Search:
 
             @hypothesis_seed(round_seed)
             @settings(max_examples=max_runs - self.runs if max_runs else 10 ** 6, deadline=None,
-                      database=None, derandomize=False, report_multiple_bugs=False,
-                      suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
+                      database=self.database, derandomize=False, report_multiple_bugs=False,
+                      suppress_health_check=list(HealthCheck),
+                      phases=([Phase.reuse] if self.database is not None else []) + [Phase.generate, Phase.shrink])
             @given(scenario=fz_strategies.scenarios(program),
                    schedule=fz_strategies.schedules(program.tasks[1], max_step=max_step))
             def probe(scenario, schedule):

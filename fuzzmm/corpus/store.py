@@ -1,0 +1,141 @@
+"""Where a corpus lives: a directory (the default) or a Redis server shared by many machines.
+
+Both keep one reproducer per (model, variant, signature), the smallest seen.
+With Redis the comparison and the write happen in one optimistic transaction,
+so campaigns on different machines can save at once and still end with one
+deduplicated corpus.  Hypothesis's own example database goes to the same
+place: a directory beside the corpus, or the same Redis.
+"""
+import json
+import os
+from urllib.parse import urlparse
+
+from fuzzmm.corpus import files
+from fuzzmm.errors import FuzzmmError
+
+REDIS_KEY = "fuzzmm:corpus"
+REDIS_STATE_KEY = "fuzzmm:state"
+
+
+def open_store(spec):
+    """A DirectoryStore for a path, a RedisStore for redis://host:port/db."""
+    if spec.startswith("redis://"):
+        return RedisStore(spec)
+    return DirectoryStore(spec)
+
+
+class DirectoryStore:
+    def __init__(self, path):
+        self.path = path
+        self.where = path
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise FuzzmmError(f"cannot use corpus directory {path}: {exc.strerror}") from None
+        files.clean_temp(path)
+
+    def save(self, entry):
+        return files.save(self.path, entry)
+
+    def entries(self):
+        return files.entries(self.path)
+
+    def dedup(self):
+        return files.dedup(self.path)
+
+    def load_state(self, name):
+        try:
+            with open(self._state_path(name), encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            os.replace(self._state_path(name), self._state_path(name) + ".bad")
+            return None
+
+    def save_state(self, name, doc):
+        files.write_atomic(self._state_path(name), doc)
+
+    def _state_path(self, name):
+        return os.path.join(self.path, ".state", name.replace("/", "_") + ".json")
+
+    def hypothesis_database(self):
+        from hypothesis.database import DirectoryBasedExampleDatabase
+        return DirectoryBasedExampleDatabase(os.path.join(self.path, ".hypothesis"))
+
+
+class RedisStore:
+    def __init__(self, url):
+        try:
+            import redis
+        except ImportError:
+            raise FuzzmmError("a redis:// corpus needs the redis package: pip install redis") from None
+        parts = urlparse(url)
+        if not parts.hostname:
+            raise FuzzmmError(f"{url}: expected redis://host:port/db")
+        self.where = url
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            raise FuzzmmError(f"cannot reach Redis at {url}: {exc}") from None
+
+    @staticmethod
+    def _field(entry):
+        return f"{entry.model}/{entry.variant}/{entry.signature}"
+
+    def save(self, entry):
+        """Store the entry unless a smaller one of its signature is there, atomically."""
+        import redis
+        field = self._field(entry)
+        doc = json.dumps(entry.to_json())
+        with self.client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(REDIS_KEY)
+                    old = pipe.hget(REDIS_KEY, field)
+                    if old is not None:
+                        try:
+                            if files.load_doc(json.loads(old)).size <= entry.size:
+                                pipe.unwatch()
+                                break
+                        except (FuzzmmError, ValueError):
+                            pass
+                    pipe.multi()
+                    pipe.hset(REDIS_KEY, field, doc)
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue
+        return f"{self.where}#{field}"
+
+    def entries(self):
+        out = []
+        for field, raw in sorted(self.client.hgetall(REDIS_KEY).items()):
+            where = f"{self.where}#{field.decode()}"
+            try:
+                out.append((where, files.load_doc(json.loads(raw), where)))
+            except (FuzzmmError, ValueError) as exc:
+                out.append((where, FuzzmmError(f"{where}: {exc}")))
+        return out
+
+    def dedup(self):
+        return []            # one field per signature: Redis never holds duplicates
+
+    def export(self, directory):
+        """Write every entry as a file in `directory` (for replay and CI); returns the paths."""
+        return [files.save(directory, entry) for _, entry in self.entries() if not isinstance(entry, Exception)]
+
+    def load_state(self, name):
+        raw = self.client.hget(REDIS_STATE_KEY, name)
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return None
+
+    def save_state(self, name, doc):
+        self.client.hset(REDIS_STATE_KEY, name, json.dumps(doc))
+
+    def hypothesis_database(self):
+        from hypothesis.extra.redis import RedisExampleDatabase
+        return RedisExampleDatabase(self.client, key_prefix=b"fuzzmm-hypothesis:")

@@ -1,0 +1,260 @@
+"""The pytest plugin: corpus replay items, fuzz tests, fixtures and profiles, run in inner pytest sessions.
+
+Inner sessions run in a temporary directory of their own (pytester); the
+plugin is loaded there through its pytest11 entry point, as in a user's
+project.  Sessions that use xdist or load a global Hypothesis profile run in
+a subprocess; the others in this process, which is faster.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.filterwarnings("ignore:Benchmarks are automatically disabled")   # inner runs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")
+RACY = "fuzzmm.examples.lost_update:LostUpdate"
+FIXED = "fuzzmm.examples.lost_update:LostUpdateFixed"
+
+
+@pytest.fixture(scope="module")
+def lost_update_doc():
+    """A corpus document for the lost update, found by a seeded search (variant racy, fixed in fixed)."""
+    from fuzzmm.corpus.files import Entry
+    from fuzzmm.examples.lost_update import LostUpdate
+    from fuzzmm.sched.executor import Executor
+    from fuzzmm.sched.search import Search
+    with Executor(LostUpdate) as executor:
+        found = next(Search(executor, "pct", seed=1).run(max_runs=2000, stop_at_first=True))
+        ref = str(executor.ref)
+    assert ref == RACY and found.reproduced
+    entry = Entry(model="lost-update", variant="racy", program=ref, scenario=found.scenario,
+                  schedule=found.schedule, kind=found.finding.kind, signature=found.finding.signature,
+                  message=found.finding.message, found_by={"strategy": "pct", "seed": 1}, fixed_in=["fixed"])
+    return entry.to_json()
+
+
+def write_corpus(directory, files):
+    """Write {name: document or raw text} into `directory` through fuzzmm.corpus where possible."""
+    from fuzzmm import corpus
+    directory.mkdir(exist_ok=True)
+    for name, doc in files.items():
+        if isinstance(doc, str):
+            (directory / name).write_text(doc)
+        else:
+            corpus.write_atomic(str(directory / name), doc)
+    return directory
+
+
+def edited(doc, **changes):
+    return {**json.loads(json.dumps(doc)), **changes}
+
+
+def failure_sections(result):
+    """The text of the FAILURES section of an inner run."""
+    text = result.stdout.str()
+    start = text.find("= FAILURES =")
+    end = text.find("short test summary info")
+    return text[start:end] if start >= 0 else ""
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "zombie" not in f.read()
+    except OSError:
+        return False
+
+
+def assert_no_fuzzer_traceback(text):
+    assert "Traceback" not in text
+    assert "fuzzmm/" not in text.replace("fuzzmm/examples", ""), text   # no frame from inside fuzzmm
+    assert "\nE  " not in text                                            # no pytest assertion frames
+
+
+# ---- corpus replay ----
+
+def test_corpus_under_xdist_fails_only_the_item_naming_a_fixed_variant_buggy(pytester, lost_update_doc):
+    """`pytest -n 2 --fuzzmm-corpus DIR`: good files pass; the one edited to say the fixed variant
+    has the bug fails alone, with the signature and swimlane; fixtures give per-worker pools."""
+    pytester.makepyfile(test_fixtures="""
+        import json, os
+        import pytest
+        from fuzzmm.examples.lost_update import LostUpdate
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_pool_and_executor(fuzzmm_pool, fuzzmm_executor, i):
+            counter = fuzzmm_pool.atomic(5)
+            assert counter.load() == 5
+            executor = fuzzmm_executor(LostUpdate)
+            executor.run(executor.program.default_scenario())
+            with open(f"record-{os.getpid()}-{i}.json", "w") as f:
+                json.dump({"worker": os.environ.get("PYTEST_XDIST_WORKER"), "pools": [fuzzmm_pool.name,
+                           executor.pool.name], "pids": executor.worker_pids}, f)
+    """)
+    fixed_says_buggy = edited(lost_update_doc, variant="fixed", program=FIXED, fixed_in=[])
+    write_corpus(pytester.path / "corpus", {
+        "good.json": lost_update_doc,
+        "good-without-fixed-in.json": edited(lost_update_doc, fixed_in=[]),
+        "fixed-named-buggy.json": fixed_says_buggy,
+    })
+    result = pytester.runpytest_subprocess("-n", "2", "--fuzzmm-corpus", "corpus", "-rf",
+                                           "-p", "no:cacheprovider", "--hypothesis-profile", "fuzzmm-ci")
+    result.assert_outcomes(passed=6, failed=1)
+    result.stdout.fnmatch_lines(["FAILED corpus/fixed-named-buggy.json::replay*"])
+    failures = failure_sections(result)
+    assert ("FAIL fixed (its variant): does not reproduce assertion@LostUpdate.check any more; "
+            "got no finding") in failures
+    assert "expected: assertion@LostUpdate.check: counter is" in failures
+    assert "task 0" in failures and "task 1" in failures                     # the swimlane
+    assert_no_fuzzer_traceback(failures)
+
+    records = [json.loads(p.read_text()) for p in pytester.path.glob("record-*.json")]
+    assert len(records) == 4
+    pools = [name for r in records for name in r["pools"]]
+    assert len(set(pools)) == len(pools)                                     # unique names
+    assert all(f"-{r['worker']}-" in name for r in records for name in r["pools"])
+    assert not [n for n in pools if os.path.exists(f"/dev/shm/{n}")]           # all unlinked
+    assert not [pid for r in records for pid in r["pids"] if alive(pid)]      # workers stopped
+
+
+def test_corpus_edits_make_exactly_their_item_fail_with_one_readable_reason(pytester, lost_update_doc):
+    """Each broken expectation or bad file fails its own item with a short message; the good file passes."""
+    write_corpus(pytester.path / "corpus", {
+        "a-good.json": lost_update_doc,
+        "b-racy-listed-as-fixed.json": edited(lost_update_doc, fixed_in=["fixed", "racy"]),
+        "c-variant-renamed.json": edited(lost_update_doc, variant="fixed"),
+        "d-unknown-variant.json": edited(lost_update_doc, fixed_in=["fxed"]),
+        "e-broken.json": '{"format": 1, "model": ',
+        "f-future.json": edited(lost_update_doc, format=99),
+    })
+    (pytester.path / "corpus" / "notes.txt").write_text("not a corpus file")
+    result = pytester.runpytest_inprocess("--fuzzmm-corpus", "corpus", "-rf", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=5)
+    out = result.stdout.str()
+    for name in "bcdef":
+        assert f"FAILED corpus/{name}-" in out
+    assert "FAILED corpus/a-good.json" not in out
+    failures = failure_sections(result)
+    assert_no_fuzzer_traceback(failures)
+    assert ("FAIL racy (listed in fixed_in): still reproduces assertion@LostUpdate.check, "
+            "so it is not fixed there") in failures
+    assert "ok   fixed (listed in fixed_in): does not reproduce it (no finding)" in failures
+    assert "!! assertion in LostUpdate.check" in failures                     # the racy run's swimlane
+    assert (f"FAIL fixed (its variant): the file names variant 'fixed', but its program {RACY} "
+            "is variant 'racy'") in failures
+    assert "model lost-update has no variant 'fxed' (it has: racy, fixed)" in failures
+    assert "\ncorpus/e-broken.json: not valid JSON (line 1, column" in failures
+    assert "\ncorpus/f-future.json: unknown corpus format version 99" in failures
+
+
+def test_clean_corpus_passes_and_the_ini_setting_replays_it_without_arguments(pytester, lost_update_doc):
+    """--fuzzmm-corpus with reproducing files passes; `fuzzmm_corpus` in the ini file replays the
+    corpus when pytest runs without paths, and not when it is given a path."""
+    write_corpus(pytester.path / "corpus", {"good.json": lost_update_doc})
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest_inprocess("--fuzzmm-corpus", "corpus", "-m", "fuzzmm",
+                                          "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, deselected=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["fuzzmm: replaying corpus *corpus (1 files)"])
+
+    pytester.makeini("[pytest]\nfuzzmm_corpus = corpus\n")
+    pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+    pytester.runpytest_inprocess("test_plain.py", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_a_missing_corpus_directory_is_a_usage_error(pytester):
+    result = pytester.runpytest_inprocess("--fuzzmm-corpus", "nowhere", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*fuzzmm: corpus directory *nowhere does not exist*"])
+
+
+# ---- fuzz tests ----
+
+def test_fuzz_test_passes_clean_and_expected_and_reports_a_finding_as_signature_and_swimlane(pytester):
+    """fuzz_test: the fixed variant is clean, the racy one is caught when expected, and an unexpected
+    finding fails with its signature, the swimlane and a corpus line that replays."""
+    pytester.makepyfile(test_fuzz=f"""
+        from fuzzmm.testing import fuzz, fuzz_test
+        from fuzzmm.examples.lost_update import LostUpdate, LostUpdateFixed
+
+        test_fixed_is_clean = fuzz_test(LostUpdateFixed, max_examples=30)
+        test_racy_is_caught = fuzz_test(LostUpdate, expect="assertion@LostUpdate.check")
+        test_racy = fuzz_test(LostUpdate)
+        test_fixed_expecting_a_bug = fuzz_test(LostUpdateFixed, expect="assertion", max_examples=10)
+
+        def test_racy_by_hand_unshrunk(fuzzmm_executor):
+            fuzz(fuzzmm_executor(LostUpdate), "ci", shrink_s=0)
+    """)
+    result = pytester.runpytest_inprocess("--fuzzmm-profile", "ci", "-rf", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=3)
+    result.stdout.fnmatch_lines(["fuzzmm: fuzz tests use Hypothesis profile fuzzmm-ci (--fuzzmm-profile)",
+                                 "FAILED test_fuzz.py::test_racy - fuzzmm found assertion@LostUpdate.check*",
+                                 "FAILED test_fuzz.py::test_fixed_expecting_a_bug - fuzzmm: expected*",
+                                 "FAILED test_fuzz.py::test_racy_by_hand_unshrunk - fuzzmm found*"])
+    failures = failure_sections(result)
+    assert_no_fuzzer_traceback(failures)
+    assert f"fuzzmm found assertion@LostUpdate.check in lost-update variant racy ({RACY})" in failures
+    assert "  signature: assertion@LostUpdate.check" in failures
+    assert "!! assertion in LostUpdate.check" in failures and "task 1" in failures
+    assert "none in 10 runs, profile fuzzmm-ci" in failures
+    # Shrinking stopped at once: the first failure is reported, in one run more than it took to find.
+    unshrunk = failures[failures.index("test_racy_by_hand_unshrunk"):]
+    assert "profile fuzzmm-ci" in unshrunk and "!! assertion in LostUpdate.check" in unshrunk
+
+    # The corpus line printed with the failure is a corpus file that replays.
+    line = next(x for x in failures.splitlines() if x.startswith('{"format"'))
+    write_corpus(pytester.path / "corpus", {"from-failure.json": json.loads(line)})
+    pytester.runpytest_inprocess("--fuzzmm-corpus", "corpus", "test_fuzz.py::test_racy_is_caught",
+                                 "--fuzzmm-profile", "ci", "-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_example_project_passes_in_a_project_of_its_own(pytester):
+    """examples/ (a model file and its tests) works copied into a fresh project."""
+    for name in ("my_model.py", "test_my_model.py"):
+        shutil.copy(os.path.join(EXAMPLES, name), pytester.path / name)
+    result = pytester.runpytest_subprocess("--fuzzmm-profile", "ci", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+
+
+# ---- profiles and cost ----
+
+def test_profile_choice_and_settings(monkeypatch):
+    from hypothesis._settings import _CI_VARS
+    from fuzzmm.errors import FuzzmmError
+    from fuzzmm.testing import active_profile, profile_settings
+    for var in list(_CI_VARS) + ["FUZZMM_PROFILE"]:
+        monkeypatch.delenv(var, raising=False)
+    assert active_profile() == ("dev", "the default outside CI")
+    monkeypatch.setenv("CI", "true")
+    assert active_profile()[0] == "ci"
+    monkeypatch.setenv("FUZZMM_PROFILE", "long")
+    assert active_profile()[0] == "long"
+    assert active_profile("dev") == ("dev", "--fuzzmm-profile")
+    monkeypatch.setenv("FUZZMM_PROFILE", "huge")
+    with pytest.raises(FuzzmmError, match="unknown fuzzmm profile 'huge'"):
+        active_profile()
+    ci, dev, long = profile_settings("ci"), profile_settings("dev"), profile_settings("long")
+    assert ci.derandomize and ci.database is None and ci.deadline is None and ci.max_examples == 100
+    assert not dev.derandomize and dev.max_examples >= ci.max_examples
+    assert long.max_examples > 100 * dev.max_examples
+
+
+def test_the_plugin_costs_nothing_when_unused(tmp_path):
+    """A pytest run that uses no fixture, fuzz test or corpus imports no part of fuzzmm beyond the plugin."""
+    (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+    code = ("import sys, pytest\n"
+            "code = pytest.main(['-q', '-p', 'no:cacheprovider', sys.argv[1]])\n"
+            "print(sorted(m for m in sys.modules if m.startswith('fuzzmm')))\n"
+            "sys.exit(code)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    loaded = eval(proc.stdout.strip().splitlines()[-1])
+    assert set(loaded) <= {"fuzzmm", "fuzzmm.pytest_plugin", "fuzzmm.testing", "fuzzmm.errors"}, loaded
