@@ -10,6 +10,7 @@ from fz cimport *
 from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 from cpython.ref cimport PyObject, Py_XDECREF
+import json
 import os
 import zlib
 

@@ -93,6 +93,9 @@ cdef extern from "fz.h" nogil:
         int64_t result_step[FZ_MAX_TASKS]
         int32_t detail_len[FZ_MAX_TASKS]
         char detail[FZ_MAX_TASKS][FZ_DETAIL]
+        int32_t latent_len[FZ_MAX_TASKS]
+        int64_t latent_step[FZ_MAX_TASKS]
+        char latent[FZ_MAX_TASKS][FZ_DETAIL]
         int32_t scen_version
         int32_t scen_len
         char scen[FZ_SCENARIO]

@@ -125,11 +125,23 @@ cdef inline void _own_put(Page page) noexcept:
 
 
 cdef int _check_owned(Page page, str what) except -1:
+    """A latent hazard, not a failure: it is noted once per task and the run goes on,
+    so what the hazard leads to (a freed page, a leaked counter) can still show."""
     cdef int t = g_task
     if 0 <= t < FZ_MAX_TASKS and (page.pg.dropped >> t) & 1 and page.pg.own[t] == 0:
+        c = page.pool.ctl
+        if c.latent_len[t]:
+            return 0
         put_step = _last_put_step(page.pool, _pobj(page), t)
-        raise Finding("put-before-unlock", f"{what} on page {page.index} by task {t}, which put its "
-                                           f"last reference at step {put_step}", obj=_pobj(page))
+        from fuzzmm.sched.sites import caller_site
+        function, line = caller_site()
+        detail = json.dumps({"kind": "put-before-unlock", "function": function, "line": line,
+                             "obj": _pobj(page),
+                             "message": f"{what} on page {page.index} by task {t}, which put its "
+                                        f"last reference at step {put_step}"}).encode()[:FZ_DETAIL]
+        memcpy(c.latent[t], <char*>detail, len(detail))
+        c.latent_step[t] = c.step
+        c.latent_len[t] = len(detail)
     return 0
 
 

@@ -330,6 +330,7 @@ def prepare_run(Pool pool not None, int ntasks, mode="controlled", strategy="swi
         c.result_kind[t] = 0
         c.result_step[t] = 0
         c.detail_len[t] = 0
+        c.latent_len[t] = 0
     c.nsw = len(switches)
     c.sw_idx = 0
     for i, (step, task) in enumerate(sorted(switches)):
@@ -474,6 +475,7 @@ def run_info(Pool pool not None):
         results.append((c.result_kind[t], c.result_step[t], c.detail[t][:c.detail_len[t]],
                         c.task_state[t]))
     return {
+        "latent": latent_hazards(pool),
         "steps": c.step,
         "switches": [(c.rec_step[i], c.rec_task[i]) for i in range(c.nrec)],
         "switches_complete": not c.rec_overflow,
@@ -482,6 +484,14 @@ def run_info(Pool pool not None):
         "results": results,
         "finished": c.nfinished,
     }
+
+
+def latent_hazards(Pool pool not None):
+    """(step, task, JSON detail) of each latent hazard noted since the run began, by step."""
+    pool.check()
+    cdef fz_ctl* c = pool.ctl
+    return sorted((c.latent_step[t], t, c.latent[t][:c.latent_len[t]])
+                  for t in range(FZ_MAX_TASKS) if c.latent_len[t])
 
 
 def set_worker(Pool pool not None, int index, int pid, bint ready):

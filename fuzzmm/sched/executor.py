@@ -171,6 +171,8 @@ class Executor:
             finding = self._check(scenario)
         if finding is None and self.lockdep is not None and mode == "controlled":
             finding = self.lockdep.observe(pool, self.object_names)
+        if finding is None and info["latent"]:
+            finding = self._latent_finding(info["latent"][0])
         return RunResult(finding=finding, switches=tuple(info["switches"]),
                          switches_complete=info["switches_complete"], steps=info["steps"], mode=mode,
                          events=_core.events(pool) if keep_events or mode == "chaos" else None)
@@ -242,6 +244,14 @@ class Executor:
             return FindingReport(kind, d.get("message", ""), d.get("function", ""), d.get("line", 0),
                                  task=t, step=step, obj=d.get("obj"))
         return None
+
+    @staticmethod
+    def _latent_finding(latent):
+        """A hazard noted during the run (put-before-unlock) when nothing worse happened."""
+        step, task, detail = latent
+        d = json.loads(detail.decode())
+        return FindingReport(d["kind"], d["message"], d.get("function", ""), d.get("line", 0),
+                             task=task, step=step, obj=d.get("obj"))
 
     def _check(self, scenario):
         """The program's quiescent invariant, in the parent, after every task has ended."""
