@@ -28,21 +28,33 @@ def op_name(op):
     return names[op] if 0 <= op < len(names) else f"op{op}"
 
 
-def object_names(program):
-    """Ring object id -> the program attribute that holds it (`counter`, `pmd[1]`, ...)."""
+def object_names(program, depth=3):
+    """Ring object id -> where the program holds it (`counter`, `mm.lru_lock[1]`, ...).
+
+    Follows plain attributes, lists and tuples a few levels down from the program."""
     names = {}
+    seen = set()
 
-    def add(label, value):
+    def visit(label, value, level):
+        if id(value) in seen or isinstance(value, (type, str, bytes, int, float)):
+            return
+        seen.add(id(value))
         offset = getattr(value, "offset", None)
-        if isinstance(offset, int) and not isinstance(value, type):
-            names[(_core.OBJ_HEAP << 56) | offset] = label
-
-    for attr, value in vars(program).items():
+        if isinstance(offset, int):
+            names.setdefault((_core.OBJ_HEAP << 56) | offset, label)
+            return
+        if level >= depth:
+            return
         if isinstance(value, (list, tuple)):
             for i, item in enumerate(value):
-                add(f"{attr}[{i}]", item)
-        else:
-            add(attr, value)
+                visit(f"{label}[{i}]", item, level + 1)
+        elif hasattr(value, "__dict__") and not callable(value):
+            for attr, item in vars(value).items():
+                visit(f"{label}.{attr}" if label else attr, item, level + 1)
+
+    for attr, value in vars(program).items():
+        if attr != "pool":
+            visit(attr, value, 0)
     return names
 
 
@@ -52,6 +64,11 @@ def object_label(obj, names=None):
     kind, index = obj >> 56, obj & ((1 << 56) - 1)
     if kind == _core.OBJ_PAGE and index >> 55:
         return f"node{index & 0xff} (no page)"
+    if kind == _core.OBJ_VMSTAT:
+        node, item = divmod(index, len(_core.VMSTAT_NAMES))
+        return f"node{node}.{_core.VMSTAT_NAMES[item]}"
+    if kind == _core.OBJ_EVENT and index < len(_core.VMEVENT_NAMES):
+        return _core.VMEVENT_NAMES[index]
     tag = _OBJ_TAGS.get(kind)
     return f"{tag}{index}" if tag == "page" else f"{tag}@{index}" if tag else hex(obj)
 

@@ -192,6 +192,7 @@ cdef inline int64_t _point(Pool pool) except -1:
         if nxt != g_task:
             _hand_to(c, nxt)
             _wait_turn(c, g_task)
+            s = c.step          # the operation happens now, at the step that handed the turn back
         c.nops += 1
         return s
     s = fz_add64(&c.step, 1) + 1

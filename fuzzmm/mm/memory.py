@@ -34,6 +34,7 @@ class MemoryPaths(Program):
         Why `nr`: the put-before-unlock detector counts every put a task makes as
         one of its own, so a task that drops references it did not take (a
         mapping's) drops them together with its own, in one call, last."""
+        __tracebackhide__ = True        # findings here are signed with the caller's name
         lru_lock = self.mm.lru_lock[page.node]
         lru_lock.lock()
         rec = page.state()
