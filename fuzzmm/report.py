@@ -51,6 +51,22 @@ def _cell(rec):
     return f"{op} {rec['object']} {rec['before']}->{rec['after']}"
 
 
+_WRITES = {"store", "xchg", "cmpxchg"}
+
+
+def _focused(rows, focus):
+    """The operations on the object of the finding, and the stores to shared state
+    (a page-table entry, say) that other tasks made while it was in play."""
+    mine = [i for i, r in enumerate(rows) if r["obj"] == focus]
+    if not mine:
+        return rows
+    first, last = mine[0], mine[-1]
+    actors = {rows[i]["task"] for i in mine}
+    return [r for i, r in enumerate(rows)
+            if r["obj"] == focus
+            or (first <= i <= last and r["op"] in _WRITES and r["before"] != r["after"] and r["task"] in actors)]
+
+
 def swimlane(result, scenario, names=None, everything=False, width=34):
     """One row per step, one column per task, the finding marked at its step.
 
@@ -59,7 +75,9 @@ def swimlane(result, scenario, names=None, everything=False, width=34):
     """
     finding = result.finding
     focus = None if everything or finding is None or finding.obj is None else finding.obj
-    rows = [r for r in records(result, names) if r["task"] >= 0 and (focus is None or r["obj"] == focus)]
+    rows = [r for r in records(result, names) if r["task"] >= 0]
+    if focus is not None:
+        rows = _focused(rows, focus)
     ntasks = scenario.ntasks
     lines = [" ".join(["step".rjust(5)] + [f"task {t}".ljust(width) for t in range(ntasks)] + ["where"]),
              " ".join(["-" * 5] + ["-" * width] * ntasks + ["-" * 5])]
@@ -79,6 +97,7 @@ def swimlane(result, scenario, names=None, everything=False, width=34):
                      f" ({'task %d' % finding.task if finding.task >= 0 else 'quiescent check'}"
                      f", step {finding.step}): {finding.message}")
     if focus is not None:
-        lines.append(f"(only {rows[0]['object'] if rows else 'the object'}'s operations shown; "
+        label = next((r["object"] for r in rows if r["obj"] == focus), "the object")
+        lines.append(f"(only {label}'s operations and the stores made while it was in play; "
                      f"--trace-all shows every step)")
     return "\n".join(lines)

@@ -125,23 +125,39 @@ cdef inline void _own_put(Page page) noexcept:
 
 
 cdef int _check_owned(Page page, str what) except -1:
-    """A latent hazard, not a failure: it is noted once per task and the run goes on,
-    so what the hazard leads to (a freed page, a leaked counter) can still show."""
     cdef int t = g_task
     if 0 <= t < FZ_MAX_TASKS and (page.pg.dropped >> t) & 1 and page.pg.own[t] == 0:
-        c = page.pool.ctl
-        if c.latent_len[t]:
+        if page.pool.ctl.latent_len[t]:
             return 0
         put_step = _last_put_step(page.pool, _pobj(page), t)
-        from fuzzmm.sched.sites import caller_site
-        function, line = caller_site()
-        detail = json.dumps({"kind": "put-before-unlock", "function": function, "line": line,
-                             "obj": _pobj(page),
-                             "message": f"{what} on page {page.index} by task {t}, which put its "
-                                        f"last reference at step {put_step}"}).encode()[:FZ_DETAIL]
-        memcpy(c.latent[t], <char*>detail, len(detail))
-        c.latent_step[t] = c.step
-        c.latent_len[t] = len(detail)
+        _note_latent(page.pool, "put-before-unlock", f"{what} on page {page.index} by task {t}, which put "
+                     f"its last reference at step {put_step}", _pobj(page))
+    return 0
+
+
+# Hazards the kernel reports and survives are noted, not raised: the run goes on so
+# that what they lead to (a page used after the free, a leaked counter) still shows.
+# A task keeps one, the most severe it showed; the parent reports it only when the
+# run found nothing worse.
+LATENT_RANK = {"put-before-unlock": 1, "bad-page-state": 2}
+
+
+cdef int _note_latent(Pool pool, str kind, str message, int64_t obj) except -1:
+    cdef int t = g_task
+    cdef fz_ctl* c = pool.ctl
+    if not 0 <= t < FZ_MAX_TASKS:
+        raise Finding(kind, message, obj=obj)
+    if c.latent_len[t]:
+        held = json.loads(c.latent[t][:c.latent_len[t]])
+        if LATENT_RANK.get(held["kind"], 0) >= LATENT_RANK.get(kind, 0):
+            return 0
+    from fuzzmm.sched.sites import caller_site
+    function, line = caller_site()
+    detail = json.dumps({"kind": kind, "function": function, "line": line, "obj": obj,
+                         "message": message}).encode()[:FZ_DETAIL]
+    memcpy(c.latent[t], <char*>detail, len(detail))
+    c.latent_step[t] = c.step
+    c.latent_len[t] = len(detail)
     return 0
 
 
@@ -176,7 +192,7 @@ cdef int _free_page(Page page, int64_t seq) except -1:
     if p.mapping != 0:
         bad.append("a mapping")
     if bad:
-        raise Finding("bad-page-state", f"page {page.index} freed with " + ", ".join(bad), obj=_pobj(page))
+        _note_latent(pool, "bad-page-state", f"page {page.index} freed with " + ", ".join(bad), _pobj(page))
     cdef int nr = 1 << p.order
     fz_add32(<int32_t*>&p.gen, 1)
     p.in_use = 0
