@@ -62,7 +62,7 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
 
             def tick(n):
                 messages.put(("progress", job, n, len(search.coverage or ())))
-                if time.monotonic() - saved[0] > 10:
+                if time.monotonic() - saved[0] > 2:
                     store.save_state(state_name, search.state())
                     saved[0] = time.monotonic()
                 return stop.is_set()

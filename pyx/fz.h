@@ -9,6 +9,7 @@
 #ifndef FZ_H
 #define FZ_H
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <errno.h>
 #include <time.h>
@@ -182,10 +183,21 @@ static inline int64_t fz_now_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
+/* Whether a process exists and has not exited: a zombie (exited, not yet reaped,
+ * as orphans of a killed parent can stay for a while) counts as dead. */
 static inline int fz_pid_alive(int pid) {
+    char path[64], buf[256];
     if (pid <= 0) return 0;
-    if (kill(pid, 0) == 0) return 1;
-    return errno == EPERM;
+    if (kill(pid, 0) != 0 && errno != EPERM) return 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *close_paren = strrchr(buf, ')');
+    if (close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X')) return 0;
+    return 1;
 }
 static inline int fz_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig); }
 #endif

@@ -217,21 +217,29 @@ cdef inline void _node_lock(fz_node* node) noexcept nogil:
         fz_relax()
 
 
-def get_page(Page page not None):
-    """Take a reference on a page that already has one."""
+def get_page(Page page not None, bint own=True):
+    """Take a reference on a page that already has one.
+
+    `own=False` takes it for another holder (a pagevec, a mapping) rather than
+    for the running task, so it does not count toward the task's own references."""
     cdef int64_t s = _point(page.pool)
     _check_live(page, "get_page")
     cdef int32_t before = fz_add32(&page.pg.refcount, 1)
-    _own_get(page)
+    if own:
+        _own_get(page)
     _record(page.pool, s, OP_GET, _pobj(page), before, before + 1)
 
 
-def put_page(Page page not None):
-    """Drop a reference; the last one frees the page (bad-page-state if it is not clean)."""
+def put_page(Page page not None, bint own=True):
+    """Drop a reference; the last one frees the page (bad-page-state if it is not clean).
+
+    `own=False` drops a reference the task does not hold itself (a mapping's, a
+    pagevec's), leaving its own references as they were."""
     cdef int64_t s = _point(page.pool)
     _check_live(page, "put_page", True)
     cdef int32_t before = fz_add32(&page.pg.refcount, -1)
-    _own_put(page)
+    if own:
+        _own_put(page)
     _record(page.pool, s, OP_PUT, _pobj(page), before, before - 1)
     if before <= 0:
         raise Finding("refcount-underflow", f"put_page on page {page.index} dropped its count to {before - 1}", obj=_pobj(page))

@@ -318,11 +318,16 @@ class ThpNuma(MemoryPaths):
             k.count_vm_events(self.pool, PGMIGRATE_FAIL, nr)
             return False
         k.page_add_rmap(new_page)
+        # page_add_new_anon_rmap queues the new page on this CPU's pagevec, whose
+        # reference outlives unlock_page(new_page): a zap right after the pmd is
+        # switched cannot free the page while it is still locked.
+        k.get_page(new_page, own=False)
         self.lru_cache_add(new_page)
         mm.pmd[addr].store(st.mk_entry(new_page))
         k.page_remove_rmap(page)
         ptl.unlock()
         k.unlock_page(new_page)
+        self.put_page(new_page, own=False)      # the pagevec drained
         k.unlock_page(page)
         self.put_page(page, 2)              # the old mapping's reference and the isolation's
         k.count_vm_events(self.pool, PGMIGRATE_SUCCESS, nr)

@@ -25,7 +25,7 @@ class MemoryPaths(Program):
 
     # ---- references and the LRU ----
 
-    def put_page(self, page, nr=1):
+    def put_page(self, page, nr=1, own=True):
         """put_page, `nr` times: the last reference takes the page off its LRU first,
         as __page_cache_release does, so only PG_locked, a mapping or a mapcount make
         its free a bad page state.  Runs under the node's lru_lock, which every path
@@ -42,7 +42,7 @@ class MemoryPaths(Program):
             k.clear_page_flag(page, PG_lru)
             k.mod_node_page_state(self.pool, page.node, NR_INACTIVE_ANON, -page.nr_pages)
         for _ in range(nr):
-            k.put_page(page)
+            k.put_page(page, own=own)
         lru_lock.unlock()
 
     def add_page_to_lru_list(self, page):
@@ -55,7 +55,8 @@ class MemoryPaths(Program):
         self.mm.lru_stamp[page.index].poke(clock.peek())
 
     def lru_cache_add(self, page):
-        """Put a new page on its node's LRU (pagevec batching not modelled)."""
+        """Put a new page on its node's LRU (the per-CPU pagevec is not modelled;
+        see remap_transhuge_page for the one reference of it that matters here)."""
         lru_lock = self.mm.lru_lock[page.node]
         lru_lock.lock()
         self.add_page_to_lru_list(page)

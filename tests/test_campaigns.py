@@ -1,0 +1,113 @@
+"""Campaigns over time: a shared Redis corpus, and surviving being killed."""
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fuzzmm import corpus
+
+
+def start_campaign(*args):
+    return subprocess.Popen([sys.executable, "-m", "fuzzmm", "fuzz", "--model", "lost-update", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A real redis-server on loopback, for this test only."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed")
+    pytest.importorskip("redis")
+    port = free_port()
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_two_campaigns_on_one_redis_share_one_deduplicated_corpus(redis_url, tmp_path):
+    """Two campaigns (standing for two machines) end with one entry per signature in Redis."""
+    runs = [start_campaign("--duration", "3", "--executors", "1", "--seed", str(seed), "--corpus", redis_url,
+                           "--json") for seed in (1, 2)]
+    outs = [p.communicate(timeout=120) for p in runs]
+    assert [p.returncode for p in runs] == [1, 1], [o[1] for o in outs]
+    for out, _ in outs:
+        summary = json.loads(out.splitlines()[-1])
+        assert summary["findings"][0]["corpus_file"].startswith(redis_url)
+    from fuzzmm.corpus.store import open_store
+    entries = [e for _, e in open_store(redis_url).entries()]
+    assert [e.signature for e in entries] == ["assertion@LostUpdate.check"]
+    exported = subprocess.run([sys.executable, "-m", "fuzzmm", "corpus", "export", redis_url, str(tmp_path / "c")],
+                              capture_output=True, text=True)
+    assert exported.returncode == 0
+    [path] = list((tmp_path / "c").glob("*.json"))
+    assert corpus.replay(corpus.load(str(path))).reproduced
+
+
+def test_an_unreachable_redis_is_bad_input():
+    """A corpus URL nobody answers on is exit 2 with one line, before any work starts."""
+    proc = start_campaign("--duration", "1", "--corpus", f"redis://127.0.0.1:{free_port()}/0")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "cannot reach Redis" in err and len(err.strip().splitlines()) == 1
+
+
+def test_killing_a_campaign_leaves_no_corrupt_file_and_the_next_start_resumes(tmp_path):
+    """SIGKILL at random moments, many times: every corpus file stays whole, no segment
+    or process of a killed campaign stays behind, and state carries over to the next start."""
+    directory = str(tmp_path / "corpus")
+    rng = random.Random(7)
+    killed = []
+    for _ in range(int(os.environ.get("FUZZMM_KILLS", "8"))):
+        proc = start_campaign("--duration", "30", "--executors", "2", "--corpus", directory,
+                              "--strategy", "portfolio")
+        time.sleep(rng.uniform(0.3, 4.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        killed.append(proc.pid)
+    states = os.listdir(os.path.join(directory, ".state"))
+    assert any("racy" in name for name in states), states      # what the next start resumes from
+    final = start_campaign("--duration", "2", "--executors", "2", "--corpus", directory, "--json", "--seed", "3")
+    out, err = final.communicate(timeout=120)
+    assert final.returncode == 1, err
+    for path, entry in corpus.entries(directory):
+        assert not isinstance(entry, Exception), entry
+    assert not [n for n in os.listdir(directory) if n.startswith(".tmp-")]
+    assert not any(_alive(pid) for pid in killed)
+    stale = [n for n in os.listdir("/dev/shm") if n.startswith("fuzzmm-") and not _alive(int(n.split("-")[1]))]
+    assert stale == [], "the next start did not clean the segments of killed campaigns"
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
