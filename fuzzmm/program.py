@@ -108,7 +108,11 @@ class Program:
         return found
 
     def run_task(self, ops):
+        """Run one task's operations in order; each is a fresh system call, so puts
+        made in an earlier one do not count against the next (put-before-unlock)."""
+        from fuzzmm._core import begin_operation
         for name, args in ops:
+            begin_operation(self.pool)
             getattr(self, name)(*args)
 
     def random_scenario(self, rng):

@@ -417,3 +417,16 @@ def set_page_mapping(Page page not None, int64_t mapping):
     cdef int64_t before = fz_xchg64(&page.pg.mapping, mapping)
     _record(page.pool, s, OP_SET_MAPPING, _pobj(page), before, mapping)
     return before
+
+
+def begin_operation(Pool pool not None):
+    """A task starts a new operation (a new system call): puts it made in earlier
+    operations no longer make its uses put-before-unlock."""
+    pool.check()
+    cdef int t = g_task, i
+    cdef uint32_t keep
+    if not 0 <= t < FZ_MAX_TASKS:
+        return
+    keep = ~(1u << t)
+    for i in range(pool.hdr.npages):
+        pool.pages[i].dropped &= keep

@@ -180,7 +180,7 @@ def test_a_missing_corpus_directory_is_a_usage_error(pytester):
 def test_fuzz_test_passes_clean_and_expected_and_reports_a_finding_as_signature_and_swimlane(pytester):
     """fuzz_test: the fixed variant is clean, the racy one is caught when expected, and an unexpected
     finding fails with its signature, the swimlane and a corpus line that replays."""
-    pytester.makepyfile(test_fuzz=f"""
+    pytester.makepyfile(test_fuzz="""
         from fuzzmm.testing import fuzz, fuzz_test
         from fuzzmm.examples.lost_update import LostUpdate, LostUpdateFixed
 

@@ -90,22 +90,21 @@ class ThpNuma(MemoryPaths):
     @op(addr=ALL_ADDRS)
     def madvise_dontneed(self, addr):
         """madvise(MADV_DONTNEED) on `addr`: zap it under mmap_sem held for read."""
-        # The data at `addr` may legitimately change: bump the lost-write oracle's
-        # sequence before and after, so no direct-IO read overlapping this one counts.
-        self.mm.data_seq[addr].add(1)
+        # The data at `addr` may legitimately change: no direct-IO read overlapping this counts.
+        self.open_data_window(addr)
         self.mm.mmap_sem.down_read()
         self.zap_page_range(addr)
         self.mm.mmap_sem.up_read()
-        self.mm.data_seq[addr].add(1)
+        self.close_data_window(addr)
 
     @op(addr=ALL_ADDRS)
     def munmap(self, addr):
         """munmap of `addr` under mmap_sem held for write (an empty mapping stays behind)."""
-        self.mm.data_seq[addr].add(1)
+        self.open_data_window(addr)
         self.mm.mmap_sem.down_write()
         self.zap_page_range(addr)
         self.mm.mmap_sem.up_write()
-        self.mm.data_seq[addr].add(1)
+        self.close_data_window(addr)
 
     @op(node=range(NODES))
     def reclaim(self, node):
@@ -120,16 +119,28 @@ class ThpNuma(MemoryPaths):
             self.numa_hinting_fault(addr, e, target)
         self.mm.mmap_sem.up_read()
 
+    # ---- the lost-write oracle's bookkeeping ----
+
+    def open_data_window(self, addr):
+        """From now on the data at `addr` may change (a zap, a direct IO): count the open
+        window and bump the sequence, so no direct-IO read overlapping it counts."""
+        self.mm.data_windows[addr].add(1)
+        return self.mm.data_seq[addr].fetch_add(1)
+
+    def close_data_window(self, addr):
+        self.mm.data_seq[addr].add(1)
+        self.mm.data_windows[addr].sub(1)
+
     # ---- direct IO, in two halves so tests can put work between them ----
 
     def dio_submit(self, addr):
         """Open the data window of `addr` and pin its page: (page, window start) or None."""
-        start = self.mm.data_seq[addr].fetch_add(1)
+        start = self.open_data_window(addr)
         self.mm.mmap_sem.down_read()
         page = self.get_user_pages(addr, IO_NODE)
         self.mm.mmap_sem.up_read()
         if page is None:
-            self.mm.data_seq[addr].add(1)
+            self.close_data_window(addr)
             return None
         return page, start
 
@@ -139,12 +150,14 @@ class ThpNuma(MemoryPaths):
         self.dma_write(page, value)
         end = self.mm.data_seq[addr].fetch_add(1)
         self.put_page(page)
-        clean = end == start + 1            # no zap or other IO of `addr` overlapped ours
+        # Ours alone: no zap or IO began in our window, and none began before it and is still open.
+        clean = end == start + 1 and self.mm.data_windows[addr].load() == 1
         if clean:
             self.mm.dma_record[addr].store(value | (end + 1) << 8)
         self.mm.mmap_sem.down_read()
         seen = self.read_user(addr)
         self.mm.mmap_sem.up_read()
+        self.mm.data_windows[addr].sub(1)
         if clean:
             oracles.check_read_back(self, addr, value, seen, end + 1)
 

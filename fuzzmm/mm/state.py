@@ -121,6 +121,7 @@ class Machine:
         # every change of what the address may legitimately hold (DMA, zap), and
         # the last direct-IO write nobody raced with: value | sequence << 8.
         self.data_seq = [pool.atomic(0) for _ in ALL_ADDRS]
+        self.data_windows = [pool.atomic(0) for _ in ALL_ADDRS]   # zaps and direct IOs in progress
         self.dma_record = [pool.atomic(0) for _ in ALL_ADDRS]
         if not pool.attaching:
             for node in range(NODES):

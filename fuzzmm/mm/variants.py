@@ -174,4 +174,40 @@ class Hugh(ThpNuma):
         return 0
 
 
-VARIANTS = {"v3.8-rc2": ThpNuma, "mel": Mel, "hugh": Hugh, "v3.8": V38}
+class HughLockedClear(Hugh):
+    """Hugh's cleanup plus the later fix "mm: Close races between THP migration and PMD
+    numa clearing" (a54a407fbf77, 3.13): a fault that finds no better node clears the
+    NUMA bit only with the page locked, and waits for a migration in flight instead.
+    Without it a hinting fault can clear the bit while another task migrates the
+    page, a write lands in the old page, a NUMA scan sets the bit again, and the
+    migration's pmd_same check passes: the write is lost."""
+    variant = "hugh+a54a407"
+    summary = "hugh plus the 3.13 fix: clear_pmdnuma only with the page locked (no lost write)"
+
+    def do_huge_pmd_numa_page(self, addr, pmd, target):
+        mm, ptl = self.mm, self.mm.page_table_lock
+        ptl.lock()
+        if mm.pmd[addr].load() != pmd:
+            ptl.unlock()
+            return 0
+        page = mm.page_of(addr, pmd)
+        self.count_hint_fault(page, target)
+        if self.mpol_misplaced(page, target) != -1:
+            ptl.unlock()
+            return super().do_huge_pmd_numa_page(addr, pmd, target)
+        current_nid = page.node
+        if k.trylock_page(page):                            # no migration in flight
+            mm.pmd[addr].store(st.mknonnuma(pmd))           # clear_pmdnuma, page locked
+            k.unlock_page(page)
+            ptl.unlock()
+        else:                                               # wait for it, then retry the fault
+            k.get_page(page)
+            ptl.unlock()
+            k.lock_page(page)                               # wait_on_page_locked
+            k.unlock_page(page)
+            self.put_page(page)
+        self.task_numa_fault(current_nid, 1 << HPAGE_PMD_ORDER, False)
+        return 0
+
+
+VARIANTS = {"v3.8-rc2": ThpNuma, "mel": Mel, "hugh": Hugh, "v3.8": V38, "hugh+a54a407": HughLockedClear}
