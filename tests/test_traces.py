@@ -1,0 +1,52 @@
+"""What a reader of a finding sees: the swimlane and the JSON lines of the seed's H4."""
+import io
+import json
+import os
+
+from fuzzmm import corpus
+from fuzzmm.report import swimlane
+from fuzzmm.trace import write_json_lines
+
+H4 = os.path.join(os.path.dirname(__file__), "..", "corpus", "h4-rc2-seed-order.json")
+
+
+def replayed():
+    entry = corpus.load(H4)
+    result = corpus.replay(entry, keep_events=True)
+    assert result.reproduced
+    return entry, result
+
+
+def test_the_h4_swimlane_tells_the_story_in_order():
+    """put_page by the faulting task, the pmd zapped by another, the final put that frees the
+    page, then unlock_page on the freed page: in that order, each in its task's column."""
+    entry, result = replayed()
+    lines = swimlane(result.first, entry.scenario, names=result.object_names).splitlines()
+    faulting = result.first.finding.task
+
+    def first(text, task_is_faulting):
+        """The first row with `text` in the faulting task's column (or in another's)."""
+        for i, line in enumerate(lines):
+            column = (line.find(text) - 6) // 35          # step (5) + space, then 34-wide columns
+            if text in line and line[:5].strip().isdigit() and (column == faulting) == task_is_faulting:
+                return i
+        raise AssertionError(f"{text!r} not found in\n" + "\n".join(lines))
+    assert faulting == 0
+    put = first("put_page page0 2->1", True)
+    zap = first("store mm.pmd[0]", False)
+    free = first("free_page page0", False)
+    unlock = first("!! use-after-free", True)
+    assert put < zap < free < unlock
+    assert "unlock_page on page 0 freed" in lines[-2]
+
+
+def test_trace_json_lines_parse_and_carry_the_bound_ids():
+    """Every JSON line parses, names its step, task, operation and model function, and the last is the finding."""
+    entry, result = replayed()
+    out = io.StringIO()
+    write_json_lines(out, result.first, result.object_names, campaign="c1", run="r1")
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    ops = [r for r in records if r["event"] == "op"]
+    assert ops and all({"seq", "task", "op", "object", "before", "after", "function", "where"} <= set(r) for r in ops)
+    assert all(r["campaign"] == "c1" and r["run"] == "r1" for r in records)
+    assert records[-1]["event"] == "finding" and records[-1]["kind"] == "use-after-free"
