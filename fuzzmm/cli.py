@@ -59,7 +59,7 @@ def _parser():
     m = sub.add_parser("minimize", help="shrink a corpus file while it reproduces the same signature")
     m.add_argument("file", help="the corpus file")
     m.add_argument("-o", "--output", help="where to write the result (default: replace FILE)")
-    m.add_argument("--max-runs", type=int, default=5000, help="bound on the runs tried (default: 5000)")
+    m.add_argument("--max-runs", type=int, default=20000, help="bound on the runs tried (default: 20000)")
 
     c = sub.add_parser("corpus", help="corpus maintenance")
     csub = c.add_subparsers(dest="corpus_command", metavar="ACTION")
@@ -205,7 +205,7 @@ def cmd_minimize(args):
         small = corpus.minimize(entry, executor, max_runs=args.max_runs)
     out = args.output or args.file
     corpus.write_atomic(out, small.to_json())
-    print(f"{out}: {entry.size} -> {small.size} (tasks, operations, switches, switch steps); "
+    print(f"{out}: {entry.size} -> {small.size} (tasks, operations, argument total, switches, switch steps); "
           f"{small.scenario.describe()}; switches {list(small.schedule.switches)}")
     return 1
 

@@ -92,11 +92,11 @@ def test_killing_a_campaign_leaves_no_corrupt_file_and_the_next_start_resumes(tm
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         killed.append(proc.pid)
-    states = os.listdir(os.path.join(directory, ".state"))
-    assert any("racy" in name for name in states), states      # what the next start resumes from
     final = start_campaign("--duration", "2", "--executors", "2", "--corpus", directory, "--json", "--seed", "3")
     out, err = final.communicate(timeout=120)
     assert final.returncode == 1, err
+    states = os.listdir(os.path.join(directory, ".state"))
+    assert any("racy" in name for name in states), states      # what a later start resumes from
     for path, entry in corpus.entries(directory):
         assert not isinstance(entry, Exception), entry
     assert not [n for n in os.listdir(directory) if n.startswith(".tmp-")]

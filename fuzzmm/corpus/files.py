@@ -34,10 +34,13 @@ class Entry:
 
     @property
     def size(self):
-        """How big a reproducer is: smaller is better (tasks, operations, switches, how late they come)."""
+        """How big a reproducer is: smaller is better.  The scenario counts first (tasks,
+        operations, the integer arguments' total), then the schedule (switches, how late)."""
         ops = sum(len(task) for task in self.scenario.tasks)
         switches = self.schedule.switches
-        return (self.scenario.ntasks, ops, len(switches), sum(s for s, _ in switches))
+        args = sum(abs(a) for task in self.scenario.tasks for _, call in task for a in call
+                   if isinstance(a, int))
+        return (self.scenario.ntasks, ops, args, len(switches), sum(s for s, _ in switches))
 
     def to_json(self):
         return {

@@ -3,8 +3,12 @@
 Greedy passes to a fixed point: drop whole tasks, drop operations, drop
 switches, move each switch earlier, and make operation arguments smaller.
 Each candidate is one controlled run, so the result is exact, not sampled.
+Dropping a task or an operation renumbers every later step, so when the old
+switches no longer fit a smaller scenario, a short PCT search looks for
+switches that do.
 """
 from dataclasses import replace
+import random
 
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
@@ -31,6 +35,11 @@ def _candidates(entry, ops):
                 yield tasks[:t] + [task[:i] + task[i + 1:]] + tasks[t + 1:], switches
     for i in range(len(switches)):
         yield tasks, switches[:i] + switches[i + 1:]
+    for i in range(len(tasks)):                      # the default rule favours low task numbers
+        for j in range(i + 1, len(tasks)):
+            swapped = list(tasks)
+            swapped[i], swapped[j] = swapped[j], swapped[i]
+            yield swapped, [(step, j if t == i else i if t == j else t) for step, t in switches]
     for i, (step, task) in enumerate(switches):
         for earlier in (step // 2, step - 1):
             if 0 <= earlier < step:
@@ -47,25 +56,69 @@ def _candidates(entry, ops):
                                switches)
 
 
-def minimize(entry, executor, max_runs=5000, on_progress=None):
+RESEARCH_RUNS = 300
+
+
+def _research(executor, scenario, signature, rng, depths=(1, 2, 3)):
+    """A PCT search, shallowest first, for switches that show `signature` on `scenario`."""
+    from fuzzmm.sched.strategies import PCT
+    for depth in depths:
+        strategy = PCT(rng.getrandbits(32), depth=depth)
+        for _ in range(RESEARCH_RUNS // len(depths)):
+            result = executor.run(scenario, strategy.schedule(scenario.ntasks))
+            strategy.observe(result)
+            if result.finding is not None and result.finding.signature == signature:
+                return result
+    return None
+
+
+def minimize(entry, executor, max_runs=20000, on_progress=None):
     """The smallest entry found that still reproduces `entry.signature` on `executor`."""
     ops = type(executor.program).ops()
     best, runs, improved = entry, 0, True
+    rng = random.Random(0)
+    hopeless = set()            # smaller scenarios a search already failed on
     while improved and runs < max_runs:
         improved = False
         for tasks, switches in _candidates(best, ops):
             candidate = replace(best, scenario=Scenario.of(tasks), schedule=Schedule.of_switches(switches))
             if candidate.size >= best.size and candidate.scenario == best.scenario:
                 continue
+            if sorted(candidate.scenario.tasks) == sorted(best.scenario.tasks) and candidate.scenario != best.scenario \
+                    and len(best.schedule.switches) <= 1:
+                continue                               # reordering tasks only helps a longer schedule
             runs += 1
             result = executor.run(candidate.scenario, candidate.schedule)
+            reshaped = candidate.scenario != best.scenario
+            if reshaped and candidate.scenario not in hopeless and (
+                    result.finding is None or result.finding.signature != entry.signature):
+                found_again = _research(executor, candidate.scenario, entry.signature, rng)
+                runs += RESEARCH_RUNS
+                if found_again is None:
+                    hopeless.add(candidate.scenario)
+                result = found_again or result
+            found = None
             if result.finding is not None and result.finding.signature == entry.signature:
                 # keep the switches the run really needed: the recorded list is minimal for it
-                best = replace(candidate, schedule=result.schedule, message=result.finding.message)
+                found = replace(candidate, schedule=result.schedule, message=result.finding.message)
+            if found is not None and found.size < best.size:
+                best = found
                 improved = True
                 if on_progress:
                     on_progress(best, runs)
                 break
             if runs >= max_runs:
                 break
+        if not improved and runs < max_runs:
+            best, improved = _fewer_switches(executor, best, entry.signature, rng)
+            runs += 6 * RESEARCH_RUNS
     return best
+
+
+def _fewer_switches(executor, best, signature, rng):
+    """Searches with shallower PCT for a schedule of the same scenario with fewer switches."""
+    for depth in (1, 2, 2, 3, 3, 3):
+        result = _research(executor, best.scenario, signature, rng, (depth,))
+        if result is not None and len(result.switches) < len(best.schedule.switches):
+            return replace(best, schedule=result.schedule, message=result.finding.message), True
+    return best, False

@@ -1,0 +1,33 @@
+"""fuzzmm minimize: smaller reproducers with the same signature."""
+from fuzzmm import corpus
+from fuzzmm.corpus.files import Entry
+from fuzzmm.examples.lost_update import LostUpdate
+from fuzzmm.models import load_model
+from fuzzmm.sched.search import Search
+
+
+def entry_of(found, variant, ref):
+    return Entry(model="m", variant=variant, program=str(ref), scenario=found.scenario, schedule=found.schedule,
+                 kind=found.finding.kind, signature=found.finding.signature)
+
+
+def test_a_random_walk_lost_update_shrinks_to_two_single_increments(make_executor):
+    """A random-walk finding with dozens of switches shrinks to two one-increment tasks and one switch."""
+    ex = make_executor(LostUpdate)
+    found = next(Search(ex, "random", seed=2).run(max_runs=1000, stop_at_first=True))
+    big = entry_of(found, "racy", ex.ref)
+    assert len(big.schedule.switches) > 5
+    small = corpus.minimize(big, ex)
+    assert small.scenario.tasks == ((("increment", (1,)),), (("increment", (1,)),))
+    assert len(small.schedule.switches) == 1
+    assert ex.run(small.scenario, small.schedule).finding.signature == big.signature
+
+
+def test_h1_from_a_random_campaign_shrinks_to_two_tasks_and_two_switches(make_executor):
+    """The mel NR_ISOLATED leak found by random walk shrinks to at most 2 tasks and 2 switches."""
+    ref = load_model("thp-numa").ref("mel")
+    ex = make_executor(ref)
+    found = next(f for f in Search(ex, "random", seed=5).run(seconds=60) if f.finding.kind == "counter-leak")
+    small = corpus.minimize(entry_of(found, "mel", ref), ex)
+    assert small.scenario.ntasks <= 2 and len(small.schedule.switches) <= 2
+    assert ex.run(small.scenario, small.schedule).finding.signature == "counter-leak@check_counters"
