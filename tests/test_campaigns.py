@@ -111,3 +111,38 @@ def _alive(pid):
         return True
     except ProcessLookupError:
         return False
+
+
+def test_ctrl_c_ends_a_campaign_with_its_summary_and_nothing_left(tmp_path):
+    """SIGINT mid-campaign: the summary is printed, the corpus holds whole files, no worker stays."""
+    proc = start_campaign("--duration", "60", "--executors", "2", "--corpus", str(tmp_path), "--json")
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert out.strip(), err
+    summary = json.loads(out.splitlines()[-1])
+    assert summary["event"] == "summary" and summary["interrupted"] is True, summary
+    assert summary["elapsed_s"] < 40, summary
+    assert all(not isinstance(e, Exception) for _, e in corpus.entries(str(tmp_path)))
+    assert not _alive(proc.pid)
+    assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"fuzzmm-{proc.pid}-")]
+
+
+def test_corpus_dedup_keeps_the_smallest_reproducer_of_a_signature(tmp_path):
+    """Two files of one signature: `fuzzmm corpus dedup` keeps the smaller and says what it removed."""
+    from fuzzmm.corpus.files import Entry, write_atomic
+    from fuzzmm.program import Scenario
+    from fuzzmm.sched.schedule import Schedule
+
+    def entry(switches):
+        return Entry(model="lost-update", variant="racy", program="fuzzmm.examples.lost_update:LostUpdate",
+                     scenario=Scenario.of([[("increment", (1,))], [("increment", (1,))]]),
+                     schedule=Schedule.of_switches(switches), kind="assertion",
+                     signature="assertion@LostUpdate.check")
+    write_atomic(str(tmp_path / "big.json"), entry([(2, 1), (3, 0), (4, 1)]).to_json())
+    write_atomic(str(tmp_path / "small.json"), entry([(2, 1)]).to_json())
+    (tmp_path / "broken.json").write_text("{")
+    proc = subprocess.run([sys.executable, "-m", "fuzzmm", "corpus", "dedup", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "big.json" in proc.stdout and "broken.json" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "small.json"]
