@@ -181,6 +181,7 @@ class Search:
         executor = self.executor
         start = time.monotonic()
         round_seed = self.seed
+        known = set()          # signatures found in earlier rounds: later rounds look for others
         while True:
             if seconds is not None and time.monotonic() - start >= seconds:
                 return
@@ -216,7 +217,7 @@ class Search:
                 if result.steps:
                     executor.typical_steps = result.steps
                 finding = result.finding
-                if finding is None:
+                if finding is None or finding.signature in known:
                     return
                 if "signature" not in target:
                     target["signature"] = finding.signature
@@ -234,6 +235,7 @@ class Search:
             if "found" not in target:
                 return
             finding, scenario, schedule = target["found"]
+            known.add(finding.signature)
             yield Found(finding, scenario, schedule, "hypothesis", target["first_run"], target["first_s"])
             if stop_at_first or stopped:
                 return
