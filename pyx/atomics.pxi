@@ -23,8 +23,7 @@ cdef class Atomic:
         return 64 if self.wide else 32
 
     cdef inline int64_t _begin(self) except -1:
-        self.pool.check()
-        return _point(self.pool)
+        return _point(self.pool)     # _point checks the pool is open
 
     cdef inline int64_t _fetch(self, int op, int64_t v, int64_t w):
         """Apply `op` atomically and return the value before it."""

@@ -57,7 +57,6 @@ cdef class _HeapLock:
 
     cdef int _acquire(self, int kind, int op) except -1:
         cdef Pool pool = self.pool
-        pool.check()
         cdef int64_t s = _point(pool)
         cdef int32_t me = g_task + 2, seen
         cdef int spins = 0
@@ -81,7 +80,6 @@ cdef class _HeapLock:
 
     cdef int _trylock(self, int op) except -1:
         cdef Pool pool = self.pool
-        pool.check()
         cdef int64_t s = _point(pool)
         cdef int32_t me = g_task + 2
         cdef int32_t seen = fz_cmpxchg32(self.w, 0, me)
@@ -92,7 +90,6 @@ cdef class _HeapLock:
 
     cdef int _release(self, int op, str what) except -1:
         cdef Pool pool = self.pool
-        pool.check()
         cdef int64_t s = _point(pool)
         cdef int32_t me = g_task + 2, held = fz_load32(self.w)
         if held == 0:
@@ -206,7 +203,6 @@ cdef class RWSem:
 
     cdef int _up(self, bint write) except -1:
         cdef Pool pool = self.pool
-        pool.check()
         cdef int64_t s = _point(pool)
         cdef int32_t before = fz_load32(self.w)
         if write and before != -1:

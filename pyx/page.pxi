@@ -88,8 +88,8 @@ cdef inline int64_t _pobj(Page page) noexcept:
 
 
 cdef int _check_live(Page page, str what, bint allow_zero=False) except -1:
-    """use-after-free: the page was freed (generation changed) or has no references."""
-    page.pool.check()
+    """use-after-free: the page was freed (generation changed) or has no references.
+    Callers take their scheduling point first, and _point has checked the pool is open."""
     cdef fz_page* p = page.pg
     cdef uint32_t gen = fz_load32(<int32_t*>&p.gen)
     if gen != page.gen:

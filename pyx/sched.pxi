@@ -537,11 +537,6 @@ def set_pdeathsig():
     fz_set_pdeathsig(signal.SIGKILL)
 
 
-def run_state(Pool pool not None):
-    pool.check()
-    return fz_load32(&pool.ctl.run_state)
-
-
 def run_ticket(Pool pool not None):
     """(generation, tasks) of the latest started run, read as one word: a worker that
     wakes late never pairs one run's generation with the next run's size."""
