@@ -38,8 +38,9 @@ def strategy_rate(ex, strategy, scenario, seconds):
     return rate(lambda: ex.run(scenario, strategy.schedule(scenario.ntasks)), seconds)
 
 
-def hypothesis_rate(ex, examples):
-    program = type(ex.program)
+def hypothesis_rate(program, examples, body):
+    """Examples per second of a Hypothesis test drawing what the hypothesis strategy draws
+    for `program` and calling `body(scenario, schedule)`; an empty body is Hypothesis's ceiling."""
     calls = []
 
     @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
@@ -47,25 +48,10 @@ def hypothesis_rate(ex, examples):
     @given(scenario=fz_strategies.scenarios(program, min_tasks=3, max_tasks=3),
            schedule=fz_strategies.schedules(3, max_step=100))
     def probe(scenario, schedule):
-        ex.run(scenario, schedule)
+        body(scenario, schedule)
         calls.append(1)
     start = time.perf_counter()
     probe()
-    return len(calls) / (time.perf_counter() - start)
-
-
-def empty_hypothesis_rate(program, examples):
-    """The same draws as the hypothesis strategy, with an empty body: Hypothesis's own ceiling."""
-    calls = []
-
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
-    @given(scenario=fz_strategies.scenarios(program, min_tasks=3, max_tasks=3),
-           schedule=fz_strategies.schedules(3, max_step=100))
-    def empty(scenario, schedule):
-        calls.append(1)
-    start = time.perf_counter()
-    empty()
     return len(calls) / (time.perf_counter() - start)
 
 
@@ -139,8 +125,8 @@ def main(argv=None):
         figures["fork_baseline_per_s"] = fork_baseline_rate(ex, scenario, args.seconds)
         figures["handoff_us"] = handoff_us(ex, 50)
     with Executor(LostUpdateFixed, workers=3) as ex:
-        figures["hypothesis_per_s"] = hypothesis_rate(ex, args.examples)
-    figures["hypothesis_empty_per_s"] = empty_hypothesis_rate(LostUpdateFixed, args.examples)
+        figures["hypothesis_per_s"] = hypothesis_rate(LostUpdateFixed, args.examples, ex.run)
+    figures["hypothesis_empty_per_s"] = hypothesis_rate(LostUpdateFixed, args.examples, lambda *_: None)
     figures["futex_roundtrip_us"] = futex_roundtrip_us()
     figures["pct_vs_fork"] = figures["pct_per_s"] / figures["fork_baseline_per_s"]
     figures["random_vs_fork"] = figures["random_per_s"] / figures["fork_baseline_per_s"]

@@ -67,6 +67,7 @@ class Search:
         self.coverage = set() if coverage else None   # ordered site pairs seen (see coverage_pairs)
         self.kept = []             # (scenario, switch list) of runs that added coverage
         self.database = database   # Hypothesis's example database, shared like the corpus
+        self.typical_steps = 100   # a run's length, which bounds the steps Hypothesis draws switches at
 
     # ---- coverage feedback ----
 
@@ -196,7 +197,7 @@ class Search:
             class _Stop(BaseException):
                 """Ends Hypothesis at once: it does not shrink a BaseException."""
 
-            max_step = max(16, getattr(executor, "typical_steps", 100))
+            max_step = max(16, self.typical_steps)
 
             @hypothesis_seed(round_seed)
             @settings(max_examples=max_runs - self.runs if max_runs else 10 ** 6, deadline=None,
@@ -215,7 +216,7 @@ class Search:
                 self.runs += 1
                 self._learn(scenario, result)
                 if result.steps:
-                    executor.typical_steps = result.steps
+                    self.typical_steps = result.steps
                 finding = result.finding
                 if finding is None or finding.signature in known:
                     return
