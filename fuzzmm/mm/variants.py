@@ -68,31 +68,10 @@ class Hugh(ThpNuma):
         """The callee now unlocks the page on every path; this function never does after it."""
         mm, ptl = self.mm, self.mm.page_table_lock
         nr = 1 << HPAGE_PMD_ORDER
-        ptl.lock()
-        if mm.pmd[addr].load() != pmd:
-            ptl.unlock()
+        locked = self.lock_misplaced_thp(addr, pmd, target)
+        if locked is None:
             return 0
-        page = mm.page_of(addr, pmd)
-        k.get_page(page)
-        current_nid = page.node
-        self.count_hint_fault(page, target)
-        target_nid = self.mpol_misplaced(page, target)
-        if target_nid == -1:
-            self.put_page(page)
-            mm.pmd[addr].store(st.mknonnuma(pmd))           # clear_pmdnuma
-            ptl.unlock()
-            self.task_numa_fault(current_nid, nr, False)
-            return 0
-        ptl.unlock()
-        k.lock_page(page)
-        ptl.lock()
-        if mm.pmd[addr].load() != pmd:
-            k.unlock_page(page)
-            self.put_page(page)
-            ptl.unlock()
-            self.task_numa_fault(current_nid, nr, False)
-            return 0
-        ptl.unlock()
+        page, current_nid, target_nid = locked
         if self.migrate_misplaced_transhuge_page(addr, pmd, page, target_nid):
             self.task_numa_fault(target_nid, nr, True)
             return 0
@@ -167,30 +146,18 @@ class HughLockedClear(Hugh):
     variant = "hugh+a54a407"
     summary = "hugh plus the 3.13 fix: clear_pmdnuma only with the page locked (no lost write)"
 
-    def do_huge_pmd_numa_page(self, addr, pmd, target):
+    def stay_local(self, addr, pmd, page):
         mm, ptl = self.mm, self.mm.page_table_lock
-        ptl.lock()
-        if mm.pmd[addr].load() != pmd:
-            ptl.unlock()
-            return 0
-        page = mm.page_of(addr, pmd)
-        self.count_hint_fault(page, target)
-        if self.mpol_misplaced(page, target) != -1:
-            ptl.unlock()
-            return super().do_huge_pmd_numa_page(addr, pmd, target)
-        current_nid = page.node
         if k.trylock_page(page):                            # no migration in flight
             mm.pmd[addr].store(st.mknonnuma(pmd))           # clear_pmdnuma, page locked
             k.unlock_page(page)
+            self.put_page(page)
             ptl.unlock()
         else:                                               # wait for it, then retry the fault
-            k.get_page(page)
             ptl.unlock()
             k.lock_page(page)                               # wait_on_page_locked
             k.unlock_page(page)
             self.put_page(page)
-        self.task_numa_fault(current_nid, 1 << HPAGE_PMD_ORDER, False)
-        return 0
 
 
 VARIANTS = {"v3.8-rc2": ThpNuma, "mel": Mel, "hugh": Hugh, "v3.8": V38, "hugh+a54a407": HughLockedClear}
