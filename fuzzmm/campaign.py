@@ -200,7 +200,13 @@ class Campaign:
             doc, elapsed = message[2], message[3]
             entry = corpus.load_doc(doc)
             key = (job.variant, entry.signature)
-            path = self.store.save(entry)
+            try:
+                path = self.store.save(entry)
+            except FuzzmmError as exc:      # the finding is still reported; the summary says why no file
+                path = None
+                self.errors.append(str(exc))
+            if key in self.records and self.records[key].corpus_file is None:
+                self.records[key].corpus_file = path
             if key not in self.records:
                 record = Record(job.variant, entry.kind, entry.signature, offset + elapsed, path, job.strategy)
                 self.records[key] = record

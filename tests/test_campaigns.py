@@ -146,3 +146,16 @@ def test_corpus_dedup_keeps_the_smallest_reproducer_of_a_signature(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "big.json" in proc.stdout and "broken.json" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "small.json"]
+
+
+def test_opening_a_corpus_keeps_temp_files_of_live_writers(tmp_path):
+    """Opening a corpus removes a dead writer's half-written file but never one still being written."""
+    from fuzzmm.corpus.store import open_store
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    mine = tmp_path / f".tmp-{os.getpid()}-abc.json"
+    theirs = tmp_path / f".tmp-{dead}-abc.json"
+    mine.write_text("{")
+    theirs.write_text("{")
+    open_store(str(tmp_path))
+    assert mine.exists() and not theirs.exists()

@@ -106,11 +106,14 @@ def load_doc(doc, path="<corpus entry>"):
         raise FuzzmmError(f"{path}: malformed corpus file ({type(exc).__name__}: {exc})") from None
 
 
+TEMP_PREFIX = ".tmp-"
+
+
 def write_atomic(path, doc):
     """Write JSON so that a reader sees the old file or the whole new one, never a part."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".json", dir=directory)
     try:
         os.fchmod(fd, 0o666 & ~_umask())      # mkstemp makes 0600; corpus files are shared
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -167,15 +170,32 @@ def entries(directory):
 
 
 def clean_temp(directory):
-    """Remove half-written temporary files left by a killed writer."""
+    """Remove half-written temporary files left by writers that are gone.
+
+    Many processes write into one corpus directory at once, so a file whose
+    writer (named in the file name) is still alive is mid-write and is kept.
+    """
     if not os.path.isdir(directory):
         return
     for name in os.listdir(directory):
-        if name.startswith(".tmp-"):
+        if name.startswith(TEMP_PREFIX) and not _writer_alive(name):
             try:
                 os.unlink(os.path.join(directory, name))
             except OSError:
                 pass
+
+
+def _writer_alive(name):
+    pid = name[len(TEMP_PREFIX):].split("-", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def dedup(directory):

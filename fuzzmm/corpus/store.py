@@ -35,7 +35,10 @@ class DirectoryStore:
         files.clean_temp(path)
 
     def save(self, entry):
-        return files.save(self.path, entry)
+        try:
+            return files.save(self.path, entry)
+        except OSError as exc:
+            raise FuzzmmError(f"cannot write to corpus directory {self.path}: {exc.strerror}") from None
 
     def entries(self):
         return files.entries(self.path)
@@ -86,6 +89,13 @@ class RedisStore:
 
     def save(self, entry):
         """Store the entry unless a smaller one of its signature is there, atomically."""
+        import redis
+        try:
+            return self._save(entry)
+        except redis.RedisError as exc:
+            raise FuzzmmError(f"cannot write to Redis at {self.where}: {exc}") from None
+
+    def _save(self, entry):
         import redis
         field = self._field(entry)
         doc = json.dumps(entry.to_json())
