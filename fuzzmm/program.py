@@ -115,18 +115,35 @@ class Program:
             begin_operation(self.pool)
             getattr(self, name)(*args)
 
-    def random_scenario(self, rng):
-        """A scenario drawn with `rng` from the program's ops and their domains."""
+    def random_scenario(self, rng, swarm=False):
+        """A scenario drawn with `rng` from the program's ops and their domains.
+
+        With `swarm`, the draw first keeps a random subset of the ops and, per
+        argument name, a random subset of its values (swarm testing): tasks then
+        touch the same few objects far more often than uniform draws make them.
+        The subsets are per argument *name*, so `addr` of one op meets `addr` of
+        another; an op whose domain misses the subset keeps its whole domain.
+        """
         ops = self.ops()
         if not ops:
             raise FuzzmmError(f"{self.name}: no @op methods to build a scenario from")
         names = list(ops)
+        domains = {name: [values for _, values in ops[name]] for name in names}
+        if swarm:
+            names = [n for n in names if rng.random() < 0.5] or [rng.choice(names)]
+            keep = {}
+            for name in names:
+                for arg, values in ops[name]:
+                    if arg not in keep:
+                        union = sorted({v for n in names for a, vs in ops[n] if a == arg for v in vs}, key=repr)
+                        keep[arg] = set(rng.sample(union, rng.randint(1, max(1, len(union) // 2))))
+                domains[name] = [[v for v in values if v in keep[arg]] or list(values) for arg, values in ops[name]]
         tasks = []
         for _ in range(rng.randint(*self.tasks)):
             task = []
             for _ in range(rng.randint(*self.ops_per_task)):
                 name = rng.choice(names)
-                task.append((name, tuple(rng.choice(values) for _, values in ops[name])))
+                task.append((name, tuple(rng.choice(values) for values in domains[name])))
             tasks.append(tuple(task))
         return Scenario(tuple(tasks))
 

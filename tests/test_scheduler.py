@@ -88,3 +88,20 @@ def test_a_worker_that_sits_runs_out_never_joins_one_twice(make_executor):
     for i in range(3000):
         result = ex.run(small if i % 2 else large, Schedule("random", seed=i + 1))
         assert result.ok, (i, result.finding)
+
+
+def test_swarm_scenarios_draw_each_argument_from_a_shared_subset():
+    """A swarm draw gives ops that can take any address at most half the addresses, shared by all."""
+    import random
+    from fuzzmm.models import load_model
+    program = load_model("thp-numa").ref("v3.8-rc2").load()()
+    domains = {name: dict(args) for name, args in program.ops().items()}
+    everywhere = {v for d in domains.values() for v in d.get("addr", ())}
+    any_addr = {name for name, d in domains.items() if set(d.get("addr", ())) == everywhere}
+    widest = 0
+    for seed in range(200):
+        scenario = program.random_scenario(random.Random(seed), swarm=True)
+        program.validate(scenario)
+        used = {args[0] for task in scenario.tasks for name, args in task if name in any_addr}
+        widest = max(widest, len(used))
+    assert 0 < widest <= len(everywhere) // 2

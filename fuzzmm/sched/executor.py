@@ -134,6 +134,11 @@ class Executor:
             self._start_worker(i)
         self._wait_ready(indices)
 
+    def respawn(self):
+        """Replace every worker with a fresh process: the next run starts from new
+        processes, as a hand-written stress test that forks per run would."""
+        self._replace(range(self.nworkers))
+
     @property
     def worker_pids(self):
         return [p.pid for p in self._procs]

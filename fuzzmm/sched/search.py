@@ -130,7 +130,7 @@ class Search:
             return self.fixed_scenario
         if self.rng.random() < 0.25:
             return program.default_scenario()
-        return program.random_scenario(self.rng)
+        return program.random_scenario(self.rng, swarm=self.rng.random() < 0.5)
 
     def run(self, seconds=None, max_runs=None, stop_at_first=False):
         """Yield a Found for every finding within the budget."""
