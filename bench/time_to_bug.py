@@ -138,7 +138,7 @@ def main(argv=None):
                   f"{row['median_runs'] if row['median_runs'] is not None else '-':>11}")
     ratios = speedups(results)
     for r in ratios:
-        verdict = (f"{r['ratio']:.0f}x faster" if r["ratio"] is not None else
+        verdict = (f"{r['ratio']:g}x the baseline's speed" if r["ratio"] is not None else
                    f"the baseline found nothing in {args.limit:g} s" if not r["baseline_found"] else "-")
         print(f"{r['hazard']}: {DEFAULT_STRATEGY} against {r['baseline']}: {verdict}")
     if args.plot:
