@@ -113,14 +113,14 @@ def main(argv=None):
 def cmd_variants(args):
     from fuzzmm.models import list_models, load_model
     models = [load_model(args.model)] if args.model else list_models()
-    for model in models:
-        for variant, ref in model.variants.items():
-            summary = ref.load().summary
-            if args.json:
-                print(json.dumps({"model": model.name, "variant": variant, "summary": summary,
-                                  "program": str(ref)}))
-            else:
-                print(f"{model.name:12} {variant:10} {summary}")
+    rows = [(model.name, variant, ref) for model in models for variant, ref in model.variants.items()]
+    width = [max(len(row[i]) for row in rows) for i in (0, 1)]
+    for name, variant, ref in rows:
+        summary = ref.load().summary
+        if args.json:
+            print(json.dumps({"model": name, "variant": variant, "summary": summary, "program": str(ref)}))
+        else:
+            print(f"{name:{width[0]}}  {variant:{width[1]}}  {summary}")
     return 0
 
 

@@ -69,7 +69,7 @@ def test_the_builtin_model_lists_the_four_variants():
     """`thp-numa` loads with v3.8-rc2, mel, hugh and v3.8 (and hugh with the later fix), each with a summary."""
     model = load_model("thp-numa")
     assert model.name == "thp-numa"
-    assert list(model.variants) == ["v3.8-rc2", "mel", "hugh", "v3.8", "hugh+a54a407"]
+    assert list(model.variants) == ["v3.8-rc2", "mel", "hugh", "v3.8", "hugh+a54a407", "hugh+pincheck"]
     for name, ref in model.variants.items():
         cls = ref.load()
         assert cls is VARIANTS[name] and cls.variant == name and cls.summary

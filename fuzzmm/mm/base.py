@@ -340,7 +340,7 @@ class ThpNuma(MemoryPaths):
         k.lock_page(new_page)
         self.migrate_page_copy(new_page, page)
         ptl.lock()
-        if mm.pmd[addr].load() != pmd:
+        if not self.may_remap(addr, pmd, page):
             ptl.unlock()
             k.unlock_page(new_page)
             self.put_page(new_page)
@@ -364,6 +364,11 @@ class ThpNuma(MemoryPaths):
         k.count_vm_events(self.pool, PGMIGRATE_SUCCESS, nr)
         k.count_vm_events(self.pool, k.NUMA_PAGE_MIGRATE, nr)
         return True
+
+    def may_remap(self, addr, pmd, page):
+        """Under the page-table lock, after the copy: may the pmd switch to the copy?
+        In 3.8 only if the pmd is unchanged (pmd_same)."""
+        return self.mm.pmd[addr].load() == pmd
 
     def migrate_page_copy(self, new_page, page):
         """Copy the data (page flags other than the data are not modelled)."""

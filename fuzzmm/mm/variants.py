@@ -160,4 +160,18 @@ class HughLockedClear(Hugh):
             self.put_page(page)
 
 
-VARIANTS = {"v3.8-rc2": ThpNuma, "mel": Mel, "hugh": Hugh, "v3.8": V38, "hugh+a54a407": HughLockedClear}
+class HughPinCheck(Hugh):
+    """Hugh's cleanup plus the recheck later kernels make after the copy, under the
+    page-table lock: `!pmd_same(*pmd, entry) || page_count(page) != 2` fails the
+    migration, so a pin still held at that moment refuses the switch.  On its own
+    it does not close the NUMA-clearing race that a54a407 closes: a direct IO can
+    pin, write and release the old page between the copy and the recheck."""
+    variant = "hugh+pincheck"
+    summary = "hugh plus the page_count recheck after the copy that later kernels added"
+
+    def may_remap(self, addr, pmd, page):
+        return super().may_remap(addr, pmd, page) and k.page_count(page) == 2
+
+
+VARIANTS = {"v3.8-rc2": ThpNuma, "mel": Mel, "hugh": Hugh, "v3.8": V38, "hugh+a54a407": HughLockedClear,
+            "hugh+pincheck": HughPinCheck}
