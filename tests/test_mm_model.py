@@ -76,11 +76,11 @@ def test_the_builtin_model_lists_the_four_variants():
 
 
 def test_variants_override_only_what_their_patch_changed():
-    """mel changes migrate_misplaced_transhuge_page, v3.8 only mel's exit after a refused
-    count check; hugh the four functions of his cleanup."""
+    """mel adds the count check after isolation and its exit, v3.8 only that exit;
+    hugh the functions of his cleanup."""
     def own(cls):
         return {name for name, value in vars(cls).items() if callable(value)}
-    assert own(Mel) == {"migrate_misplaced_transhuge_page", "put_back_refused"}
+    assert own(Mel) == {"pinned_after_isolation", "put_back_refused"}
     assert own(V38) == {"put_back_refused"} and issubclass(V38, Mel)
     assert own(Hugh) == {"do_huge_pmd_numa_page", "numamigrate_isolate_page", "migrate_misplaced_page",
                          "migrate_misplaced_transhuge_page", "thp_migration_failed"}

@@ -323,9 +323,11 @@ class ThpNuma(MemoryPaths):
             self.put_page(page)
             return 0
         isolated = self.numamigrate_isolate_page(node, page)
-        if not isolated:
+        if not isolated or self.pinned_after_isolation(page):
             k.count_vm_events(self.pool, PGMIGRATE_FAIL, nr)
             self.put_page(new_page)
+            if isolated:
+                self.put_back_refused(page)
             return 0
         self.remap_transhuge_page(addr, pmd, page, new_page)
         k.mod_node_page_state(self.pool, page.node, NR_ISOLATED_ANON, -nr)
@@ -364,6 +366,15 @@ class ThpNuma(MemoryPaths):
         k.count_vm_events(self.pool, PGMIGRATE_SUCCESS, nr)
         k.count_vm_events(self.pool, k.NUMA_PAGE_MIGRATE, nr)
         return True
+
+    def pinned_after_isolation(self, page):
+        """Does a reference beyond the mapping's and the isolation's refuse the migration?
+        rc2 does not look (the check came with Mel's patch)."""
+        return False
+
+    def put_back_refused(self, page):
+        """Undo the isolation of a page refused after it (unreachable in rc2)."""
+        raise NotImplementedError
 
     def may_remap(self, addr, pmd, page):
         """Under the page-table lock, after the copy: may the pmd switch to the copy?

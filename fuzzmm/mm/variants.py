@@ -19,30 +19,9 @@ class Mel(ThpNuma):
     variant = "mel"
     summary = "Mel's NAKed patch: page_count check after isolation, NR_ISOLATED not restored"
 
-    def migrate_misplaced_transhuge_page(self, addr, pmd, page, node):
-        nr = page.nr_pages
-        if k.page_mapcount(page) != 1:
-            self.put_page(page)
-            return 0
-        if self.numamigrate_update_ratelimit(node, nr):
-            self.put_page(page)
-            return 0
-        new_page = k.alloc_pages_node(self.pool, node, HPAGE_PMD_ORDER)
-        if new_page is None:
-            k.count_vm_events(self.pool, PGMIGRATE_FAIL, nr)
-            self.put_page(page)
-            return 0
-        isolated = self.numamigrate_isolate_page(node, page)
-        # A GUP pin prevents migration: expect the mapping's reference and the isolation's.
-        if not isolated or k.page_count(page) != 2:
-            k.count_vm_events(self.pool, PGMIGRATE_FAIL, nr)
-            self.put_page(new_page)
-            if isolated:
-                self.put_back_refused(page)
-            return 0
-        self.remap_transhuge_page(addr, pmd, page, new_page)
-        k.mod_node_page_state(self.pool, page.node, NR_ISOLATED_ANON, -nr)
-        return isolated
+    def pinned_after_isolation(self, page):
+        """A GUP pin prevents migration: expect the mapping's reference and the isolation's."""
+        return k.page_count(page) != 2
 
     def put_back_refused(self, page):
         """The page failed the count check after isolation: put it back and leave
