@@ -1,13 +1,23 @@
-"""Shared fixtures: executors that are always closed, and a check that nothing leaks."""
+"""Shared fixtures: pools and executors that are always closed, and a check that nothing leaks."""
 import os
 
 import pytest
 
+from fuzzmm.pool import Pool
 from fuzzmm.sched.executor import Executor
 
 
 def shm_segments_of(pid):
     return [n for n in os.listdir("/dev/shm") if n.startswith(f"fuzzmm-{pid}-")]
+
+
+@pytest.fixture
+def pool():
+    """A fresh pool of 16 pages on 2 nodes, closed (and so unlinked) at the end of the test."""
+    p = Pool.create(pages=16, nodes=2)
+    yield p
+    p.close()
+    assert not os.path.exists(f"/dev/shm/{p.name}")
 
 
 @pytest.fixture

@@ -18,15 +18,6 @@ WAIT_S = 30
 NPROC = 4
 
 
-@pytest.fixture
-def pool():
-    """A fresh pool, closed (and so unlinked) at the end of the test."""
-    p = Pool.create(pages=16, nodes=2)
-    yield p
-    p.close()
-    assert not os.path.exists(f"/dev/shm/{p.name}")
-
-
 def _worker(index, name, body, args, barrier, release, conn):
     try:
         view = Pool.attach(name)

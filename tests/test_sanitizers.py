@@ -4,7 +4,6 @@ A process outside any scheduled run (task -1) runs every primitive free, so thes
 the same in a test process, a worker, or a script.  Some misuses are also shown across two
 processes: the page is freed or changed by one, and the other trips over it.
 """
-import os
 
 import multiprocess
 import pytest
@@ -15,15 +14,6 @@ from fuzzmm.pool import Pool
 
 FORK = multiprocess.get_context("fork")
 WAIT_S = 20
-
-
-@pytest.fixture
-def pool():
-    """A fresh pool, closed (and so unlinked) at the end of the test."""
-    p = Pool.create(pages=8, nodes=1)
-    yield p
-    p.close()
-    assert not os.path.exists(f"/dev/shm/{p.name}")
 
 
 def fires(kind, call, *args):
