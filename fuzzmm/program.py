@@ -131,12 +131,15 @@ class Program:
         domains = {name: [values for _, values in ops[name]] for name in names}
         if swarm:
             names = [n for n in names if rng.random() < 0.5] or [rng.choice(names)]
-            keep = {}
+            union = {}                      # argument name -> every value the kept ops allow
             for name in names:
                 for arg, values in ops[name]:
-                    if arg not in keep:
-                        union = sorted({v for n in names for a, vs in ops[n] if a == arg for v in vs}, key=repr)
-                        keep[arg] = set(rng.sample(union, rng.randint(1, max(1, len(union) // 2))))
+                    union.setdefault(arg, set()).update(values)
+            keep = {}
+            for arg, values in union.items():
+                values = sorted(values, key=repr)
+                keep[arg] = set(rng.sample(values, rng.randint(1, max(1, len(values) // 2))))
+            for name in names:
                 domains[name] = [[v for v in values if v in keep[arg]] or list(values) for arg, values in ops[name]]
         tasks = []
         for _ in range(rng.randint(*self.tasks)):

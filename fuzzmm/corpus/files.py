@@ -193,8 +193,8 @@ def _writer_alive(name):
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:        # alive, and someone else's
+        pass
     return True
 
 
