@@ -127,33 +127,21 @@ def _create_and_vanish(conn):
 
 # ---- create and attach ----
 
-def test_fork_child_attaches_and_shares_memory(make_pool):
-    """A fork child that attaches by name sees and changes the creator's memory."""
+@pytest.mark.parametrize("ctx, node", [(FORK, 0), (SPAWN, 1)], ids=["fork", "spawn"])
+def test_a_child_attaches_and_shares_memory(make_pool, ctx, node):
+    """A fork or spawn child (fresh interpreter) that attaches by name sees and changes
+    the creator's memory."""
     pool = make_pool(pages=8)
     counter = pool.atomic(1)
-    page = K.alloc_pages_node(pool, 0)
-    reader, writer = FORK.Pipe(False)
-    proc = start(FORK, _write_through_attach, pool.name, page.index, writer)
+    page = K.alloc_pages_node(pool, node)
+    reader, writer = ctx.Pipe(False)
+    proc = start(ctx, _write_through_attach, pool.name, page.index, writer)
     pid, seen, refcount = recv(reader)
     assert finish(proc) == 0
     assert pid != os.getpid()
     assert seen == 42 and counter.peek() == 42
     assert K.read_page(page) == 0xC0FFEE
     assert refcount == 2 and K.page_count(page) == 2
-
-
-def test_spawn_child_attaches_and_shares_memory(make_pool):
-    """A spawn child (fresh interpreter) attaching by name sees and changes the same memory."""
-    pool = make_pool(pages=8)
-    counter = pool.atomic(1)
-    page = K.alloc_pages_node(pool, 1)
-    reader, writer = SPAWN.Pipe(False)
-    proc = start(SPAWN, _write_through_attach, pool.name, page.index, writer)
-    pid, seen, refcount = recv(reader)
-    assert finish(proc) == 0
-    assert pid != os.getpid()
-    assert seen == 42 and counter.peek() == 42
-    assert K.read_page(page) == 0xC0FFEE and K.page_count(page) == 2
 
 
 def test_pool_created_in_a_fork_child_is_seen_by_the_parent(make_pool):

@@ -216,18 +216,10 @@ def test_unlock_page_of_an_unlocked_page_is_bad_unlock(pool):
     fires("bad-unlock", K.unlock_page, page)           # a second unlock
 
 
-def test_spinlock_unlock_while_not_held_is_bad_unlock(pool):
-    """spin_unlock of a spinlock nobody holds fires bad-unlock."""
-    lock = pool.spinlock()
-    fires("bad-unlock", lock.unlock)
-    lock.lock()
-    lock.unlock()
-    fires("bad-unlock", lock.unlock)
-
-
-def test_mutex_unlock_while_not_held_is_bad_unlock(pool):
-    """mutex_unlock of a mutex nobody holds fires bad-unlock."""
-    lock = pool.mutex()
+@pytest.mark.parametrize("kind", ["spinlock", "mutex"])
+def test_unlock_while_not_held_is_bad_unlock(pool, kind):
+    """spin_unlock or mutex_unlock of a lock nobody holds fires bad-unlock."""
+    lock = getattr(pool, kind)()
     fires("bad-unlock", lock.unlock)
     lock.lock()
     lock.unlock()
