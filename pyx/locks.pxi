@@ -17,11 +17,24 @@ cdef int _owner_gone(int32_t* word, int32_t seen, int32_t pid) except -1:
     return 0
 
 
-cdef int _sleep_on(Pool pool, int32_t* word, int32_t seen, int32_t* waiters, int32_t pid) except -1:
-    """Free-running wait for `word` to change from `seen`."""
+cdef int _sleep_on(Pool pool, int32_t* word, int32_t seen, int32_t* waiters, int32_t pid,
+                   int kind, int64_t obj) except -1:
+    """Free-running wait for `word` to change from `seen`.
+
+    A task of a chaos run shows itself blocked on (kind, obj) while it sleeps,
+    so the parent can tell a deadlock (every live task asleep, no step taken)
+    from a slow run without waiting out the watchdog."""
+    cdef fz_ctl* c = pool.ctl
+    cdef bint shown = g_task >= 0 and c.mode == MODE_CHAOS
+    if shown:
+        c.blocked_kind[g_task] = kind
+        c.blocked_on[g_task] = obj
+        fz_store32(&c.task_state[g_task], T_BLOCKED)
     fz_add32(waiters, 1)
     fz_futex_wait(word, seen, 5 * 1000 * 1000)
     fz_add32(waiters, -1)
+    if shown:
+        fz_store32(&c.task_state[g_task], T_ENABLED)
     PyErr_CheckSignals()
     if g_task >= 0 and fz_load32(&pool.ctl.abort):
         raise RunAborted()
@@ -73,7 +86,7 @@ cdef class _HeapLock:
                     spins += 1
                     fz_relax()
                     continue
-                _sleep_on(pool, self.w, seen, &self.w[2], fz_load32(&self.w[1]))
+                _sleep_on(pool, self.w, seen, &self.w[2], fz_load32(&self.w[1]), kind, self.obj)
         fz_store32(&self.w[1], g_pid)
         _record(pool, s, op, self.obj, 0, me)
         return 0
@@ -193,7 +206,8 @@ cdef class RWSem:
                     fz_relax()
                     continue
                 if (write and seen != 0) or (not write and seen < 0):
-                    _sleep_on(pool, self.w, seen, &self.w[3], 0)
+                    _sleep_on(pool, self.w, seen, &self.w[3], 0,
+                              BLK_RWSEM_WRITE if write else BLK_RWSEM_READ, self.obj)
         if write:
             fz_store32(&self.w[1], g_task)
         else:

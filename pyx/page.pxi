@@ -335,7 +335,8 @@ def lock_page(Page page not None):
                 spins += 1
                 fz_relax()
                 continue
-            _sleep_on(pool, <int32_t*>&p.flags, seen | C_PG_LOCKED, &p.waiters, fz_load32(&p.lock_pid))
+            _sleep_on(pool, <int32_t*>&p.flags, seen | C_PG_LOCKED, &p.waiters, fz_load32(&p.lock_pid),
+                      BLK_PAGE, _pobj(page))
             _check_live(page, "lock_page (after waiting)")
     p.lock_owner = g_task
     p.lock_pid = g_pid

@@ -256,6 +256,25 @@ def describe_waits(Pool pool not None):
     return "; ".join(lines) if lines else "no task is enabled"
 
 
+def stalled_waits(Pool pool not None):
+    """Parent side, for a chaos run: (step, who waits on what) when every task that
+    has not ended sleeps on a lock, else (step, None).  Seen twice at the same
+    step, some way apart, it is a deadlock: no task is left to release anything."""
+    pool.check()
+    cdef fz_ctl* c = pool.ctl
+    cdef int64_t step = fz_load64(&c.step)
+    cdef int32_t state
+    cdef bint asleep = False
+    for t in range(c.ntasks):
+        state = fz_load32(&c.task_state[t])
+        if state == T_DONE:
+            continue
+        if state != T_BLOCKED:
+            return step, None
+        asleep = True
+    return step, (describe_waits(pool) if asleep else None)
+
+
 def describe_object(Pool pool not None, int64_t obj):
     kind, index = obj >> 56, obj & ((1 << 56) - 1)
     if kind == OBJ_PAGE:

@@ -32,6 +32,31 @@ class LockOrder(Program):
         return Scenario.of([[("ab", ())], [("ba", ())]])
 
 
+class Rendezvous(LockOrder):
+    """Each task takes its first lock, waits until the other holds one too, then
+    takes its second: run free in parallel, the two always deadlock."""
+    name = "rendezvous"
+
+    def setup(self, pool):
+        super().setup(pool)
+        self.holding = pool.atomic(0)
+
+    def _meet(self, first, second):
+        first.lock()
+        self.holding.add(1)
+        while self.holding.load() < 2:
+            pass
+        second.lock()
+
+    @op()
+    def ab_meet(self):
+        self._meet(self.a, self.b)
+
+    @op()
+    def ba_meet(self):
+        self._meet(self.b, self.a)
+
+
 class Crash(Program):
     """A task that kills its own worker process."""
     name = "crash"

@@ -6,7 +6,7 @@ from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
-from programs import Crash, LockOrder, Spin
+from programs import Crash, LockOrder, Rendezvous, Spin
 
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
@@ -45,6 +45,26 @@ def test_lockdep_joins_dependencies_seen_in_different_runs(make_executor):
     result = ex.run(Scenario.of([[("ba", ())]]))
     assert result.finding is not None and result.finding.kind == "lock-order"
     assert ex.run_alone(Scenario.of([[("ba", ())]]), Schedule()).ok
+
+
+def test_a_chaos_run_whose_tasks_all_sleep_on_locks_is_a_deadlock_not_a_hang(make_executor):
+    """Free-running tasks that all wait on locks held by each other are a deadlock, seen
+    without waiting out the watchdog (a hang would come only after it)."""
+    ex = make_executor(Rendezvous, lockdep=False, watchdog_s=300)
+    result = ex.run(Scenario.of([[("ab_meet", ())], [("ba_meet", ())]]), mode="chaos")
+    assert result.finding is not None and result.finding.kind == "deadlock"
+    assert "task 0 waits for mutex" in result.finding.message and "held by task 1" in result.finding.message
+    assert result.finding.function == "Rendezvous._meet"
+    assert ex.run(Scenario.of([[("ab", ())], [("ab", ())]]), mode="chaos").ok
+
+
+def test_a_chaos_deadlock_converts_to_a_controlled_deadlock(make_executor):
+    """The chaos search keeps a deadlock it saw running free, as a schedule that replays it."""
+    ex = make_executor(Rendezvous, lockdep=False, watchdog_s=300)
+    scenario = Scenario.of([[("ab_meet", ())], [("ba_meet", ())]])
+    found = next(Search(ex, "chaos", seed=3, scenario=scenario).run(max_runs=1, stop_at_first=True))
+    assert found.finding.kind == "deadlock" and found.reproduced
+    assert ex.run(scenario, found.schedule).finding.kind == "deadlock"
 
 
 def test_a_task_that_kills_its_worker_is_a_worker_crash(make_executor):

@@ -167,7 +167,7 @@ class Executor:
                           delay_prob=delay_prob, delay_max_ns=delay_max_ns, spin_iters=self.spin_iters)
         _core.start_run(pool)
         self.runs += 1
-        finding = self._wait(n)
+        finding = self._wait(n, chaos=mode == "chaos")
         info = _core.run_info(pool)
         _core.finish_run(pool)
         if finding is None:
@@ -182,19 +182,31 @@ class Executor:
                          switches_complete=info["switches_complete"], steps=info["steps"], mode=mode,
                          events=_core.events(pool) if keep_events or mode == "chaos" else None)
 
-    def run_alone(self, scenario, schedule):
-        """Run with a fresh lock-dependency graph, as a replay would: does it show on its own?"""
+    def run_alone(self, scenario, schedule, **kwargs):
+        """Run with a fresh lock-dependency graph: does a lock-order cycle show in this
+        run on its own, as in a replay, without the dependencies of earlier runs?"""
         kept = self.lockdep
         self.lockdep = LockDep() if kept is not None else None
         try:
-            return self.run(scenario, schedule)
+            return self.run(scenario, schedule, **kwargs)
         finally:
             self.lockdep = kept
 
-    def _wait(self, n):
-        """Wait for the run's end; a dead worker or the watchdog becomes a finding."""
+    STALL_POLLS = 3     # polls, 50 ms apart, a chaos run must look deadlocked in a row
+
+    def _wait(self, n, chaos=False):
+        """Wait for the run's end; a dead worker, a chaos deadlock or the watchdog becomes a finding."""
         deadline = time.monotonic() + self.watchdog_s
+        stall = (None, 0)       # (step, polls in a row) of a chaos run with every live task asleep
         while not _core.wait_done(self.pool, 0.05):
+            if chaos:
+                step, waits = _core.stalled_waits(self.pool)
+                stall = (step, stall[1] + 1 if stall[0] == step else 1) if waits else (None, 0)
+                if stall[1] >= self.STALL_POLLS:
+                    task = int(waits.split()[1])
+                    report = FindingReport("deadlock", waits, function=self._last_function(task), task=task)
+                    self._end_abnormally(n)
+                    return report
             dead = [i for i in range(n) if not self._procs[i].is_alive()]
             if dead:
                 i = dead[0]
