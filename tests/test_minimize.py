@@ -3,6 +3,8 @@ from fuzzmm import corpus
 from fuzzmm.corpus.files import Entry
 from fuzzmm.examples.lost_update import LostUpdate
 from fuzzmm.models import load_model
+from fuzzmm.program import Scenario
+from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
 
@@ -31,3 +33,19 @@ def test_h1_from_a_random_campaign_shrinks_to_two_tasks_and_two_switches(make_ex
     small = corpus.minimize(entry_of(found, "mel", ref), ex)
     assert small.scenario.ntasks <= 2 and len(small.schedule.switches) <= 2
     assert ex.run(small.scenario, small.schedule).finding.signature == "counter-leak@check_counters"
+
+
+def test_a_lock_order_finding_replays_each_time_and_shrinks(make_executor):
+    """A lock-order cycle seen in one run replays in every repeat and shrinks, since
+    each replay and each candidate starts from an empty lock-dependency graph."""
+    from programs import LockOrder
+    ex = make_executor(LockOrder)
+    scenario = Scenario.of([[("ab", ()), ("ab", ())], [("ba", ()), ("ab", ())]])
+    result = ex.run(scenario, Schedule.of_switches([(40, 1), (60, 0)]))
+    assert result.finding is not None and result.finding.kind == "lock-order"
+    big = Entry(model="m", variant="v", program=str(ex.ref), scenario=scenario, schedule=result.schedule,
+                kind="lock-order", signature=result.finding.signature)
+    assert corpus.replay(big, repeat=3, executor=ex).reproduced
+    small = corpus.minimize(big, ex)
+    assert small.scenario.tasks == ((("ab", ()),), (("ba", ()),))
+    assert corpus.replay(small, repeat=2, executor=ex).reproduced

@@ -2,7 +2,8 @@
 
 Greedy passes to a fixed point: drop whole tasks, drop operations, drop
 switches, move each switch earlier, and make operation arguments smaller.
-Each candidate is one controlled run, so the result is exact, not sampled.
+Each candidate is one controlled run on its own (a fresh lock-dependency
+graph, as in a replay), so the result is exact, not sampled.
 Dropping a task or an operation renumbers every later step, so when the old
 switches no longer fit a smaller scenario, a short PCT search looks for
 switches that do.
@@ -65,7 +66,7 @@ def _research(executor, scenario, signature, rng, depths=(1, 2, 3)):
     for depth in depths:
         strategy = PCT(rng.getrandbits(32), depth=depth)
         for _ in range(RESEARCH_RUNS // len(depths)):
-            result = executor.run(scenario, strategy.schedule(scenario.ntasks))
+            result = executor.run_alone(scenario, strategy.schedule(scenario.ntasks))
             strategy.observe(result)
             if result.finding is not None and result.finding.signature == signature:
                 return result
@@ -88,7 +89,7 @@ def minimize(entry, executor, max_runs=20000, on_progress=None):
                     and len(best.schedule.switches) <= 1:
                 continue                               # reordering tasks only helps a longer schedule
             runs += 1
-            result = executor.run(candidate.scenario, candidate.schedule)
+            result = executor.run_alone(candidate.scenario, candidate.schedule)
             reshaped = candidate.scenario != best.scenario
             if reshaped and candidate.scenario not in hopeless and (
                     result.finding is None or result.finding.signature != entry.signature):

@@ -32,7 +32,8 @@ class ReplayResult:
 
 
 def replay(entry, repeat=1, variant=None, executor=None, keep_events=False):
-    """Run the entry `repeat` times (on `variant` if given) under its recorded schedule."""
+    """Run the entry `repeat` times (on `variant` if given) under its recorded schedule,
+    each run on its own: a lock-order cycle must show within the run, as it did when found."""
     if repeat < 1:
         raise FuzzmmError(f"--repeat must be at least 1, not {repeat}")
     own = executor is None
@@ -40,7 +41,8 @@ def replay(entry, repeat=1, variant=None, executor=None, keep_events=False):
         executor = Executor(program_ref(entry, variant), workers=max(entry.scenario.ntasks, 1))
     try:
         executor.program.validate(entry.scenario)
-        results = [executor.run(entry.scenario, entry.schedule, keep_events=keep_events) for _ in range(repeat)]
+        results = [executor.run_alone(entry.scenario, entry.schedule, keep_events=keep_events)
+                   for _ in range(repeat)]
         names = object_names(executor.program)
     finally:
         if own:
