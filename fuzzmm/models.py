@@ -94,17 +94,38 @@ def load_model(name_or_path=None):
         source = os.path.abspath(source)
     table = getattr(module, "VARIANTS", None)
     if table is None:
-        table = {cls.variant: cls for cls in vars(module).values()
-                 if inspect.isclass(cls) and issubclass(cls, Program) and cls is not Program
-                 and cls.__module__ == module.__name__}
+        table = _variants_by_attribute(module, name_or_path)
+    elif not isinstance(table, dict):
+        raise FuzzmmError(f"{name_or_path}: VARIANTS must be a dict of variant name -> Program subclass")
     if not table:
         raise FuzzmmError(f"{name_or_path} defines no Program subclass")
     variants = {}
     for variant, cls in table.items():
+        if not (inspect.isclass(cls) and issubclass(cls, Program)):
+            raise FuzzmmError(f"{name_or_path}: VARIANTS[{variant!r}] is {cls!r}, not a Program subclass")
+        try:
+            cls.check_definition()
+        except FuzzmmError as exc:
+            raise FuzzmmError(f"{name_or_path}: {exc}") from None
         variants[variant] = ProgramRef(source if cls.__module__ == module.__name__ else cls.__module__,
                                        cls.__qualname__)
     first = next(iter(table.values()))
     return Model(first.name, source, variants)
+
+
+def _variants_by_attribute(module, name_or_path):
+    """Every Program subclass the module defines, by its `variant` attribute; two
+    classes under one name would hide one of them, so that is an error."""
+    table = {}
+    for cls in vars(module).values():
+        if not (inspect.isclass(cls) and issubclass(cls, Program) and cls is not Program
+                and cls.__module__ == module.__name__):
+            continue
+        if cls.variant in table:
+            raise FuzzmmError(f"{name_or_path}: {table[cls.variant].__qualname__} and {cls.__qualname__} both "
+                              f"have variant {cls.variant!r}; give each its own `variant` or list them in VARIANTS")
+        table[cls.variant] = cls
+    return table
 
 
 def list_models():

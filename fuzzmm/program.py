@@ -150,14 +150,49 @@ class Program:
             tasks.append(tuple(task))
         return Scenario(tuple(tasks))
 
-    def validate(self, scenario):
-        """Raise FuzzmmError if the scenario names an unknown op or a wrong argument count."""
-        ops = self.ops()
+    @classmethod
+    def check_definition(cls):
+        """Raise FuzzmmError if the class is not a usable program: its size attributes
+        out of range, or an @op whose argument names differ from its method's."""
+        import inspect
+        where = f"{cls.__qualname__} (variant {cls.variant!r})"
+        for attr, low, high in (("tasks", 1, 16), ("ops_per_task", 1, None)):
+            value = getattr(cls, attr)
+            if not (isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value)
+                    and low <= value[0] <= value[1] and (high is None or value[1] <= high)):
+                bound = f"{low} <= least <= most" + (f" <= {high}" if high else "")
+                raise FuzzmmError(f"{where}: `{attr}` must be a (least, most) pair of ints with {bound}, "
+                                  f"not {value!r}")
+        if not cls.ops():
+            raise FuzzmmError(f"{where}: no @op methods to build a scenario from")
+        for name, domains in cls.ops().items():
+            signature = inspect.signature(getattr(cls, name))
+            named = [arg for arg, _ in domains]
+            params = list(signature.parameters)[1:]
+            try:
+                signature.bind(None, *named)
+                fits = params[:len(named)] == named or any(
+                    p.kind == p.VAR_POSITIONAL for p in signature.parameters.values())
+            except TypeError:
+                fits = False
+            if not fits:
+                raise FuzzmmError(f"{where}: @op of {name} names the arguments ({', '.join(named)})"
+                                  f" but the method takes ({', '.join(params)})")
+
+    @classmethod
+    def validate(cls, scenario):
+        """Raise FuzzmmError if the scenario names an unknown op, passes a wrong number
+        of arguments, or an argument outside its op's domain."""
+        ops = cls.ops()
         if not 1 <= scenario.ntasks <= 16:
             raise FuzzmmError(f"a scenario has 1..16 tasks, this one has {scenario.ntasks}")
         for t, task in enumerate(scenario.tasks):
             for name, args in task:
                 if name not in ops:
-                    raise FuzzmmError(f"task {t}: {self.name} has no operation {name!r}")
+                    raise FuzzmmError(f"task {t}: {cls.name} has no operation {name!r}")
                 if len(args) != len(ops[name]):
                     raise FuzzmmError(f"task {t}: {name} takes {len(ops[name])} arguments, got {len(args)}")
+                for value, (arg, domain) in zip(args, ops[name]):
+                    if value not in domain and not (isinstance(value, list) and tuple(value) in domain):
+                        raise FuzzmmError(f"task {t}: {name}({arg}={value!r}) is outside the op's domain "
+                                          f"{list(domain)!r}")

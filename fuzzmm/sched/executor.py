@@ -75,6 +75,7 @@ class Executor:
     def __init__(self, program, workers=None, start_method=None, watchdog_s=10.0, cpu=None, lockdep=True):
         self.ref = _ref_of(program)
         cls = self.ref.load()
+        cls.check_definition()
         self.program = cls()
         self.nworkers = workers or cls.tasks[1]
         if not 1 <= self.nworkers <= 16:
