@@ -106,8 +106,8 @@ class Campaign:
     """Runs `jobs` on at most `executors` processes for about `duration` seconds of wall time."""
 
     def __init__(self, jobs, duration, executors, store_spec, emit, pct_depth=3):
-        if duration <= 0:
-            raise FuzzmmError(f"--duration must be positive, not {duration}")
+        if not 0 < duration < float("inf"):          # also refuses nan
+            raise FuzzmmError(f"--duration must be a positive number of seconds, not {duration}")
         if executors < 1:
             raise FuzzmmError(f"--executors must be at least 1, not {executors}")
         self.jobs = list(jobs)

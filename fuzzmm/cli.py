@@ -56,7 +56,9 @@ def _parser():
     r.add_argument("--trace-json", metavar="PATH", help="write the run's events as JSON lines to PATH ('-': stdout)")
     r.add_argument("--json", action="store_true", help="print one JSON object with the result")
 
-    m = sub.add_parser("minimize", help="shrink a corpus file while it reproduces the same signature")
+    m = sub.add_parser("minimize", help="shrink a corpus file while it reproduces the same signature",
+                       epilog="Exits 1 when the file reproduced and was minimised (as replay does), "
+                       "2 when it does not reproduce.")
     m.add_argument("file", help="the corpus file")
     m.add_argument("-o", "--output", help="where to write the result (default: replace FILE)")
     m.add_argument("--max-runs", type=int, default=20000, help="bound on the runs tried (default: 20000)")
@@ -97,7 +99,7 @@ def main(argv=None):
                 return cmd_dedup(args)
             if args.corpus_command == "export":
                 return cmd_export(args)
-            parser.parse_args(["corpus", "--help"])
+            raise FuzzmmError("corpus needs an action: dedup or export (see fuzzmm corpus --help)")
     except FuzzmmError as exc:
         print(f"fuzzmm: error: {exc}", file=sys.stderr)
         return 2
@@ -197,8 +199,10 @@ def _write_trace_json(path, result, entry):
 def cmd_minimize(args):
     from fuzzmm import corpus
     from fuzzmm.sched.executor import Executor
+    if args.max_runs < 1:
+        raise FuzzmmError(f"--max-runs must be at least 1, not {args.max_runs}")
     entry = corpus.load(args.file)
-    with Executor(corpus.program_ref(entry), workers=max(entry.scenario.ntasks, 1)) as executor:
+    with Executor(corpus.checked_ref(entry), workers=entry.scenario.ntasks) as executor:
         first = corpus.replay(entry, executor=executor)
         if not first.reproduced:
             raise FuzzmmError(f"{args.file}: does not reproduce {entry.signature}; nothing to minimise")
@@ -210,8 +214,15 @@ def cmd_minimize(args):
     return 1
 
 
+def _existing_dir(path):
+    if not os.path.isdir(path):
+        raise FuzzmmError(f"{path} is not a corpus directory")
+    return path
+
+
 def cmd_dedup(args):
     from fuzzmm import corpus
+    _existing_dir(args.dir)
     bad = [(p, e) for p, e in corpus.entries(args.dir) if isinstance(e, FuzzmmError)]
     removed = corpus.dedup(args.dir)
     for path in removed:
@@ -226,6 +237,8 @@ def cmd_export(args):
     from fuzzmm.corpus import files
     from fuzzmm.corpus.store import open_store
     written = 0
+    if not args.source.startswith("redis://"):
+        _existing_dir(args.source)
     for where, entry in open_store(args.source).entries():
         if isinstance(entry, FuzzmmError):
             print(f"fuzzmm: warning: skipped {entry}", file=sys.stderr)

@@ -82,6 +82,57 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert broken.read_text() == '{"format": 1, "model": '
 
 
+BAD_MODELS = {
+    "two classes under one variant name": (
+        "class A(Program):\n    @op(n=(1,))\n    def inc(self, n): pass\nclass B(A): pass\n",
+        "both have variant 'default'"),
+    "a VARIANTS value that is not a class": ("VARIANTS = {'x': 42}\n", "not a Program subclass"),
+    "an @op naming other arguments than its method": (
+        "class A(Program):\n    @op(m=(1,))\n    def inc(self, n): pass\n", "the method takes (n)"),
+    "tasks out of range": (
+        "class A(Program):\n    tasks = (0, 0)\n    @op(n=(1,))\n    def inc(self, n): pass\n", "`tasks`"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MODELS)
+def test_a_model_file_that_defines_programs_wrongly_is_bad_input(tmp_path, case):
+    """A model file whose programs cannot be fuzzed as written is refused in one line, exit 2."""
+    body, expected = BAD_MODELS[case]
+    model = tmp_path / "model.py"
+    model.write_text("from fuzzmm.program import Program, op\n" + body)
+    proc = fuzzmm("variants", "--model", str(model))
+    assert one_line_error(proc) and expected in proc.stderr, proc.stderr
+
+
+def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_path):
+    """Arguments outside an op's domain, switches to a task the scenario lacks, negative steps:
+    one line, exit 2, before anything runs; the file is left as it was."""
+    doc = {"format": 1, "model": "lost-update", "variant": "racy",
+           "program": "fuzzmm.examples.lost_update:LostUpdate",
+           "scenario": [[["increment", [1]]], [["increment", [1]]]], "schedule": {"switches": [[3, 1]]},
+           "signature": {"kind": "assertion", "signature": "assertion@check"}}
+    bad = {"out_of_domain.json": {**doc, "scenario": [[["increment", [999]]], [["increment", [1]]]]},
+           "no_such_task.json": {**doc, "schedule": {"switches": [[3, 7]]}},
+           "negative_step.json": {**doc, "schedule": {"switches": [[-1, 0]]}}}
+    for name, content in bad.items():
+        path = tmp_path / name
+        path.write_text(json.dumps(content))
+        proc = fuzzmm("replay", str(path))
+        assert one_line_error(proc) and name in proc.stderr, proc.stderr
+        assert json.loads(path.read_text()) == content
+
+
+def test_bad_command_line_values_are_refused(tmp_path):
+    """A duration that is not a positive number, a run bound below 1, a corpus action
+    missing or pointed at no directory: one line, exit 2, and nothing created."""
+    assert one_line_error(fuzzmm("fuzz", "--model", "lost-update", "--duration", "nan"))
+    assert one_line_error(fuzzmm("minimize", str(tmp_path / "x.json"), "--max-runs", "0"))
+    assert one_line_error(fuzzmm("corpus"))
+    assert one_line_error(fuzzmm("corpus", "dedup", str(tmp_path / "none")))
+    assert one_line_error(fuzzmm("corpus", "export", str(tmp_path / "none"), str(tmp_path / "out")))
+    assert not (tmp_path / "none").exists()
+
+
 def test_a_model_file_can_override_one_function_of_a_variant(tmp_path):
     """A user file subclassing the racy example and fixing `increment` fuzzes clean (exit 0)."""
     model = tmp_path / "my_fix.py"

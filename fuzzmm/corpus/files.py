@@ -93,8 +93,13 @@ def load_doc(doc, path="<corpus entry>"):
         fixed = doc.get("fixed_in", [])
         if not isinstance(fixed, list) or not all(isinstance(v, str) for v in fixed):
             raise FuzzmmError(f"{path}: fixed_in must be a list of variant names")
+        scenario = Scenario.of(doc["scenario"])
+        for step, task in schedule.switches:
+            if step < 0 or not 0 <= task < scenario.ntasks:
+                raise FuzzmmError(f"switch ({step}, {task}) needs a step >= 0 and a task number below "
+                                  f"{scenario.ntasks}, the scenario's task count")
         return Entry(model=str(doc["model"]), variant=str(doc["variant"]), program=str(doc["program"]),
-                     scenario=Scenario.of(doc["scenario"]), schedule=schedule, kind=kind,
+                     scenario=scenario, schedule=schedule, kind=kind,
                      signature=str(signature.get("signature", kind)), message=str(doc.get("message", "")),
                      found_by=dict(doc.get("found_by", {})), fixed_in=fixed,
                      path=None if path == "<corpus entry>" else str(path))

@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 
 from fuzzmm.errors import FuzzmmError
-from fuzzmm.models import ProgramRef, load_model
+from fuzzmm.models import BUILTIN_MODELS, ProgramRef, load_model
 from fuzzmm.sched.executor import Executor
 from fuzzmm.trace import object_names
 
@@ -14,7 +14,21 @@ def program_ref(entry, variant=None):
         if not source or not qualname:
             raise FuzzmmError(f"{entry.path}: program {entry.program!r} is not 'module:Class'")
         return ProgramRef(source, qualname)
-    return load_model(entry.model).ref(variant)
+    model = load_model(entry.model)
+    if variant not in model.variants and model.name in BUILTIN_MODELS:
+        return load_model(model.name).ref(variant)   # a file's variant against the built-in ones
+    return model.ref(variant)
+
+
+def checked_ref(entry, variant=None):
+    """The program to run, once the entry's scenario is known to suit it: a bad
+    file is bad input, told before any executor starts."""
+    ref = program_ref(entry, variant)
+    try:
+        ref.load().validate(entry.scenario)
+    except FuzzmmError as exc:
+        raise FuzzmmError(f"{entry.path}: {exc}") from None
+    return ref
 
 
 @dataclass
@@ -38,9 +52,10 @@ def replay(entry, repeat=1, variant=None, executor=None, keep_events=False):
         raise FuzzmmError(f"--repeat must be at least 1, not {repeat}")
     own = executor is None
     if own:
-        executor = Executor(program_ref(entry, variant), workers=max(entry.scenario.ntasks, 1))
-    try:
+        executor = Executor(checked_ref(entry, variant), workers=entry.scenario.ntasks)
+    else:
         executor.program.validate(entry.scenario)
+    try:
         results = [executor.run_alone(entry.scenario, entry.schedule, keep_events=keep_events)
                    for _ in range(repeat)]
         names = object_names(executor.program)
