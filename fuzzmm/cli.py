@@ -144,8 +144,8 @@ def cmd_fuzz(args):
     summary["seed"] = seed
     if args.json:
         print(json.dumps(summary), flush=True)
-    else:
-        print(table(summary, variants))
+    elif summary["runs"] or summary["findings"] or not summary["errors"]:
+        print(table(summary, variants))        # not an empty table above a start-up error
     for error in summary["errors"]:
         print(f"fuzzmm: error: {error}", file=sys.stderr)
     if summary["errors"] and not summary["findings"]:

@@ -104,6 +104,17 @@ def test_a_model_file_that_defines_programs_wrongly_is_bad_input(tmp_path, case)
     assert one_line_error(proc) and expected in proc.stderr, proc.stderr
 
 
+def test_a_program_whose_setup_raises_is_one_line_without_an_empty_table(tmp_path):
+    """A setup that raises ends the campaign with its error alone: exit 2, nothing on stdout."""
+    model = tmp_path / "model.py"
+    model.write_text("from fuzzmm.program import Program, op\n"
+                     "class A(Program):\n    def setup(self, pool):\n        raise RuntimeError('boom')\n"
+                     "    @op(n=(1,))\n    def inc(self, n): pass\n")
+    proc = fuzzmm("fuzz", "--model", str(model), "--duration", "1", "--executors", "1",
+                  "--corpus", str(tmp_path / "c"))
+    assert one_line_error(proc) and "RuntimeError: boom" in proc.stderr and proc.stdout == ""
+
+
 def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_path):
     """Arguments outside an op's domain, switches to a task the scenario lacks, negative steps:
     one line, exit 2, before anything runs; the file is left as it was."""

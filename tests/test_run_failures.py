@@ -119,3 +119,20 @@ def _alive(pid):
             return f.read().split()[2] != "Z"
     except OSError:
         return False
+
+
+class BrokenCheck(LockOrder):
+    """A quiescent check with a bug of its own (a KeyError, not a failed assert)."""
+    name = "broken-check"
+
+    def check(self, scenario):
+        return {}["missing"]
+
+
+def test_an_exception_in_the_quiescent_check_is_an_error_finding_like_one_in_an_op(make_executor):
+    """A check that raises something other than an assert is an `error` finding naming the
+    check, as an op's exception is, not a failure of the whole campaign."""
+    ex = make_executor(BrokenCheck, lockdep=False)
+    result = ex.run(Scenario.of([[("ab", ())]]))
+    assert result.finding is not None and result.finding.kind == "error"
+    assert result.finding.function == "BrokenCheck.check" and "KeyError" in result.finding.message

@@ -279,6 +279,8 @@ class Executor:
             return self._parent_finding(exc.kind, exc.message, exc)
         except AssertionError as exc:
             return self._parent_finding("assertion", str(exc) or "assert failed", exc)
+        except Exception as exc:           # a bug in the check, reported as one in an op would be
+            return self._parent_finding("error", f"{type(exc).__name__}: {exc}", exc)
         return None
 
     @staticmethod
