@@ -243,20 +243,31 @@ cdef void _unblock(fz_ctl* c, int kind, int64_t obj) noexcept nogil:
             c.blocked_kind[t] = 0
 
 
-def describe_waits(Pool pool not None):
-    """Who waits on what, held by whom: one line per blocked task."""
+cdef dict g_object_names = {}   # heap object id -> the program attribute holding it, in a worker
+
+
+def set_object_names(dict names not None):
+    """Name heap objects in wait reports as the program does (`a`, `mm.lru_lock[1]`)."""
+    global g_object_names
+    g_object_names = dict(names)
+
+
+def describe_waits(Pool pool not None, dict names=None):
+    """Who waits on what, held by whom: one line per blocked task.  Objects are
+    named from `names`, else from this process's set_object_names."""
     cdef fz_ctl* c = pool.ctl
     lines = []
     for t in range(c.ntasks):
         if c.task_state[t] != T_BLOCKED:
             continue
         kind, obj = c.blocked_kind[t], c.blocked_on[t]
-        lines.append(f"task {t} waits for {BLOCK_KINDS.get(kind, '?')} {describe_object(pool, obj)}"
+        lines.append(f"task {t} waits for {BLOCK_KINDS.get(kind, '?')} "
+                     f"{describe_object(pool, obj, g_object_names if names is None else names)}"
                      f" held by {_holder(pool, kind, obj)}")
     return "; ".join(lines) if lines else "no task is enabled"
 
 
-def stalled_waits(Pool pool not None):
+def stalled_waits(Pool pool not None, dict names=None):
     """Parent side, for a chaos run: (step, who waits on what) when every task that
     has not ended sleeps on a lock, else (step, None).  Seen twice at the same
     step, some way apart, it is a deadlock: no task is left to release anything."""
@@ -272,15 +283,16 @@ def stalled_waits(Pool pool not None):
         if state != T_BLOCKED:
             return step, None
         asleep = True
-    return step, (describe_waits(pool) if asleep else None)
+    return step, (describe_waits(pool, names) if asleep else None)
 
 
-def describe_object(Pool pool not None, int64_t obj):
+def describe_object(Pool pool not None, int64_t obj, dict names=None):
     kind, index = obj >> 56, obj & ((1 << 56) - 1)
     if kind == OBJ_PAGE:
         return f"page {index}"
     if kind == OBJ_HEAP:
-        return f"@{index}"
+        name = names.get(obj) if names else None
+        return f"{name} (@{index})" if name else f"@{index}"
     if kind == OBJ_VMSTAT:
         return f"vmstat {index}"
     return f"object {obj:#x}"

@@ -10,13 +10,14 @@ from programs import Crash, LockOrder, Rendezvous, Spin
 
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
-    """Two mutexes taken in opposite orders deadlock; the report names each wait and its holder."""
+    """Two mutexes taken in opposite orders deadlock; the report names each wait, by the
+    program's attribute, and its holder."""
     ex = make_executor(LockOrder, lockdep=False)
     result = ex.run(ex.program.default_scenario(), Schedule.of_switches([(2, 1)]))
     assert result.finding is not None and result.finding.kind == "deadlock"
     message = result.finding.message
-    assert "task 0 waits for mutex" in message and "held by task 1" in message
-    assert "task 1 waits for mutex" in message and "held by task 0" in message
+    assert "task 0 waits for mutex b (@" in message and "held by task 1" in message
+    assert "task 1 waits for mutex a (@" in message and "held by task 0" in message
 
 
 def test_pct_finds_the_deadlock(make_executor):
@@ -53,7 +54,7 @@ def test_a_chaos_run_whose_tasks_all_sleep_on_locks_is_a_deadlock_not_a_hang(mak
     ex = make_executor(Rendezvous, lockdep=False, watchdog_s=300)
     result = ex.run(Scenario.of([[("ab_meet", ())], [("ba_meet", ())]]), mode="chaos")
     assert result.finding is not None and result.finding.kind == "deadlock"
-    assert "task 0 waits for mutex" in result.finding.message and "held by task 1" in result.finding.message
+    assert "task 0 waits for mutex b (@" in result.finding.message and "held by task 1" in result.finding.message
     assert result.finding.function == "Rendezvous._meet"
     assert ex.run(Scenario.of([[("ab", ())], [("ab", ())]]), mode="chaos").ok
 

@@ -201,7 +201,7 @@ class Executor:
         stall = (None, 0)       # (step, polls in a row) of a chaos run with every live task asleep
         while not _core.wait_done(self.pool, 0.05):
             if chaos:
-                step, waits = _core.stalled_waits(self.pool)
+                step, waits = _core.stalled_waits(self.pool, self.object_names)
                 stall = (step, stall[1] + 1 if stall[0] == step else 1) if waits else (None, 0)
                 if stall[1] >= self.STALL_POLLS:
                     task = int(waits.split()[1])

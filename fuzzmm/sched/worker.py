@@ -51,7 +51,8 @@ def main(pool_name, ref, index, parent_pid, cpu=None):
         os.sched_setaffinity(0, {cpu})
     pool = _core.Pool.attach(pool_name)
     program = ref.load()().bind(pool)
-    from fuzzmm.trace import configure_worker_logging
+    from fuzzmm.trace import configure_worker_logging, object_names
+    _core.set_object_names(object_names(program))
     configure_worker_logging(index)
     gen = _core.run_generation(pool)
     _core.set_worker(pool, index, os.getpid(), True)
