@@ -48,6 +48,19 @@ def test_lockdep_joins_dependencies_seen_in_different_runs(make_executor):
     assert ex.run_alone(Scenario.of([[("ba", ())]]), Schedule()).ok
 
 
+def test_a_cycle_first_seen_across_runs_is_reported_again_by_a_run_that_shows_it_whole(make_executor):
+    """A cycle closed across runs has no replayable run; the first run that shows the
+    whole cycle on its own reports it again, once, and that report replays alone."""
+    ex = make_executor(LockOrder)
+    assert ex.run(Scenario.of([[("ab", ())]])).ok
+    assert ex.run(Scenario.of([[("ba", ())]])).finding.kind == "lock-order"
+    both = Scenario.of([[("ab", ())], [("ba", ())]])
+    result = ex.run(both)
+    assert result.finding is not None and result.finding.kind == "lock-order"
+    assert ex.run_alone(both, result.schedule).finding.signature == result.finding.signature
+    assert ex.run(both).ok
+
+
 def test_a_chaos_run_whose_tasks_all_sleep_on_locks_is_a_deadlock_not_a_hang(make_executor):
     """Free-running tasks that all wait on locks held by each other are a deadlock, seen
     without waiting out the watchdog (a hang would come only after it)."""
@@ -137,3 +150,14 @@ def test_an_exception_in_the_quiescent_check_is_an_error_finding_like_one_in_an_
     result = ex.run(Scenario.of([[("ab", ())]]))
     assert result.finding is not None and result.finding.kind == "error"
     assert result.finding.function == "BrokenCheck.check" and "KeyError" in result.finding.message
+
+
+def test_the_chaos_search_keeps_a_lock_order_cycle_as_a_replayable_schedule(make_executor):
+    """Lock dependencies are learnt from free-running runs too; the cycle converts to a
+    controlled schedule that shows it on its own."""
+    ex = make_executor(LockOrder)
+    scenario = ex.program.default_scenario()
+    found = next(f for f in Search(ex, "chaos", seed=1, scenario=scenario).run(max_runs=200)
+                 if f.finding.kind == "lock-order")
+    assert found.reproduced
+    assert ex.run_alone(scenario, found.schedule).finding.kind == "lock-order"

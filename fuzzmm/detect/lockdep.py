@@ -4,6 +4,10 @@ Every run adds the dependencies it showed (lock B taken while A was held) to a
 graph kept for the executor's life.  A new dependency that closes a cycle is a
 `lock-order` finding even if no run deadlocked: two tasks that take A then B
 and B then A will deadlock under some schedule.
+
+A cycle first closed across runs has no single run that replays it, so the
+search cannot keep it; the first later run that shows the whole cycle on its
+own reports it again, as a finding that replays.
 """
 from fuzzmm import _core
 from fuzzmm.sched.schedule import FindingReport
@@ -13,46 +17,57 @@ from fuzzmm.trace import object_label, site_parts
 class LockDep:
     def __init__(self):
         self.edges = {}          # (held, acquired) -> (task, held site, acquired site)
-        self.reported = set()    # cycles already reported, as frozensets of classes
+        self.reported = set()    # cycles reported from the whole graph, as frozensets of classes
+        self.reported_alone = set()   # cycles reported from one run's own dependencies
 
     def observe(self, pool, names=None):
         """Learn the last run's dependencies; a FindingReport for a new cycle, else None."""
-        for held, acquired in _core.lockdep_scan(pool, self.edges):
-            path = self._path(acquired, held)
-            if path is None:
-                continue
-            cycle = [held] + path
-            key = frozenset(cycle)
-            if key in self.reported:
-                continue
-            self.reported.add(key)
-            return self._report(cycle, names)
+        run_edges = {}
+        _core.lockdep_scan(pool, run_edges)
+        new = [key for key in run_edges if key not in self.edges]
+        for key in new:
+            self.edges[key] = run_edges[key]
+        for edges, candidates, reported in ((run_edges, list(run_edges), self.reported_alone),
+                                            (self.edges, new, self.reported)):
+            for held, acquired in candidates:
+                path = _path(edges, acquired, held)
+                if path is None:
+                    continue
+                cycle = [held] + path
+                key = frozenset(cycle)
+                if key in reported:
+                    continue
+                reported.add(key)
+                self.reported.add(key)      # a cycle seen whole in one run needs no report across runs
+                return _report(edges, cycle, names)
         return None
 
-    def _path(self, start, goal):
-        """Classes from start to goal along dependencies, or None."""
-        stack, seen = [(start, [start])], {start}
-        while stack:
-            node, path = stack.pop()
-            if node == goal:
-                return path
-            for (a, b) in self.edges:
-                if a == node and b not in seen:
-                    seen.add(b)
-                    stack.append((b, path + [b]))
-        return None
 
-    def _report(self, cycle, names):
-        chains = []
-        for a, b in zip(cycle, cycle[1:]):
-            task, held_site, acquired_site = self.edges[(a, b)]
-            chains.append(f"task {task} took {_label(a, names)} at {_core.site_label(held_site)} "
-                          f"then {_label(b, names)} at {_core.site_label(acquired_site)}")
-        last = self.edges[(cycle[-2], cycle[-1])]
-        function = site_parts(last[2])[0]
-        order = " -> ".join(_label(c, names) for c in cycle)
-        return FindingReport("lock-order", f"lock-order cycle {order}: " + "; ".join(chains),
-                             function=function, line=_core.site_line(last[2]), task=last[0])
+def _path(edges, start, goal):
+    """Classes from start to goal along dependencies, or None."""
+    stack, seen = [(start, [start])], {start}
+    while stack:
+        node, path = stack.pop()
+        if node == goal:
+            return path
+        for (a, b) in edges:
+            if a == node and b not in seen:
+                seen.add(b)
+                stack.append((b, path + [b]))
+    return None
+
+
+def _report(edges, cycle, names):
+    chains = []
+    for a, b in zip(cycle, cycle[1:]):
+        task, held_site, acquired_site = edges[(a, b)]
+        chains.append(f"task {task} took {_label(a, names)} at {_core.site_label(held_site)} "
+                      f"then {_label(b, names)} at {_core.site_label(acquired_site)}")
+    last = edges[(cycle[-2], cycle[-1])]
+    function = site_parts(last[2])[0]
+    order = " -> ".join(_label(c, names) for c in cycle)
+    return FindingReport("lock-order", f"lock-order cycle {order}: " + "; ".join(chains),
+                         function=function, line=_core.site_line(last[2]), task=last[0])
 
 
 def _label(cls, names):

@@ -175,7 +175,7 @@ class Executor:
             finding = self._task_finding(info)
         if finding is None:
             finding = self._check(scenario)
-        if finding is None and self.lockdep is not None and mode == "controlled":
+        if finding is None and self.lockdep is not None:
             finding = self.lockdep.observe(pool, self.object_names)
         if finding is None and info["latent"]:
             finding = self._latent_finding(info["latent"][0])

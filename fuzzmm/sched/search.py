@@ -38,19 +38,22 @@ def order_of(events):
 
 
 def _same_finding(seen, replayed):
-    """Whether a controlled replay shows what a chaos run saw.  A deadlock's function
-    is where one of its tasks happened to stop, so any deadlock matches another."""
+    """Whether a controlled replay shows what a chaos run saw.  The function of a
+    deadlock or a lock-order cycle is where the run happened to close it, so one
+    matches another of its kind."""
     if replayed is None:
         return False
-    return replayed.signature == seen.signature or seen.kind == replayed.kind == "deadlock"
+    return replayed.signature == seen.signature or (
+        seen.kind == replayed.kind and seen.kind in ("deadlock", "lock-order"))
 
 
 def convert_chaos(executor, scenario, result):
-    """Replay a chaos finding under control; the switch list if the same finding shows."""
-    guided = executor.run(scenario, Schedule("guided", order=order_of(result.events)))
+    """Replay a chaos finding under control, each run on its own (a lock-order cycle
+    must close within it); the switch list if the same finding shows."""
+    guided = executor.run_alone(scenario, Schedule("guided", order=order_of(result.events)))
     if not _same_finding(result.finding, guided.finding):
         return None
-    check = executor.run(scenario, guided.schedule)
+    check = executor.run_alone(scenario, guided.schedule)
     if not _same_finding(result.finding, check.finding):
         return None
     return check
