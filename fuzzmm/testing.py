@@ -129,7 +129,7 @@ def _failure_report(executor, finding, scenario, schedule, profile, runs):
     """The text of a FuzzFailure: finding, reproducer, swimlane, and a corpus entry to keep."""
     from fuzzmm.corpus.files import Entry
     cls = type(executor.program)
-    again = executor.run(scenario, schedule, keep_events=True)
+    again = executor.run_alone(scenario, schedule, keep_events=True)
     entry = Entry(model=_model_name(cls, executor.ref), variant=cls.variant, program=str(executor.ref),
                   scenario=scenario, schedule=schedule, kind=finding.kind, signature=finding.signature,
                   message=finding.message, found_by={"strategy": "hypothesis", "profile": profile})
@@ -197,7 +197,7 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
         if state["first_failure_t"] is not None and shrink_s is not None \
                 and time.monotonic() - state["first_failure_t"] > shrink_s:
             raise _Stop()                 # shrinking is over budget: keep the smallest so far
-        result = executor.run(scenario, schedule)
+        result = executor.run_alone(scenario, schedule)   # Hypothesis needs each example to stand alone
         state["runs"] += 1
         finding = result.finding
         if finding is None:

@@ -32,6 +32,13 @@ class LockOrder(Program):
         return Scenario.of([[("ab", ())], [("ba", ())]])
 
 
+class SerialLockOrder(LockOrder):
+    """One task: the two orders can only follow each other, never deadlock."""
+    name = "serial-lock-order"
+    tasks = (1, 1)
+    ops_per_task = (1, 3)
+
+
 class Rendezvous(LockOrder):
     """Each task takes its first lock, waits until the other holds one too, then
     takes its second: run free in parallel, the two always deadlock."""

@@ -223,7 +223,7 @@ class Search:
                 out_of_time = seconds is not None and time.monotonic() - start >= seconds
                 if stopped or (out_of_time and "found" not in target):
                     raise _Stop()
-                result = executor.run(scenario, schedule)
+                result = executor.run_alone(scenario, schedule)   # examples must stand alone to shrink
                 self.runs += 1
                 self._learn(scenario, result)
                 if result.steps:
