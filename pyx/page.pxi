@@ -343,6 +343,12 @@ def lock_page(Page page not None):
     _record(pool, s, OP_LOCK, _pobj(page), seen, seen | C_PG_LOCKED)
 
 
+def page_locked_by_me(Page page not None):
+    """Whether the running task holds the page's PG_locked (lockdep_assert_held for a
+    page lock).  Not a scheduling point: only this task can change the answer."""
+    return bool(page.pg.flags & C_PG_LOCKED) and page.pg.lock_owner == g_task
+
+
 def unlock_page(Page page not None):
     """Clear PG_locked and wake its waiters (bad-unlock if it was not locked)."""
     cdef Pool pool = page.pool

@@ -229,6 +229,18 @@ def test_oracles_name_what_is_broken(make):
     assert "on no LRU" in fires("unreclaimable-page", prog.check, SCENARIO)
 
 
+def test_unmapping_a_page_without_holding_its_lock_is_an_assertion(make):
+    """try_to_unmap and pageout need the page lock held by the caller itself (the kernel's
+    BUG_ON(!PageLocked)): without it they fail at once, with it they unmap."""
+    prog = make(ThpNuma)
+    page = mapped_page(prog, st.BASE_ADDRS[0])
+    assert "without holding its page lock" in fires("assertion", prog.try_to_unmap, page)
+    assert "without holding its page lock" in fires("assertion", prog.pageout, page)
+    k.lock_page(page)
+    assert prog.try_to_unmap(page) == 1
+    k.unlock_page(page)
+
+
 def test_a_write_lost_before_quiescence_is_caught_by_check(make):
     """If the data a clean direct-IO read left is gone at the end, check() reports lost-write."""
     prog = make(ThpNuma)

@@ -478,6 +478,7 @@ class ThpNuma(MemoryPaths):
     def try_to_unmap(self, page):
         """Replace every pte of `page` with a migration entry; returns how many mapping
         references the caller now holds for it."""
+        k.assert_page_locked(page, "try_to_unmap")
         ptl = self.mm.page_table_lock
         unmapped = 0
         ptl.lock()

@@ -292,6 +292,7 @@ class MemoryPaths(Program):
         check and the unmap share one page_table_lock section, so a get_user_pages
         pin, taken under that lock, is either seen or comes after the unmap.  The
         caller drops the mapping's reference together with its own."""
+        k.assert_page_locked(page, "pageout (try_to_unmap)")
         ptl = self.mm.page_table_lock
         addrs = st.HUGE_ADDRS if page.order else st.BASE_ADDRS
         ptl.lock()
