@@ -297,6 +297,6 @@ def _corpus_report(path, entry, verdicts):
         run = replayed.first
         lines += ["", f"--- {name} ({role}): " + (run.finding.signature if run.finding else "no finding"),
                   *([describe_finding(run.finding)] if run.finding is not None else []),
-                  swimlane_text(run, entry.scenario),
+                  swimlane_text(run, entry.scenario, replayed.object_names),
                   f"replay: fuzzmm replay {path}{'' if must_reproduce else ' --variant ' + name} --trace"]
     return "\n".join(lines)

@@ -67,11 +67,13 @@ def _focused(rows, focus):
             or (first <= i <= last and r["op"] in _WRITES and r["before"] != r["after"] and r["task"] in actors)]
 
 
-def swimlane(result, scenario, names=None, everything=False, width=34):
+def swimlane(result, scenario, names=None, everything=False, width=None):
     """One row per step, one column per task, the finding marked at its step.
 
     By default only the operations on the object the finding concerns are
     shown (all of them when it names none); `everything` shows every step.
+    Columns are as wide as their longest cell (24 to 56 characters) unless
+    `width` says otherwise: a cut cell would hide the values that matter.
     """
     finding = result.finding
     focus = None if everything or finding is None or finding.obj is None else finding.obj
@@ -79,6 +81,8 @@ def swimlane(result, scenario, names=None, everything=False, width=34):
     if focus is not None:
         rows = _focused(rows, focus)
     ntasks = scenario.ntasks
+    if width is None:
+        width = min(56, max([24] + [len(_cell(r)) for r in rows]))
     lines = [" ".join(["step".rjust(5)] + [f"task {t}".ljust(width) for t in range(ntasks)] + ["where"]),
              " ".join(["-" * 5] + ["-" * width] * ntasks + ["-" * 5])]
 

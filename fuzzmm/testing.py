@@ -106,10 +106,10 @@ def _model_name(cls, ref):
     return cls.name if BUILTIN_MODELS.get(cls.name) == ref.source else ref.source
 
 
-def swimlane_text(result, scenario, limit=SWIMLANE_LINES):
+def swimlane_text(result, scenario, names=None, limit=SWIMLANE_LINES):
     """report.swimlane, keeping the header and at most `limit` operations (the last ones)."""
     from fuzzmm.report import swimlane
-    lines = swimlane(result, scenario).splitlines()
+    lines = swimlane(result, scenario, names=names).splitlines()
     tail = 1 if result.finding is not None else 0
     body = lines[2:len(lines) - tail]
     if len(body) > limit:
@@ -142,7 +142,7 @@ def _failure_report(executor, finding, scenario, schedule, profile, runs):
         got = again.finding.signature if again.finding else "no finding"
         text.append(f"  warning:   replaying it gave {got}: "
                     "the program has nondeterminism outside the schedule")
-    text += ["", swimlane_text(again, scenario), "",
+    text += ["", swimlane_text(again, scenario, executor.object_names), "",
              f"To replay it in CI, save this line as <corpus dir>/{entry.file_name()} and run "
              "pytest --fuzzmm-corpus <corpus dir>:",
              json.dumps(entry.to_json(), separators=(",", ":"))]

@@ -46,6 +46,16 @@ cdef inline bint _controlled(Pool pool) noexcept:
     return g_task >= 0 and pool.ctl.mode == MODE_CONTROLLED
 
 
+cdef inline int64_t _restamp(Pool pool) noexcept:
+    """The step of an acquisition that had to wait: in a controlled run the step that
+    gave the turn back, in a free run a fresh one (taken once, when the lock is held:
+    a sleeper must not move the step, or a deadlock would never look stalled), so
+    the record sorts after the release it waited for, not where the wait began."""
+    if pool.ctl.mode == MODE_CONTROLLED:
+        return pool.ctl.step
+    return fz_add64(&pool.ctl.step, 1) + 1
+
+
 cdef class _HeapLock:
     cdef Pool pool
     cdef int32_t* w
@@ -76,6 +86,7 @@ cdef class _HeapLock:
         if _controlled(pool):
             while self.w[0] != 0:
                 _block(pool, kind, self.obj)
+                s = _restamp(pool)
             self.w[0] = me
         else:
             while True:
@@ -87,6 +98,9 @@ cdef class _HeapLock:
                     fz_relax()
                     continue
                 _sleep_on(pool, self.w, seen, &self.w[2], fz_load32(&self.w[1]), kind, self.obj)
+                s = -1                      # waited: stamped once it holds the lock
+            if s < 0:
+                s = _restamp(pool)
         fz_store32(&self.w[1], g_pid)
         _record(pool, s, op, self.obj, 0, me)
         return 0
@@ -193,6 +207,7 @@ cdef class RWSem:
         if _controlled(pool):
             while (self.w[0] != 0) if write else (self.w[0] < 0):
                 _block(pool, BLK_RWSEM_WRITE if write else BLK_RWSEM_READ, self.obj)
+                s = _restamp(pool)
             self.w[0] = -1 if write else self.w[0] + 1
         else:
             while True:
@@ -208,6 +223,9 @@ cdef class RWSem:
                 if (write and seen != 0) or (not write and seen < 0):
                     _sleep_on(pool, self.w, seen, &self.w[3], 0,
                               BLK_RWSEM_WRITE if write else BLK_RWSEM_READ, self.obj)
+                    s = -1                  # waited: stamped once it holds the lock
+            if s < 0:
+                s = _restamp(pool)
         if write:
             fz_store32(&self.w[1], g_task)
         else:

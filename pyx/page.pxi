@@ -323,6 +323,7 @@ def lock_page(Page page not None):
     if _controlled(pool):
         while p.flags & C_PG_LOCKED:
             _block(pool, BLK_PAGE, _pobj(page))
+            s = _restamp(pool)
             _check_live(page, "lock_page (after waiting)")
         seen = p.flags
         p.flags = seen | C_PG_LOCKED
@@ -337,7 +338,10 @@ def lock_page(Page page not None):
                 continue
             _sleep_on(pool, <int32_t*>&p.flags, seen | C_PG_LOCKED, &p.waiters, fz_load32(&p.lock_pid),
                       BLK_PAGE, _pobj(page))
+            s = -1                          # waited: stamped once it holds the lock
             _check_live(page, "lock_page (after waiting)")
+        if s < 0:
+            s = _restamp(pool)
     p.lock_owner = g_task
     p.lock_pid = g_pid
     _record(pool, s, OP_LOCK, _pobj(page), seen, seen | C_PG_LOCKED)

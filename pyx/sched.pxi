@@ -311,7 +311,11 @@ cdef str _holder(Pool pool, int kind, int64_t obj):
             readers = [t for t in range(FZ_MAX_TASKS) if (w[2] >> t) & 1]
             return "readers " + ", ".join(f"task {t}" for t in readers)
         owner = w[1]
-    return "the parent" if owner == -1 else f"task {owner}"
+    if owner == -1:
+        return "the parent"
+    if 0 <= owner < FZ_MAX_TASKS and pool.ctl.task_state[owner] == T_DONE:
+        return f"task {owner}, which has ended"
+    return f"task {owner}"
 
 
 # ---- the run protocol between the parent (executor) and its workers ----

@@ -64,6 +64,26 @@ class Rendezvous(LockOrder):
         self._meet(self.b, self.a)
 
 
+class LeakedLock(Program):
+    """One op returns still holding a mutex; the other waits for it forever."""
+    name = "leaked-lock"
+    tasks = (2, 2)
+
+    def setup(self, pool):
+        self.a = pool.mutex()
+        self.taken = pool.atomic(0)
+
+    @op()
+    def take(self):
+        self.a.lock()
+        self.taken.add(1)
+
+    @op()
+    def wait(self):
+        self.a.lock()
+        self.a.unlock()
+
+
 class Crash(Program):
     """A task that kills its own worker process."""
     name = "crash"

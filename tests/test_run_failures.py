@@ -2,11 +2,13 @@
 import os
 import time
 
+import pytest
+
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
-from programs import Crash, LockOrder, Rendezvous, Spin
+from programs import Crash, LeakedLock, LockOrder, Rendezvous, Spin
 
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
@@ -64,7 +66,7 @@ def test_a_cycle_first_seen_across_runs_is_reported_again_by_a_run_that_shows_it
 def test_a_chaos_run_whose_tasks_all_sleep_on_locks_is_a_deadlock_not_a_hang(make_executor):
     """Free-running tasks that all wait on locks held by each other are a deadlock, seen
     without waiting out the watchdog (a hang would come only after it)."""
-    ex = make_executor(Rendezvous, lockdep=False, watchdog_s=300)
+    ex = make_executor(Rendezvous, lockdep=False, watchdog_s=30)
     result = ex.run(Scenario.of([[("ab_meet", ())], [("ba_meet", ())]]), mode="chaos")
     assert result.finding is not None and result.finding.kind == "deadlock"
     assert "task 0 waits for mutex b (@" in result.finding.message and "held by task 1" in result.finding.message
@@ -74,11 +76,21 @@ def test_a_chaos_run_whose_tasks_all_sleep_on_locks_is_a_deadlock_not_a_hang(mak
 
 def test_a_chaos_deadlock_converts_to_a_controlled_deadlock(make_executor):
     """The chaos search keeps a deadlock it saw running free, as a schedule that replays it."""
-    ex = make_executor(Rendezvous, lockdep=False, watchdog_s=300)
+    ex = make_executor(Rendezvous, lockdep=False, watchdog_s=30)
     scenario = Scenario.of([[("ab_meet", ())], [("ba_meet", ())]])
     found = next(Search(ex, "chaos", seed=3, scenario=scenario).run(max_runs=1, stop_at_first=True))
     assert found.finding.kind == "deadlock" and found.reproduced
     assert ex.run(scenario, found.schedule).finding.kind == "deadlock"
+
+
+@pytest.mark.parametrize("switches", [[(2, 1)], [(2, 1), (3, 0)]])
+def test_a_lock_left_held_by_an_ended_task_is_a_deadlock_where_the_waiter_waits(make_executor, switches):
+    """Whether the holder ends before or after the waiter blocks, the deadlock has one
+    signature, at the waiter, and its report says the holder has ended."""
+    ex = make_executor(LeakedLock, lockdep=False)
+    result = ex.run(Scenario.of([[("take", ())], [("wait", ())]]), Schedule.of_switches(switches))
+    assert result.finding is not None and result.finding.signature == "deadlock@LeakedLock.wait"
+    assert "task 1 waits for mutex a (@0) held by task 0, which has ended" in result.finding.message
 
 
 def test_a_task_that_kills_its_worker_is_a_worker_crash(make_executor):

@@ -23,11 +23,12 @@ def test_the_h4_swimlane_tells_the_story_in_order():
     entry, result = replayed()
     lines = swimlane(result.first, entry.scenario, names=result.object_names).splitlines()
     faulting = result.first.finding.task
+    width = len(lines[1].split()[1])                         # the columns fit their cells
 
     def first(text, task_is_faulting):
         """The first row with `text` in the faulting task's column (or in another's)."""
         for i, line in enumerate(lines):
-            column = (line.find(text) - 6) // 35          # step (5) + space, then 34-wide columns
+            column = (line.find(text) - 6) // (width + 1)  # step (5) + space, then the columns
             if text in line and line[:5].strip().isdigit() and (column == faulting) == task_is_faulting:
                 return i
         raise AssertionError(f"{text!r} not found in\n" + "\n".join(lines))
@@ -50,3 +51,14 @@ def test_trace_json_lines_parse_and_carry_the_bound_ids():
     assert ops and all({"seq", "task", "op", "object", "before", "after", "function", "where"} <= set(r) for r in ops)
     assert all(r["campaign"] == "c1" and r["run"] == "r1" for r in records)
     assert records[-1]["event"] == "finding" and records[-1]["kind"] == "use-after-free"
+
+
+def test_swimlane_cells_are_never_cut():
+    """Every operation shows whole, its values included: the columns fit the longest cell."""
+    from fuzzmm.report import _cell
+    from fuzzmm.trace import records
+    entry, result = replayed()
+    text = swimlane(result.first, entry.scenario, names=result.object_names, everything=True)
+    cells = [_cell(r) for r in records(result.first, result.object_names) if r["task"] >= 0]
+    assert any(len(c) > 34 for c in cells)
+    assert all(c in text for c in cells)

@@ -5,10 +5,12 @@ pool's model state is restored from a snapshot taken after `setup`, not
 rebuilt.  The parent only prepares a run, releases it, and waits: in
 controlled mode the workers pass the turn among themselves.
 """
+import dataclasses
 import importlib.util
 import json
 import os
 import pickle
+import re
 import signal
 import sys
 import threading
@@ -173,6 +175,8 @@ class Executor:
         _core.finish_run(pool)
         if finding is None:
             finding = self._task_finding(info)
+            if finding is not None and finding.kind == "deadlock" and not finding.function:
+                finding = self._at_a_waiter(finding)
         if finding is None:
             finding = self._check(scenario)
         if finding is None and self.lockdep is not None:
@@ -262,6 +266,15 @@ class Executor:
             return FindingReport(kind, d.get("message", ""), d.get("function", ""), d.get("line", 0),
                                  task=t, step=step, obj=d.get("obj"))
         return None
+
+    def _at_a_waiter(self, finding):
+        """A deadlock seen as a task ended (others still wait on what it holds) is placed
+        where the first waiter waits, not at the task that ended."""
+        match = re.match(r"task (\d+) waits", finding.message)
+        if match is None:
+            return finding
+        task = int(match.group(1))
+        return dataclasses.replace(finding, function=self._last_function(task), task=task)
 
     @staticmethod
     def _latent_finding(latent):
