@@ -208,7 +208,7 @@ def cmd_minimize(args):
             raise FuzzmmError(f"{args.file}: does not reproduce {entry.signature}; nothing to minimise")
         small = corpus.minimize(entry, executor, max_runs=args.max_runs)
     out = args.output or args.file
-    corpus.write_atomic(out, small.to_json())
+    corpus.write_atomic(out, small.to_json(base=os.path.dirname(os.path.abspath(out))))
     print(f"{out}: {entry.size} -> {small.size} (tasks, operations, argument total, switches, switch steps); "
           f"{small.scenario.describe()}; switches {list(small.schedule.switches)}")
     return 1

@@ -66,8 +66,13 @@ def _import(source):
     if not _is_path(source):
         try:
             return importlib.import_module(source)
+        except ModuleNotFoundError as exc:
+            if exc.name != source.split(".")[0] or os.getcwd() in sys.path:
+                raise FuzzmmError(f"cannot import model module {source}: {exc}") from None
         except ImportError as exc:
             raise FuzzmmError(f"cannot import model module {source}: {exc}") from None
+        sys.path.insert(0, os.getcwd())     # as `python -m` would: a project's own modules
+        return _import(source)
     path = os.path.abspath(source)
     name = f"fuzzmm_model_{zlib.crc32(path.encode()):08x}"
     if name in sys.modules:

@@ -1,6 +1,7 @@
 """The fuzzmm command: its contract of outputs and exit codes, and bad input."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -131,6 +132,37 @@ def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_pa
         proc = fuzzmm("replay", str(path))
         assert one_line_error(proc) and name in proc.stderr, proc.stderr
         assert json.loads(path.read_text()) == content
+
+
+def test_a_corpus_of_a_model_file_moves_with_its_project(tmp_path):
+    """Corpus files name the model file relative to themselves: after the project moves
+    (another checkout, another CI path) they still replay, from any directory."""
+    project = tmp_path / "a"
+    project.mkdir()
+    shutil.copy(os.path.join(HERE, "..", "fuzzmm", "examples", "lost_update.py"), project / "racy.py")
+    proc = fuzzmm("fuzz", "--model", "racy.py", "--variant", "racy", "--duration", "2", "--executors", "1",
+                  "--corpus", "corpus", "--seed", "1", cwd=project)
+    assert proc.returncode == 1, proc.stderr
+    name = os.listdir(project / "corpus")[0]
+    assert json.loads((project / "corpus" / name).read_text())["program"] == "../racy.py:LostUpdate"
+    moved = tmp_path / "b"
+    project.rename(moved)
+    assert fuzzmm("replay", os.path.join("corpus", name), cwd=moved).returncode == 1
+    assert fuzzmm("replay", str(moved / "corpus" / name), cwd=tmp_path).returncode == 1
+
+
+def test_replay_finds_a_program_module_in_the_working_directory(tmp_path):
+    """A corpus line naming `module:Class` (as fuzz_test prints it) replays from the
+    project's directory without PYTHONPATH, as `python -m` would import it."""
+    (tmp_path / "mymodel.py").write_text("from fuzzmm.examples.lost_update import LostUpdate\n"
+                                         "class Mine(LostUpdate):\n    variant = 'mine'\n")
+    doc = {"format": 1, "model": "mymodel", "variant": "mine", "program": "mymodel:Mine",
+           "scenario": [[["increment", [1]]], [["increment", [1]]]], "schedule": {"switches": [[2, 1]]},
+           "signature": {"kind": "assertion", "signature": "assertion@LostUpdate.check"}}
+    (tmp_path / "f.json").write_text(json.dumps(doc))
+    proc = subprocess.run([sys.executable, "-P", "-m", "fuzzmm", "replay", "f.json"],   # -P: as the
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)  # console script
+    assert proc.returncode == 1, proc.stdout + proc.stderr
 
 
 def test_bad_command_line_values_are_refused(tmp_path):

@@ -42,13 +42,16 @@ class Entry:
                    if isinstance(a, int))
         return (self.scenario.ntasks, ops, args, len(switches), sum(s for s, _ in switches))
 
-    def to_json(self):
+    def to_json(self, base=None):
+        """The file's document; with `base`, model files are named relative to that
+        directory (where the file goes), so a corpus moves with its project."""
+        relative = (lambda src: os.path.relpath(os.path.abspath(src), base)) if base else None
         return {
             "format": FORMAT_VERSION,
             "fuzzmm": fuzzmm.__version__,
-            "model": self.model,
+            "model": _map_path(self.model, relative),
             "variant": self.variant,
-            "program": self.program,
+            "program": _map_path(self.program, relative),
             "scenario": self.scenario.to_json(),
             "schedule": {"switches": self.schedule.to_json()},
             "signature": {"kind": self.kind, "signature": self.signature},
@@ -62,6 +65,19 @@ class Entry:
         return f"{self.variant}-{self.kind}-{digest}.json".replace("/", "_")
 
 
+def _is_file_source(source):
+    return source.endswith(".py") or os.sep in source
+
+
+def _map_path(value, convert):
+    """Apply `convert` to the file path in a model ("path.py") or program
+    ("path.py:Class") field; names of modules and built-in models stay as they are."""
+    if convert is None:
+        return value
+    source, colon, qualname = value.rpartition(":") if ":" in value else (value, "", "")
+    return convert(source) + colon + qualname if _is_file_source(source) else value
+
+
 def load(path):
     """Read and validate one corpus file; FuzzmmError says what is wrong and where."""
     try:
@@ -73,11 +89,13 @@ def load(path):
         raise FuzzmmError(f"{path}: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise FuzzmmError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
-    return load_doc(doc, path)
+    return load_doc(doc, path, base=os.path.dirname(os.path.abspath(path)))
 
 
-def load_doc(doc, path="<corpus entry>"):
-    """Validate a parsed corpus document into an Entry."""
+def load_doc(doc, path="<corpus entry>", base=None):
+    """Validate a parsed corpus document into an Entry.  Relative model files are
+    found from `base` (the file's directory; the working directory by default)."""
+    absolute = lambda src: os.path.normpath(os.path.join(base or os.getcwd(), src))  # noqa: E731
     if not isinstance(doc, dict):
         raise FuzzmmError(f"{path}: a corpus file holds a JSON object")
     version = doc.get("format")
@@ -98,7 +116,8 @@ def load_doc(doc, path="<corpus entry>"):
             if step < 0 or not 0 <= task < scenario.ntasks:
                 raise FuzzmmError(f"switch ({step}, {task}) needs a step >= 0 and a task number below "
                                   f"{scenario.ntasks}, the scenario's task count")
-        return Entry(model=str(doc["model"]), variant=str(doc["variant"]), program=str(doc["program"]),
+        return Entry(model=_map_path(str(doc["model"]), absolute), variant=str(doc["variant"]),
+                     program=_map_path(str(doc["program"]), absolute),
                      scenario=scenario, schedule=schedule, kind=kind,
                      signature=str(signature.get("signature", kind)), message=str(doc.get("message", "")),
                      found_by=dict(doc.get("found_by", {})), fixed_in=fixed,
@@ -154,7 +173,7 @@ def save(directory, entry):
                 return path
         except FuzzmmError:
             pass            # an unreadable file of the same name is replaced by a good one
-    write_atomic(path, entry.to_json())
+    write_atomic(path, entry.to_json(base=directory))
     entry.path = path
     return path
 

@@ -98,7 +98,7 @@ class RedisStore:
     def _save(self, entry):
         import redis
         field = self._field(entry)
-        doc = json.dumps(entry.to_json())
+        doc = json.dumps(entry.to_json(base=os.getcwd()))   # read back from the working directory
         with self.client.pipeline() as pipe:
             while True:
                 try:
