@@ -71,6 +71,8 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
             for found in search.run(seconds=seconds):
                 if not found.reproduced or found.finding.signature in seen:
                     continue
+                if not _replays(executor, found):
+                    continue        # a worker killed from outside, say: nothing to keep
                 seen.add(found.finding.signature)
                 entry = Entry(model=job.model, variant=job.variant, program=str(job.ref),
                               scenario=found.scenario, schedule=found.schedule, kind=found.finding.kind,
@@ -85,6 +87,13 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
         messages.put(("done", job, runs, None))
     except BaseException as exc:      # reported to the parent, which decides the exit code
         messages.put(("done", job, runs, f"{type(exc).__name__}: {exc}"))
+
+
+def _replays(executor, found):
+    """Whether a new finding shows again when its run is replayed on its own: only
+    what replays goes into the corpus."""
+    again = executor.run_alone(found.scenario, found.schedule)
+    return again.finding is not None and again.finding.signature == found.finding.signature
 
 
 @dataclass

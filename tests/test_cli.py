@@ -165,6 +165,26 @@ def test_replay_finds_a_program_module_in_the_working_directory(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
 
 
+def test_a_crash_that_does_not_replay_is_not_kept(tmp_path):
+    """A worker that died once for a reason outside the program (here: a marker file,
+    as an OOM kill would be) is not written to the corpus: its run does not replay."""
+    marker = tmp_path / "died-once"
+    model = tmp_path / "model.py"
+    model.write_text("import os, signal\nfrom fuzzmm.program import Program, op\n"
+                     "class OnceKilled(Program):\n    tasks = (1, 1)\n"
+                     "    def setup(self, pool):\n        self.n = pool.atomic(0)\n"
+                     "    @op(n=(1,))\n    def work(self, n):\n        self.n.add(n)\n"
+                     f"        if not os.path.exists({str(marker)!r}):\n"
+                     f"            open({str(marker)!r}, 'w').close()\n"
+                     "            os.kill(os.getpid(), signal.SIGKILL)\n")
+    proc = fuzzmm("fuzz", "--model", str(model), "--duration", "2", "--executors", "1",
+                  "--corpus", str(tmp_path / "c"), "--json")
+    assert marker.exists()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1])["findings"] == []
+    assert [n for n in os.listdir(tmp_path / "c") if n.endswith(".json")] == []
+
+
 def test_bad_command_line_values_are_refused(tmp_path):
     """A duration that is not a positive number, a run bound below 1, a corpus action
     missing or pointed at no directory: one line, exit 2, and nothing created."""
