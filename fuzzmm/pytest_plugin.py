@@ -20,7 +20,9 @@ fuzz test or a corpus item needs it: a run that uses none of them pays for this 
 """
 import os
 from pathlib import Path
+import signal
 import sys
+import threading
 
 import pytest
 
@@ -77,10 +79,25 @@ def pytest_report_header(config):
 
 # ---- fixtures ----
 
+def _terminate_like_interrupt():
+    """From the first pool this process makes for a test, SIGTERM (a cancelled CI job)
+    ends the session as Ctrl-C does, tearing fixtures down, so no segment is left.
+    Only when nothing else handles SIGTERM, and never in a session fuzzmm is not used."""
+    if threading.current_thread() is threading.main_thread() \
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+
 @pytest.fixture
 def fuzzmm_pool():
     """A shared-memory pool (default layout) for this test; closed and unlinked after it."""
     from fuzzmm.pool import Pool
+    _terminate_like_interrupt()
     pool = Pool.create()
     try:
         yield pool
@@ -96,6 +113,7 @@ def fuzzmm_executor():
     made = []
 
     def make(program, **kwargs):
+        _terminate_like_interrupt()
         executor = Executor(program, **kwargs)
         made.append(executor)
         return executor
@@ -173,6 +191,7 @@ class _ExecutorCache:
             self.drop(ref)
             executor = None
         if executor is None:
+            _terminate_like_interrupt()
             executor = Executor(ref, workers=max(ntasks, min(ref.load().tasks[1], 16)))
             self.by_ref[ref] = executor
         return executor

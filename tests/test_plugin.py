@@ -272,3 +272,26 @@ def test_a_lock_order_cycle_found_by_hypothesis_shrinks_to_a_run_that_shows_it_w
     assert "lock-order@" in text and "warning" not in text
     scenario = text.split("scenario:", 1)[1].splitlines()[0]
     assert "ab()" in scenario and "ba()" in scenario
+
+
+def test_sigterm_during_a_fuzzmm_test_leaves_no_segment(tmp_path):
+    """A cancelled CI job sends SIGTERM: the session ends as on Ctrl-C, fixtures close
+    their pools, and nothing of that pytest process is left in /dev/shm."""
+    import signal
+    import time
+    marker = tmp_path / "ready"
+    (tmp_path / "test_slow.py").write_text(
+        "import time\nfrom fuzzmm.examples.lost_update import LostUpdate\n"
+        "def test_slow(fuzzmm_executor):\n"
+        "    fuzzmm_executor(LostUpdate)\n"
+        f"    open({str(marker)!r}, 'w').close()\n"
+        "    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_slow.py"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), proc.communicate()[0]
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert [n for n in os.listdir("/dev/shm") if n.startswith(f"fuzzmm-{proc.pid}-")] == []
