@@ -133,7 +133,8 @@ def fuzzmm_profile(pytestconfig):
     try:
         return active_profile(pytestconfig.getoption("fuzzmm_profile"))[0]
     except FuzzmmError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        error = str(exc)
+    pytest.fail(error, pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -264,8 +264,10 @@ def fuzz_test(program, expect=None, *, workers=None, max_switches=8, max_step=No
             executor = fuzzmm_executor(program, workers=workers)
             fuzz(executor, fuzzmm_profile, expect=expect, max_switches=max_switches, max_step=max_step,
                  shrink_s=shrink_s, **settings)
+            return
         except FuzzmmError as exc:
-            pytest.fail(f"fuzzmm: error: {exc}", pytrace=False)
+            error = str(exc)
+        pytest.fail(f"fuzzmm: error: {error}", pytrace=False)    # outside the except: one report
 
     name = getattr(program, "__name__", None) or getattr(program, "qualname", "program")
     test.__name__ = test.__qualname__ = f"test_fuzz_{name}"

@@ -215,6 +215,27 @@ def test_fuzz_test_passes_clean_and_expected_and_reports_a_finding_as_signature_
                                  "--fuzzmm-profile", "ci", "-p", "no:cacheprovider").assert_outcomes(passed=2)
 
 
+def test_a_refused_program_fails_its_fuzz_test_with_the_reason_once(pytester):
+    """A program fuzzmm refuses (an @op naming an argument its method lacks) fails its
+    test with the one-line reason, not a chain of tracebacks."""
+    pytester.makepyfile(test_refused="""
+        from fuzzmm.program import Program, op
+        from fuzzmm.testing import fuzz_test
+
+        class Bad(Program):
+            @op(m=(1,))
+            def inc(self, n):
+                pass
+
+        test_bad = fuzz_test(Bad)
+    """)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    failures = failure_sections(result)
+    assert failures.count("the method takes (n)") == 1
+    assert "During handling" not in failures and "Traceback" not in failures
+
+
 def test_example_project_passes_in_a_project_of_its_own(pytester):
     """examples/ (a model file and its tests) works copied into a fresh project."""
     for name in ("my_model.py", "test_my_model.py"):
