@@ -38,7 +38,8 @@ def table(summary, variants):
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append(f"{summary['runs']} runs in {summary['elapsed_s']} s ({summary['runs_per_s']} runs/s), "
-                 f"seed {summary.get('seed')}")
+                 f"seed {summary.get('seed')}" + ("; interrupted before its --duration was up"
+                                                  if summary.get("interrupted") else ""))
     return "\n".join(lines)
 
 

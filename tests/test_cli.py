@@ -211,3 +211,11 @@ def test_a_model_file_can_override_one_function_of_a_variant(tmp_path):
     summary = json.loads(proc.stdout.splitlines()[-1])
     assert proc.returncode == 0, proc.stderr
     assert summary["findings"] == [] and summary["runs"] > 100
+
+
+def test_the_table_says_when_a_campaign_was_interrupted():
+    """The text summary of a campaign stopped early says so, as --json's `interrupted` does."""
+    from fuzzmm.report import table
+    summary = {"findings": [], "runs": 10, "elapsed_s": 1.0, "runs_per_s": 10.0, "seed": 1, "interrupted": True}
+    assert "interrupted" in table(summary, ["racy"]).splitlines()[-1]
+    assert "interrupted" not in table({**summary, "interrupted": False}, ["racy"])
