@@ -96,11 +96,11 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
     for rec in rows:
         row(rec["seq"], rec["task"], _cell(rec), f"{rec['function']} ({rec['where']})")
     if finding is not None:
-        if finding.task >= 0:
+        if finding.task >= 0 and finding.step > 0:      # step 0: seen after the run (lockdep)
             row(finding.step, finding.task, f"!! {finding.kind}", f"{finding.function}:{finding.line}")
-        lines.append(f"!! {finding.kind} in {finding.function or '?'}"
-                     f" ({'task %d' % finding.task if finding.task >= 0 else 'quiescent check'}"
-                     f", step {finding.step}): {finding.message}")
+        where = f"task {finding.task}" if finding.task >= 0 else "quiescent check"
+        when = f", step {finding.step}" if finding.step > 0 else ""
+        lines.append(f"!! {finding.kind} in {finding.function or '?'} ({where}{when}): {finding.message}")
     if focus is not None:
         label = next((r["object"] for r in rows if r["obj"] == focus), "the object")
         lines.append(f"(only {label}'s operations and the stores made while it was in play; "

@@ -118,7 +118,8 @@ def swimlane_text(result, scenario, names=None, limit=SWIMLANE_LINES):
 
 
 def describe_finding(finding):
-    where = f"task {finding.task}, step {finding.step}" if finding.task >= 0 else "quiescent check"
+    where = f"task {finding.task}" if finding.task >= 0 else "quiescent check"
+    where += f", step {finding.step}" if finding.step > 0 else ""       # 0: seen after the run
     return (f"  kind:      {finding.kind}\n"
             f"  signature: {finding.signature}\n"
             f"  message:   {finding.message}\n"

@@ -62,3 +62,17 @@ def test_swimlane_cells_are_never_cut():
     cells = [_cell(r) for r in records(result.first, result.object_names) if r["task"] >= 0]
     assert any(len(c) > 34 for c in cells)
     assert all(c in text for c in cells)
+
+
+def test_a_finding_seen_after_the_run_has_no_row_at_a_step():
+    """A lock-order cycle, found once the run is over, is told below the swimlane, not as
+    a row at step 0 after the last operation."""
+    from fuzzmm.sched.executor import Executor
+    from fuzzmm.program import Scenario
+    from programs import SerialLockOrder
+    with Executor(SerialLockOrder) as ex:
+        result = ex.run(Scenario.of([[("ab", ()), ("ba", ())]]), keep_events=True)
+    assert result.finding.kind == "lock-order"
+    lines = swimlane(result, Scenario.of([[("ab", ()), ("ba", ())]]), everything=True).splitlines()
+    assert not any(line.lstrip().startswith("0 ") for line in lines)
+    assert lines[-1].startswith("!! lock-order in ") and "step" not in lines[-1].split(":")[0]
