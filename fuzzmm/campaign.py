@@ -79,6 +79,8 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
                               signature=found.finding.signature, message=found.finding.message,
                               found_by={"strategy": found.strategy, "seed": job.seed, "run": found.run,
                                         "elapsed_s": round(found.elapsed_s, 4)})
+                if not stop.is_set():
+                    entry = _smaller(executor, entry, min(MINIMIZE_S, MINIMIZE_SHARE * seconds))
                 messages.put(("finding", job, entry.to_json(), found.elapsed_s))
                 if stop.is_set():
                     break
@@ -87,6 +89,19 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
         messages.put(("done", job, runs, None))
     except BaseException as exc:      # reported to the parent, which decides the exit code
         messages.put(("done", job, runs, f"{type(exc).__name__}: {exc}"))
+
+
+MINIMIZE_S = 2.0        # at most this long, and this share of a job's budget, per new finding
+MINIMIZE_SHARE = 0.1
+
+
+def _smaller(executor, entry, budget_s):
+    """The entry shrunk for a while (fewer tasks, operations, switches) so the corpus file
+    is readable as written; `fuzzmm minimize` goes further.  Never loses the finding."""
+    try:
+        return corpus.minimize(entry, executor, deadline=time.monotonic() + budget_s)
+    except Exception:                   # a finding kept unshrunk beats a finding lost
+        return entry
 
 
 def _replays(executor, found):

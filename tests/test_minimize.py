@@ -49,3 +49,14 @@ def test_a_lock_order_finding_replays_each_time_and_shrinks(make_executor):
     small = corpus.minimize(big, ex)
     assert small.scenario.tasks == ((("ab", ()),), (("ba", ()),))
     assert corpus.replay(small, repeat=2, executor=ex).reproduced
+
+
+def test_a_campaign_keeps_a_new_finding_shrunk_for_a_bounded_time(make_executor):
+    """What a campaign writes is shrunk first, within its time bound, and still replays."""
+    from fuzzmm.campaign import _smaller
+    ex = make_executor(LostUpdate)
+    found = next(Search(ex, "random", seed=2).run(max_runs=1000, stop_at_first=True))
+    big = entry_of(found, "racy", ex.ref)
+    small = _smaller(ex, big, 2.0)
+    assert small.size < big.size
+    assert corpus.replay(small, executor=ex).reproduced

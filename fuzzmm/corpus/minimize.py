@@ -10,6 +10,7 @@ switches that do.
 """
 from dataclasses import replace
 import random
+import time
 
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
@@ -73,13 +74,17 @@ def _research(executor, scenario, signature, rng, depths=(1, 2, 3)):
     return None
 
 
-def minimize(entry, executor, max_runs=20000, on_progress=None):
-    """The smallest entry found that still reproduces `entry.signature` on `executor`."""
+def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None):
+    """The smallest entry found that still reproduces `entry.signature` on `executor`,
+    within `max_runs` runs and, if given, by the time.monotonic() `deadline`."""
     ops = type(executor.program).ops()
     best, runs, improved = entry, 0, True
     rng = random.Random(0)
     hopeless = set()            # smaller scenarios a search already failed on
-    while improved and runs < max_runs:
+
+    def spent():
+        return runs >= max_runs or (deadline is not None and time.monotonic() >= deadline)
+    while improved and not spent():
         improved = False
         for tasks, switches in _candidates(best, ops):
             candidate = replace(best, scenario=Scenario.of(tasks), schedule=Schedule.of_switches(switches))
@@ -108,9 +113,9 @@ def minimize(entry, executor, max_runs=20000, on_progress=None):
                 if on_progress:
                     on_progress(best, runs)
                 break
-            if runs >= max_runs:
+            if spent():
                 break
-        if not improved and runs < max_runs:
+        if not improved and not spent():
             best, improved = _fewer_switches(executor, best, entry.signature, rng)
             runs += 6 * RESEARCH_RUNS
     return best
