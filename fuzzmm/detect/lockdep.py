@@ -14,10 +14,14 @@ from fuzzmm.sched.schedule import FindingReport
 from fuzzmm.trace import object_label, site_parts
 
 
+_ACYCLIC = set()        # dependency sets known to hold no cycle: a property of the set alone
+_ACYCLIC_LIMIT = 4096
+
+
 class LockDep:
     def __init__(self):
         self.edges = {}          # (held, acquired) -> (task, held site, acquired site)
-        self.reported = set()    # cycles reported from the whole graph, as frozensets of classes
+        self.reported = set()    # cycles reported, as frozensets of classes
         self.reported_alone = set()   # cycles reported from one run's own dependencies
 
     def observe(self, pool, names=None):
@@ -27,20 +31,32 @@ class LockDep:
         new = [key for key in run_edges if key not in self.edges]
         for key in new:
             self.edges[key] = run_edges[key]
-        for edges, candidates, reported in ((run_edges, list(run_edges), self.reported_alone),
-                                            (self.edges, new, self.reported)):
-            for held, acquired in candidates:
-                path = _path(edges, acquired, held)
-                if path is None:
-                    continue
-                cycle = [held] + path
-                key = frozenset(cycle)
-                if key in reported:
-                    continue
-                reported.add(key)
-                self.reported.add(key)      # a cycle seen whole in one run needs no report across runs
-                return _report(edges, cycle, names)
+        cycle = _cycle_within(run_edges)
+        if cycle is not None and frozenset(cycle) not in self.reported_alone:
+            self.reported_alone.add(frozenset(cycle))
+            self.reported.add(frozenset(cycle))     # seen whole in one run: no report across runs
+            return _report(run_edges, cycle, names)
+        for held, acquired in new:
+            path = _path(self.edges, acquired, held)
+            if path is not None and frozenset([held] + path) not in self.reported:
+                self.reported.add(frozenset([held] + path))
+                return _report(self.edges, [held] + path, names)
         return None
+
+
+def _cycle_within(edges):
+    """A cycle among one run's dependencies, as a closed walk [a, b, ..., a], or None.
+    Most runs repeat a dependency set already seen acyclic, which costs one lookup."""
+    keys = frozenset(edges)
+    if keys in _ACYCLIC:
+        return None
+    for held, acquired in edges:
+        path = _path(edges, acquired, held)
+        if path is not None:
+            return [held] + path
+    if len(_ACYCLIC) < _ACYCLIC_LIMIT:
+        _ACYCLIC.add(keys)
+    return None
 
 
 def _path(edges, start, goal):
