@@ -26,6 +26,7 @@ KINDS = (
     "worker-crash",
     "hang",
     "error",
+    "lock-leak",
 )
 KIND_CODE = {name: code for code, name in enumerate(KINDS)}
 
@@ -45,13 +46,14 @@ class OwnerDied(PoolError):
 class Finding(BaseException):
     """A detector fired: `kind` is one of KINDS, `message` says what it saw."""
 
-    def __init__(self, kind, message="", obj=None):
+    def __init__(self, kind, message="", obj=None, function=None):
         if kind not in KIND_CODE:
             raise ValueError(f"unknown finding kind {kind!r}")
         super().__init__(kind, message)
         self.kind = kind
         self.message = message
         self.obj = obj          # the object it concerns, as the event ring names objects
+        self.function = function  # where it belongs when not where it was raised (a task's end)
 
     def __str__(self):
         return f"{self.kind}: {self.message}" if self.message else self.kind

@@ -109,11 +109,18 @@ class Program:
 
     def run_task(self, ops):
         """Run one task's operations in order; each is a fresh system call, so puts
-        made in an earlier one do not count against the next (put-before-unlock)."""
-        from fuzzmm._core import begin_operation
+        made in an earlier one do not count against the next (put-before-unlock).
+        A task that ends holding a lock is a `lock-leak`: no one else may ever take it."""
+        from fuzzmm._core import begin_operation, locks_held
+        from fuzzmm.errors import Finding
         for name, args in ops:
-            begin_operation(self.pool)
+            begin_operation(self.pool, name)
             getattr(self, name)(*args)
+        held = locks_held(self.pool)
+        if held:
+            taken = ", ".join(f"{what} (taken in {operation})" for what, operation in held)
+            raise Finding("lock-leak", f"the task ended holding {taken}",
+                          function=getattr(getattr(type(self), held[0][1], None), "__qualname__", None))
 
     def random_scenario(self, rng, swarm=False):
         """A scenario drawn with `rng` from the program's ops and their domains.

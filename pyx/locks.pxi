@@ -46,6 +46,41 @@ cdef inline bint _controlled(Pool pool) noexcept:
     return g_task >= 0 and pool.ctl.mode == MODE_CONTROLLED
 
 
+cdef int _note_held(int64_t obj, str what, int delta) except -1:
+    """Count a lock the running task took (+1) or released (-1), for locks_held."""
+    if g_task < 0:
+        return 0
+    entry = g_held.get(obj)
+    if delta > 0 and entry is None:
+        g_held[obj] = [what, 1, g_operation]
+    elif entry is not None:
+        entry[1] += delta
+        if entry[1] <= 0:
+            del g_held[obj]
+    return 0
+
+
+cdef bint _still_mine(Pool pool, int64_t obj, str what):
+    cdef int64_t index = obj & ((1 << 56) - 1)
+    cdef int32_t* w
+    if obj >> 56 == OBJ_PAGE:
+        return bool(pool.pages[index].flags & C_PG_LOCKED) and pool.pages[index].lock_owner == g_task
+    w = <int32_t*>(pool.heap + index)
+    if what == "rwsem (write)":
+        return w[0] == -1 and w[1] == g_task
+    if what == "rwsem (read)":
+        return w[0] > 0 and (g_task >= 31 or bool((w[2] >> g_task) & 1))
+    return w[0] == g_task + 2
+
+
+def locks_held(Pool pool not None):
+    """The locks the running task holds now, as (what, the operation that took it), each
+    checked against the lock itself: a page lock another task released no longer counts."""
+    pool.check()
+    return [(f"{what} {describe_object(pool, obj, g_object_names)}", operation)
+            for obj, (what, count, operation) in g_held.items() if _still_mine(pool, obj, what)]
+
+
 cdef inline int64_t _restamp(Pool pool) noexcept:
     """The step of an acquisition that had to wait: in a controlled run the step that
     gave the turn back, in a free run a fresh one (taken once, when the lock is held:
@@ -102,6 +137,7 @@ cdef class _HeapLock:
             if s < 0:
                 s = _restamp(pool)
         fz_store32(&self.w[1], g_pid)
+        _note_held(self.obj, "spinlock" if kind == BLK_SPIN else "mutex", 1)
         _record(pool, s, op, self.obj, 0, me)
         return 0
 
@@ -112,6 +148,7 @@ cdef class _HeapLock:
         cdef int32_t seen = fz_cmpxchg32(self.w, 0, me)
         if seen == 0:
             fz_store32(&self.w[1], g_pid)
+            _note_held(self.obj, "spinlock" if op == OP_SPIN_TRYLOCK else "mutex", 1)
         _record(pool, s, op, self.obj, seen, me if seen == 0 else seen)
         return seen == 0
 
@@ -125,6 +162,7 @@ cdef class _HeapLock:
             raise Finding("bad-unlock", f"{what} @{self.offset} unlocked by task {g_task}, held by task {held - 2}", obj=self.obj)
         fz_store32(&self.w[1], 0)
         fz_store32(self.w, 0)
+        _note_held(self.obj, what, -1)
         if _controlled(pool):
             _unblock(pool.ctl, 0, self.obj)
         elif fz_load32(&self.w[2]):
@@ -230,6 +268,7 @@ cdef class RWSem:
             fz_store32(&self.w[1], g_task)
         else:
             fz_or32(&self.w[2], self._bit())
+        _note_held(self.obj, "rwsem (write)" if write else "rwsem (read)", 1)
         _record(pool, s, OP_DOWN_WRITE if write else OP_DOWN_READ, self.obj, 0, self.w[0])
         return 0
 
@@ -247,6 +286,7 @@ cdef class RWSem:
         else:
             fz_and32(&self.w[2], ~self._bit())
             fz_add32(self.w, -1)
+        _note_held(self.obj, "", -1)
         if _controlled(pool):
             _unblock(pool.ctl, 0, self.obj)
         elif fz_load32(&self.w[3]):

@@ -307,6 +307,7 @@ def trylock_page(Page page not None):
     if ok:
         page.pg.lock_owner = g_task
         page.pg.lock_pid = g_pid
+        _note_held(_pobj(page), "page lock", 1)
     _record(page.pool, s, OP_TRYLOCK, _pobj(page), before, before | C_PG_LOCKED)
     return ok
 
@@ -344,6 +345,7 @@ def lock_page(Page page not None):
             s = _restamp(pool)
     p.lock_owner = g_task
     p.lock_pid = g_pid
+    _note_held(_pobj(page), "page lock", 1)
     _record(pool, s, OP_LOCK, _pobj(page), seen, seen | C_PG_LOCKED)
 
 
@@ -363,6 +365,7 @@ def unlock_page(Page page not None):
         raise Finding("bad-unlock", f"unlock_page on page {page.index}, which is not locked", obj=_pobj(page))
     p.lock_owner = -1
     p.lock_pid = 0
+    _note_held(_pobj(page), "", -1)
     cdef uint32_t before = fz_and32(<int32_t*>&p.flags, ~C_PG_LOCKED)
     if _controlled(pool):
         _unblock(pool.ctl, BLK_PAGE, _pobj(page))
@@ -430,10 +433,13 @@ def set_page_mapping(Page page not None, int64_t mapping):
     return before
 
 
-def begin_operation(Pool pool not None):
+def begin_operation(Pool pool not None, str name=""):
     """A task starts a new operation (a new system call): puts it made in earlier
-    operations no longer make its uses put-before-unlock."""
+    operations no longer make its uses put-before-unlock.  `name` is what locks_held
+    says took a lock."""
+    global g_operation
     pool.check()
+    g_operation = name
     cdef int t = g_task, i
     cdef uint32_t keep
     if not 0 <= t < FZ_MAX_TASKS:

@@ -42,6 +42,8 @@ BLOCK_KINDS = {BLK_PAGE: "page lock", BLK_SPIN: "spinlock", BLK_MUTEX: "mutex",
 
 cdef int g_task = -1          # the task this process runs now; -1 outside a run
 cdef int g_spin_depth = 0     # spinlocks the running task holds (sleep-in-atomic)
+cdef dict g_held = {}         # lock object -> [what, times taken, operation that took it], this task's
+cdef str g_operation = ""     # the operation the running task is in
 cdef uint64_t g_chaos_rng = 0x9e3779b97f4a7c15ULL
 cdef int64_t WAIT_SLICE_NS = 20 * 1000 * 1000
 cdef int g_parent_spins = 2000
@@ -322,9 +324,11 @@ cdef str _holder(Pool pool, int kind, int64_t obj):
 
 def set_task(int task):
     """Declare which task this process runs now (-1: none)."""
-    global g_task, g_spin_depth, g_pid
+    global g_task, g_spin_depth, g_pid, g_held, g_operation
     g_task = task
     g_spin_depth = 0
+    g_held = {}
+    g_operation = ""
     g_pid = os.getpid()
 
 

@@ -32,6 +32,21 @@ class LockOrder(Program):
         return Scenario.of([[("ab", ())], [("ba", ())]])
 
 
+class LockOrderWithBystander(LockOrder):
+    """The two orders and a third task that takes no lock: the deadlock can be noticed
+    as the bystander ends, not as the second waiter blocks."""
+    name = "lock-order-bystander"
+    tasks = (3, 3)
+
+    def setup(self, pool):
+        super().setup(pool)
+        self.count = pool.atomic(0)
+
+    @op()
+    def bystander(self):
+        self.count.add(1)
+
+
 class SerialLockOrder(LockOrder):
     """One task: the two orders can only follow each other, never deadlock."""
     name = "serial-lock-order"

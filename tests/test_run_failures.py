@@ -8,7 +8,7 @@ from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
-from programs import Crash, LeakedLock, LockOrder, Rendezvous, Spin
+from programs import Crash, LeakedLock, LockOrder, LockOrderWithBystander, Rendezvous, Spin
 
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
@@ -83,14 +83,24 @@ def test_a_chaos_deadlock_converts_to_a_controlled_deadlock(make_executor):
     assert ex.run(scenario, found.schedule).finding.kind == "deadlock"
 
 
-@pytest.mark.parametrize("switches", [[(2, 1)], [(2, 1), (3, 0)]])
-def test_a_lock_left_held_by_an_ended_task_is_a_deadlock_where_the_waiter_waits(make_executor, switches):
-    """Whether the holder ends before or after the waiter blocks, the deadlock has one
-    signature, at the waiter, and its report says the holder has ended."""
+@pytest.mark.parametrize("switches", [[], [(1, 1)], [(2, 1)]])
+def test_a_task_that_ends_holding_a_lock_is_a_lock_leak_at_the_op_that_took_it(make_executor, switches):
+    """Whether or not another task waits for it, a lock still held when its task ends is a
+    lock-leak, placed at the operation that took it."""
     ex = make_executor(LeakedLock, lockdep=False)
     result = ex.run(Scenario.of([[("take", ())], [("wait", ())]]), Schedule.of_switches(switches))
-    assert result.finding is not None and result.finding.signature == "deadlock@LeakedLock.wait"
-    assert "task 1 waits for mutex a (@0) held by task 0, which has ended" in result.finding.message
+    assert result.finding is not None and result.finding.signature == "lock-leak@LeakedLock.take"
+    assert "the task ended holding mutex a (@0) (taken in take)" in result.finding.message
+
+
+def test_a_deadlock_noticed_as_a_bystander_ends_is_placed_at_a_waiter(make_executor):
+    """Two tasks deadlocked while a third ran on: when the third ends, the deadlock is
+    reported at the function where a waiter waits, not at the task that ended."""
+    ex = make_executor(LockOrderWithBystander, lockdep=False)
+    scenario = Scenario.of([[("ab", ())], [("ba", ())], [("bystander", ())]])
+    result = ex.run(scenario, Schedule.of_switches([(2, 1)]))
+    assert result.finding is not None and result.finding.signature == "deadlock@LockOrder.ab"
+    assert result.finding.task == 0 and "task 0 waits for mutex b" in result.finding.message
 
 
 def test_a_task_that_kills_its_worker_is_a_worker_crash(make_executor):

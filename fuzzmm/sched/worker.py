@@ -16,6 +16,8 @@ from fuzzmm.sched.sites import model_site, short_traceback
 
 def _detail(kind, exc):
     function, line = model_site(exc.__traceback__)
+    if getattr(exc, "function", None):
+        function, line = exc.function, 0
     message = exc.message if isinstance(exc, Finding) else (str(exc) or type(exc).__name__)
     if kind == "error":
         message = f"{type(exc).__name__}: {message}"
