@@ -113,14 +113,14 @@ class Program:
         A task that ends holding a lock is a `lock-leak`: no one else may ever take it."""
         from fuzzmm._core import begin_operation, locks_held
         from fuzzmm.errors import Finding
-        for name, args in ops:
-            begin_operation(self.pool, name)
+        for index, (name, args) in enumerate(ops):
+            begin_operation(self.pool, index)
             getattr(self, name)(*args)
-        held = locks_held(self.pool)
+        held = [(what, ops[index][0]) for what, index in locks_held(self.pool)]
         if held:
-            taken = ", ".join(f"{what} (taken in {operation})" for what, operation in held)
+            taken = ", ".join(f"{what} (taken in {name})" for what, name in held)
             raise Finding("lock-leak", f"the task ended holding {taken}",
-                          function=getattr(getattr(type(self), held[0][1], None), "__qualname__", None))
+                          function=getattr(type(self), held[0][1]).__qualname__)
 
     def random_scenario(self, rng, swarm=False):
         """A scenario drawn with `rng` from the program's ops and their domains.

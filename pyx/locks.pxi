@@ -46,39 +46,28 @@ cdef inline bint _controlled(Pool pool) noexcept:
     return g_task >= 0 and pool.ctl.mode == MODE_CONTROLLED
 
 
-cdef int _note_held(int64_t obj, str what, int delta) except -1:
-    """Count a lock the running task took (+1) or released (-1), for locks_held."""
-    if g_task < 0:
-        return 0
-    entry = g_held.get(obj)
-    if delta > 0 and entry is None:
-        g_held[obj] = [what, 1, g_operation]
-    elif entry is not None:
-        entry[1] += delta
-        if entry[1] <= 0:
-            del g_held[obj]
-    return 0
+cdef inline void _note_taken(int64_t obj, int kind) noexcept:
+    """The running task took a lock: remember it (and in which operation) for lock-leak."""
+    global g_nheld
+    if g_task < 0 or g_nheld >= 64:
+        return
+    g_held_obj[g_nheld] = obj
+    g_held_kind[g_nheld] = kind
+    g_held_op[g_nheld] = g_op_index
+    g_nheld += 1
 
 
-cdef bint _still_mine(Pool pool, int64_t obj, str what):
-    cdef int64_t index = obj & ((1 << 56) - 1)
-    cdef int32_t* w
-    if obj >> 56 == OBJ_PAGE:
-        return bool(pool.pages[index].flags & C_PG_LOCKED) and pool.pages[index].lock_owner == g_task
-    w = <int32_t*>(pool.heap + index)
-    if what == "rwsem (write)":
-        return w[0] == -1 and w[1] == g_task
-    if what == "rwsem (read)":
-        return w[0] > 0 and (g_task >= 31 or bool((w[2] >> g_task) & 1))
-    return w[0] == g_task + 2
-
-
-def locks_held(Pool pool not None):
-    """The locks the running task holds now, as (what, the operation that took it), each
-    checked against the lock itself: a page lock another task released no longer counts."""
-    pool.check()
-    return [(f"{what} {describe_object(pool, obj, g_object_names)}", operation)
-            for obj, (what, count, operation) in g_held.items() if _still_mine(pool, obj, what)]
+cdef inline void _note_released(int64_t obj) noexcept:
+    """The running task released a lock: forget its latest taking of it."""
+    global g_nheld
+    cdef int i
+    for i in range(g_nheld - 1, -1, -1):
+        if g_held_obj[i] == obj:
+            g_nheld -= 1
+            g_held_obj[i] = g_held_obj[g_nheld]
+            g_held_kind[i] = g_held_kind[g_nheld]
+            g_held_op[i] = g_held_op[g_nheld]
+            return
 
 
 cdef inline int64_t _restamp(Pool pool) noexcept:
@@ -137,7 +126,7 @@ cdef class _HeapLock:
             if s < 0:
                 s = _restamp(pool)
         fz_store32(&self.w[1], g_pid)
-        _note_held(self.obj, "spinlock" if kind == BLK_SPIN else "mutex", 1)
+        _note_taken(self.obj, kind)
         _record(pool, s, op, self.obj, 0, me)
         return 0
 
@@ -148,7 +137,7 @@ cdef class _HeapLock:
         cdef int32_t seen = fz_cmpxchg32(self.w, 0, me)
         if seen == 0:
             fz_store32(&self.w[1], g_pid)
-            _note_held(self.obj, "spinlock" if op == OP_SPIN_TRYLOCK else "mutex", 1)
+            _note_taken(self.obj, BLK_SPIN if op == OP_SPIN_TRYLOCK else BLK_MUTEX)
         _record(pool, s, op, self.obj, seen, me if seen == 0 else seen)
         return seen == 0
 
@@ -162,7 +151,7 @@ cdef class _HeapLock:
             raise Finding("bad-unlock", f"{what} @{self.offset} unlocked by task {g_task}, held by task {held - 2}", obj=self.obj)
         fz_store32(&self.w[1], 0)
         fz_store32(self.w, 0)
-        _note_held(self.obj, what, -1)
+        _note_released(self.obj)
         if _controlled(pool):
             _unblock(pool.ctl, 0, self.obj)
         elif fz_load32(&self.w[2]):
@@ -268,7 +257,7 @@ cdef class RWSem:
             fz_store32(&self.w[1], g_task)
         else:
             fz_or32(&self.w[2], self._bit())
-        _note_held(self.obj, "rwsem (write)" if write else "rwsem (read)", 1)
+        _note_taken(self.obj, BLK_RWSEM_WRITE if write else BLK_RWSEM_READ)
         _record(pool, s, OP_DOWN_WRITE if write else OP_DOWN_READ, self.obj, 0, self.w[0])
         return 0
 
@@ -286,7 +275,7 @@ cdef class RWSem:
         else:
             fz_and32(&self.w[2], ~self._bit())
             fz_add32(self.w, -1)
-        _note_held(self.obj, "", -1)
+        _note_released(self.obj)
         if _controlled(pool):
             _unblock(pool.ctl, 0, self.obj)
         elif fz_load32(&self.w[3]):

@@ -307,7 +307,7 @@ def trylock_page(Page page not None):
     if ok:
         page.pg.lock_owner = g_task
         page.pg.lock_pid = g_pid
-        _note_held(_pobj(page), "page lock", 1)
+        _note_taken(_pobj(page), BLK_PAGE)
     _record(page.pool, s, OP_TRYLOCK, _pobj(page), before, before | C_PG_LOCKED)
     return ok
 
@@ -345,14 +345,47 @@ def lock_page(Page page not None):
             s = _restamp(pool)
     p.lock_owner = g_task
     p.lock_pid = g_pid
-    _note_held(_pobj(page), "page lock", 1)
+    _note_taken(_pobj(page), BLK_PAGE)
     _record(pool, s, OP_LOCK, _pobj(page), seen, seen | C_PG_LOCKED)
+
+
+cdef inline bint _page_locked_by_me(fz_page* p) noexcept:
+    return (p.flags & C_PG_LOCKED) != 0 and p.lock_owner == g_task
 
 
 def page_locked_by_me(Page page not None):
     """Whether the running task holds the page's PG_locked (lockdep_assert_held for a
     page lock).  Not a scheduling point: only this task can change the answer."""
-    return bool(page.pg.flags & C_PG_LOCKED) and page.pg.lock_owner == g_task
+    return _page_locked_by_me(page.pg)
+
+
+cdef bint _still_mine(Pool pool, int64_t obj, int kind):
+    """Whether the running task still holds a lock it took (another task may have
+    unlocked a page lock for it)."""
+    cdef int64_t index = obj & ((1 << 56) - 1)
+    cdef int32_t* w
+    if kind == BLK_PAGE:
+        return _page_locked_by_me(&pool.pages[index])
+    w = <int32_t*>(pool.heap + index)
+    if kind == BLK_RWSEM_WRITE:
+        return w[0] == -1 and w[1] == g_task
+    if kind == BLK_RWSEM_READ:
+        return w[0] > 0 and ((w[2] >> g_task) & 1) != 0
+    return w[0] == g_task + 2
+
+
+def locks_held(Pool pool not None):
+    """The locks the running task holds now, each once, as (what, the index of the
+    operation that took it)."""
+    pool.check()
+    seen, out = set(), []
+    for i in range(g_nheld):
+        obj = g_held_obj[i]
+        if obj not in seen and _still_mine(pool, obj, g_held_kind[i]):
+            seen.add(obj)
+            out.append((f"{BLOCK_KINDS[g_held_kind[i]]} {describe_object(pool, obj, g_object_names)}",
+                        g_held_op[i]))
+    return out
 
 
 def unlock_page(Page page not None):
@@ -365,7 +398,7 @@ def unlock_page(Page page not None):
         raise Finding("bad-unlock", f"unlock_page on page {page.index}, which is not locked", obj=_pobj(page))
     p.lock_owner = -1
     p.lock_pid = 0
-    _note_held(_pobj(page), "", -1)
+    _note_released(_pobj(page))
     cdef uint32_t before = fz_and32(<int32_t*>&p.flags, ~C_PG_LOCKED)
     if _controlled(pool):
         _unblock(pool.ctl, BLK_PAGE, _pobj(page))
@@ -433,13 +466,12 @@ def set_page_mapping(Page page not None, int64_t mapping):
     return before
 
 
-def begin_operation(Pool pool not None, str name=""):
-    """A task starts a new operation (a new system call): puts it made in earlier
-    operations no longer make its uses put-before-unlock.  `name` is what locks_held
-    says took a lock."""
-    global g_operation
+def begin_operation(Pool pool not None, int index=-1):
+    """A task starts its operation number `index` (a new system call): puts it made in
+    earlier operations no longer make its uses put-before-unlock."""
+    global g_op_index
     pool.check()
-    g_operation = name
+    g_op_index = index
     cdef int t = g_task, i
     cdef uint32_t keep
     if not 0 <= t < FZ_MAX_TASKS:

@@ -42,8 +42,13 @@ BLOCK_KINDS = {BLK_PAGE: "page lock", BLK_SPIN: "spinlock", BLK_MUTEX: "mutex",
 
 cdef int g_task = -1          # the task this process runs now; -1 outside a run
 cdef int g_spin_depth = 0     # spinlocks the running task holds (sleep-in-atomic)
-cdef dict g_held = {}         # lock object -> [what, times taken, operation that took it], this task's
-cdef str g_operation = ""     # the operation the running task is in
+# The locks the running task took and has not released, for lock-leak at its end: plain C
+# arrays, since every acquisition and release appends or removes one (a hot path).
+cdef int64_t g_held_obj[64]
+cdef int32_t g_held_kind[64]  # BLK_* of each
+cdef int32_t g_held_op[64]    # the index, in the task, of the operation that took it
+cdef int g_nheld = 0
+cdef int g_op_index = -1      # the operation the running task is in
 cdef uint64_t g_chaos_rng = 0x9e3779b97f4a7c15ULL
 cdef int64_t WAIT_SLICE_NS = 20 * 1000 * 1000
 cdef int g_parent_spins = 2000
@@ -313,22 +318,18 @@ cdef str _holder(Pool pool, int kind, int64_t obj):
             readers = [t for t in range(FZ_MAX_TASKS) if (w[2] >> t) & 1]
             return "readers " + ", ".join(f"task {t}" for t in readers)
         owner = w[1]
-    if owner == -1:
-        return "the parent"
-    if 0 <= owner < FZ_MAX_TASKS and pool.ctl.task_state[owner] == T_DONE:
-        return f"task {owner}, which has ended"
-    return f"task {owner}"
+    return "the parent" if owner == -1 else f"task {owner}"
 
 
 # ---- the run protocol between the parent (executor) and its workers ----
 
 def set_task(int task):
     """Declare which task this process runs now (-1: none)."""
-    global g_task, g_spin_depth, g_pid, g_held, g_operation
+    global g_task, g_spin_depth, g_pid, g_nheld, g_op_index
     g_task = task
     g_spin_depth = 0
-    g_held = {}
-    g_operation = ""
+    g_nheld = 0
+    g_op_index = -1
     g_pid = os.getpid()
 
 
