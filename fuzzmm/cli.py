@@ -214,15 +214,8 @@ def cmd_minimize(args):
     return 1
 
 
-def _existing_dir(path):
-    if not os.path.isdir(path):
-        raise FuzzmmError(f"{path} is not a corpus directory")
-    return path
-
-
 def cmd_dedup(args):
     from fuzzmm import corpus
-    _existing_dir(args.dir)
     bad = [(p, e) for p, e in corpus.entries(args.dir) if isinstance(e, FuzzmmError)]
     removed = corpus.dedup(args.dir)
     for path in removed:
@@ -237,8 +230,8 @@ def cmd_export(args):
     from fuzzmm.corpus import files
     from fuzzmm.corpus.store import open_store
     written = 0
-    if not args.source.startswith("redis://"):
-        _existing_dir(args.source)
+    if not args.source.startswith("redis://") and not os.path.isdir(args.source):
+        raise FuzzmmError(f"{args.source}: not a directory")     # a store would create it
     for where, entry in open_store(args.source).entries():
         if isinstance(entry, FuzzmmError):
             print(f"fuzzmm: warning: skipped {entry}", file=sys.stderr)

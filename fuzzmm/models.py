@@ -58,12 +58,13 @@ class Model:
                               f"(it has: {', '.join(self.variants)})") from None
 
 
-def _is_path(source):
+def is_file_source(source):
+    """Whether a model source names a .py file (else a module or a built-in name)."""
     return source.endswith(".py") or os.sep in source
 
 
 def _import(source):
-    if not _is_path(source):
+    if not is_file_source(source):
         try:
             return importlib.import_module(source)
         except ModuleNotFoundError as exc:
@@ -95,7 +96,7 @@ def load_model(name_or_path=None):
     name_or_path = name_or_path or DEFAULT_MODEL
     source = BUILTIN_MODELS.get(name_or_path, name_or_path)
     module = _import(source)
-    if _is_path(source):
+    if is_file_source(source):
         source = os.path.abspath(source)
     table = getattr(module, "VARIANTS", None)
     if table is None:

@@ -275,22 +275,37 @@ def describe_waits(Pool pool not None, dict names=None):
 
 
 def stalled_waits(Pool pool not None, dict names=None):
-    """Parent side, for a chaos run: (step, who waits on what) when every task that
-    has not ended sleeps on a lock, else (step, None).  Seen twice at the same
-    step, some way apart, it is a deadlock: no task is left to release anything."""
+    """Parent side, for a chaos run: (step, first sleeper, who waits on what) when every
+    task that has not ended sleeps on a lock that is still taken, else (step, -1, None).
+    Seen at the same step a few times, some way apart, it is a deadlock: no task is
+    left to release anything.  (A sleeper whose lock was just released is only slow
+    to wake, not stuck.)"""
     pool.check()
     cdef fz_ctl* c = pool.ctl
     cdef int64_t step = fz_load64(&c.step)
     cdef int32_t state
-    cdef bint asleep = False
+    cdef int first = -1
     for t in range(c.ntasks):
         state = fz_load32(&c.task_state[t])
         if state == T_DONE:
             continue
-        if state != T_BLOCKED:
-            return step, None
-        asleep = True
-    return step, (describe_waits(pool, names) if asleep else None)
+        if state != T_BLOCKED or not _taken(pool, c.blocked_kind[t], c.blocked_on[t]):
+            return step, -1, None
+        if first < 0:
+            first = t
+    return step, first, (describe_waits(pool, names) if first >= 0 else None)
+
+
+cdef bint _taken(Pool pool, int kind, int64_t obj):
+    """Whether the lock a sleeper waits on is still taken (so that it cannot go on)."""
+    cdef int64_t index = obj & ((1 << 56) - 1)
+    cdef int32_t word
+    if kind == BLK_PAGE:
+        return (fz_load32(<int32_t*>&pool.pages[index].flags) & 1) != 0      # PG_locked
+    word = fz_load32(<int32_t*>(pool.heap + index))
+    if kind == BLK_RWSEM_READ:
+        return word < 0
+    return word != 0
 
 
 def describe_object(Pool pool not None, int64_t obj, dict names=None):
@@ -434,7 +449,6 @@ def end_task(Pool pool not None, int task, str kind="ok", bytes detail=b""):
     global g_task
     cdef fz_ctl* c = pool.ctl
     cdef int code = KIND_CODE[kind], nxt, t
-    cdef bint live = False
     c.result_kind[task] = code
     c.result_step[task] = c.step
     n = min(len(detail), FZ_DETAIL)
@@ -449,11 +463,13 @@ def end_task(Pool pool not None, int task, str kind="ok", bytes detail=b""):
         if nxt >= 0:
             _hand_to(c, nxt)
         else:
+            waiter = -1
             for t in range(c.ntasks):
-                if c.task_state[t] == T_BLOCKED:
-                    live = True
-            if live:
-                message = describe_waits(pool).encode()
+                if c.task_state[t] == T_BLOCKED and waiter < 0:
+                    waiter = t
+            if waiter >= 0:
+                # the deadlock belongs to a waiter, whose place the parent reads from the ring
+                message = json.dumps({"message": describe_waits(pool), "task": waiter}).encode()
                 c.result_kind[task] = KIND_CODE["deadlock"]
                 n = min(len(message), FZ_DETAIL)
                 memcpy(c.detail[task], <char*>message, n)

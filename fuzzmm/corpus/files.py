@@ -12,6 +12,7 @@ import tempfile
 
 import fuzzmm
 from fuzzmm.errors import FuzzmmError, KINDS
+from fuzzmm.models import is_file_source
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
 
@@ -65,17 +66,13 @@ class Entry:
         return f"{self.variant}-{self.kind}-{digest}.json".replace("/", "_")
 
 
-def _is_file_source(source):
-    return source.endswith(".py") or os.sep in source
-
-
 def _map_path(value, convert):
     """Apply `convert` to the file path in a model ("path.py") or program
     ("path.py:Class") field; names of modules and built-in models stay as they are."""
     if convert is None:
         return value
     source, colon, qualname = value.rpartition(":") if ":" in value else (value, "", "")
-    return convert(source) + colon + qualname if _is_file_source(source) else value
+    return convert(source) + colon + qualname if is_file_source(source) else value
 
 
 def load(path):

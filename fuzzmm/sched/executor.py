@@ -10,7 +10,6 @@ import importlib.util
 import json
 import os
 import pickle
-import re
 import signal
 import sys
 import threading
@@ -176,7 +175,8 @@ class Executor:
         if finding is None:
             finding = self._task_finding(info)
             if finding is not None and finding.kind == "deadlock" and not finding.function:
-                finding = self._at_a_waiter(finding)
+                # noticed as the last runnable task ended: placed where its waiter waits
+                finding = dataclasses.replace(finding, function=self._last_function(finding.task))
         if finding is None:
             finding = self._check(scenario)
         if finding is None and self.lockdep is not None:
@@ -205,10 +205,9 @@ class Executor:
         stall = (None, 0)       # (step, polls in a row) of a chaos run with every live task asleep
         while not _core.wait_done(self.pool, 0.05):
             if chaos:
-                step, waits = _core.stalled_waits(self.pool, self.object_names)
+                step, task, waits = _core.stalled_waits(self.pool, self.object_names)
                 stall = (step, stall[1] + 1 if stall[0] == step else 1) if waits else (None, 0)
                 if stall[1] >= self.STALL_POLLS:
-                    task = int(waits.split()[1])
                     report = FindingReport("deadlock", waits, function=self._last_function(task), task=task)
                     self._end_abnormally(n)
                     return report
@@ -264,17 +263,8 @@ class Executor:
             except (ValueError, UnicodeDecodeError):
                 d = {"message": detail.decode(errors="replace")}
             return FindingReport(kind, d.get("message", ""), d.get("function", ""), d.get("line", 0),
-                                 task=t, step=step, obj=d.get("obj"))
+                                 task=d.get("task", t), step=step, obj=d.get("obj"))
         return None
-
-    def _at_a_waiter(self, finding):
-        """A deadlock seen as a task ended (others still wait on what it holds) is placed
-        where the first waiter waits, not at the task that ended."""
-        match = re.match(r"task (\d+) waits", finding.message)
-        if match is None:
-            return finding
-        task = int(match.group(1))
-        return dataclasses.replace(finding, function=self._last_function(task), task=task)
 
     @staticmethod
     def _latent_finding(latent):

@@ -46,6 +46,7 @@ def run_task(pool, program, index, ops):
 def main(pool_name, ref, index, parent_pid, cpu=None):
     """Entry point of worker `index`; returns when the executor shuts down or the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not a handler inherited from the parent
     _core.set_pdeathsig()
     if os.getppid() != parent_pid:
         return
