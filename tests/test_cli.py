@@ -143,12 +143,28 @@ def test_a_corpus_of_a_model_file_moves_with_its_project(tmp_path):
     proc = fuzzmm("fuzz", "--model", "racy.py", "--variant", "racy", "--duration", "2", "--executors", "1",
                   "--corpus", "corpus", "--seed", "1", cwd=project)
     assert proc.returncode == 1, proc.stderr
-    name = os.listdir(project / "corpus")[0]
+    name = next(n for n in os.listdir(project / "corpus") if n.endswith(".json"))
     assert json.loads((project / "corpus" / name).read_text())["program"] == "../racy.py:LostUpdate"
     moved = tmp_path / "b"
     project.rename(moved)
     assert fuzzmm("replay", os.path.join("corpus", name), cwd=moved).returncode == 1
     assert fuzzmm("replay", str(moved / "corpus" / name), cwd=tmp_path).returncode == 1
+
+
+def test_a_moved_corpus_keeps_its_file_names(tmp_path):
+    """The name a corpus gives a finding does not depend on where the project lies, so a
+    campaign in a moved checkout replaces the file instead of writing a second one."""
+    from fuzzmm.corpus import files
+    doc = {"format": 1, "model": "../racy.py", "variant": "racy", "program": "../racy.py:LostUpdate",
+           "scenario": [[["increment", [1]]]], "schedule": {"switches": []},
+           "signature": {"kind": "assertion", "signature": "assertion@LostUpdate.check"}}
+    names = []
+    for project in ("a", "b"):
+        corpus_dir = tmp_path / project / "corpus"
+        entry = files.load_doc(doc, str(corpus_dir / "f.json"), base=str(corpus_dir))
+        assert entry.model == str(tmp_path / project / "racy.py")
+        names.append(entry.file_name(base=str(corpus_dir)))
+    assert names[0] == names[1]
 
 
 def test_replay_finds_a_program_module_in_the_working_directory(tmp_path):

@@ -46,7 +46,7 @@ class Entry:
     def to_json(self, base=None):
         """The file's document; with `base`, model files are named relative to that
         directory (where the file goes), so a corpus moves with its project."""
-        relative = (lambda src: os.path.relpath(os.path.abspath(src), base)) if base else None
+        relative = _relative_to(base)
         return {
             "format": FORMAT_VERSION,
             "fuzzmm": fuzzmm.__version__,
@@ -61,9 +61,19 @@ class Entry:
             "fixed_in": list(self.fixed_in),
         }
 
-    def file_name(self):
-        digest = hashlib.sha1(f"{self.model}/{self.variant}/{self.signature}".encode()).hexdigest()[:12]
+    def key(self, base=None):
+        """What the corpus dedups on: model, variant and signature, with a model file named
+        relative to `base`, so a moved corpus keeps its keys (and its file names)."""
+        return f"{_map_path(self.model, _relative_to(base))}/{self.variant}/{self.signature}"
+
+    def file_name(self, base=None):
+        digest = hashlib.sha1(self.key(base).encode()).hexdigest()[:12]
         return f"{self.variant}-{self.kind}-{digest}.json".replace("/", "_")
+
+
+def _relative_to(base):
+    """A path converter to `base` (None: paths stay as they are)."""
+    return (lambda src: os.path.relpath(os.path.abspath(src), base)) if base else None
 
 
 def _map_path(value, convert):
@@ -162,7 +172,7 @@ def save(directory, entry):
 
     Returns the path that holds the signature's reproducer afterwards.
     """
-    path = os.path.join(directory, entry.file_name())
+    path = os.path.join(directory, entry.file_name(base=directory))
     if os.path.exists(path):
         try:
             old = load(path)
@@ -226,7 +236,7 @@ def dedup(directory):
     for path, entry in entries(directory):
         if isinstance(entry, FuzzmmError):
             continue
-        key = (entry.model, entry.variant, entry.signature)
+        key = entry.key()
         if key not in best:
             best[key] = entry
             continue

@@ -85,7 +85,7 @@ class RedisStore:
 
     @staticmethod
     def _field(entry):
-        return f"{entry.model}/{entry.variant}/{entry.signature}"
+        return entry.key(base=os.getcwd())
 
     def save(self, entry):
         """Store the entry unless a smaller one of its signature is there, atomically."""
