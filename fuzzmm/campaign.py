@@ -71,7 +71,7 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
             for found in search.run(seconds=seconds):
                 if not found.reproduced or found.finding.signature in seen:
                     continue
-                if not _replays(executor, found):
+                if not found.replayed and not _replays(executor, found):
                     continue        # a worker killed from outside, say: nothing to keep
                 seen.add(found.finding.signature)
                 entry = Entry(model=job.model, variant=job.variant, program=str(job.ref),
@@ -97,7 +97,10 @@ MINIMIZE_SHARE = 0.1
 
 def _smaller(executor, entry, budget_s):
     """The entry shrunk for a while (fewer tasks, operations, switches) so the corpus file
-    is readable as written; `fuzzmm minimize` goes further.  Never loses the finding."""
+    is readable as written; `fuzzmm minimize` goes further.  Never loses the finding.
+    A hang is kept as found: each run that tried to shrink it would last a watchdog."""
+    if entry.kind == "hang":
+        return entry
     try:
         return corpus.minimize(entry, executor, deadline=time.monotonic() + budget_s)
     except Exception:                   # a finding kept unshrunk beats a finding lost

@@ -61,12 +61,14 @@ def _candidates(entry, ops):
 RESEARCH_RUNS = 300
 
 
-def _research(executor, scenario, signature, rng, depths=(1, 2, 3)):
+def _research(executor, scenario, signature, rng, depths=(1, 2, 3), deadline=None):
     """A PCT search, shallowest first, for switches that show `signature` on `scenario`."""
     from fuzzmm.sched.strategies import PCT
     for depth in depths:
         strategy = PCT(rng.getrandbits(32), depth=depth)
         for _ in range(RESEARCH_RUNS // len(depths)):
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
             result = executor.run_alone(scenario, strategy.schedule(scenario.ntasks))
             strategy.observe(result)
             if result.finding is not None and result.finding.signature == signature:
@@ -98,7 +100,7 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None):
             reshaped = candidate.scenario != best.scenario
             if reshaped and candidate.scenario not in hopeless and (
                     result.finding is None or result.finding.signature != entry.signature):
-                found_again = _research(executor, candidate.scenario, entry.signature, rng)
+                found_again = _research(executor, candidate.scenario, entry.signature, rng, deadline=deadline)
                 runs += RESEARCH_RUNS
                 if found_again is None:
                     hopeless.add(candidate.scenario)
@@ -116,15 +118,15 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None):
             if spent():
                 break
         if not improved and not spent():
-            best, improved = _fewer_switches(executor, best, entry.signature, rng)
+            best, improved = _fewer_switches(executor, best, entry.signature, rng, deadline)
             runs += 6 * RESEARCH_RUNS
     return best
 
 
-def _fewer_switches(executor, best, signature, rng):
+def _fewer_switches(executor, best, signature, rng, deadline=None):
     """Searches with shallower PCT for a schedule of the same scenario with fewer switches."""
     for depth in (1, 2, 2, 3, 3, 3):
-        result = _research(executor, best.scenario, signature, rng, (depth,))
+        result = _research(executor, best.scenario, signature, rng, (depth,), deadline)
         if result is not None and len(result.switches) < len(best.schedule.switches):
             return replace(best, schedule=result.schedule, message=result.finding.message), True
     return best, False

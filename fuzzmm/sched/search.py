@@ -30,6 +30,7 @@ class Found:
     run: int                 # runs made before and including this one
     elapsed_s: float
     reproduced: bool = True
+    replayed: bool = False   # already shown again by a run on its own
 
 
 def order_of(events):
@@ -170,19 +171,19 @@ class Search:
                 return
             if result.finding is None:
                 continue
-            reproduced = True
+            reproduced, replayed = True, False
             if strategy.mode == "chaos":
-                replayed = convert_chaos(self.executor, scenario, result)
-                reproduced = replayed is not None
-                if replayed is not None:
-                    result = replayed
+                converted = convert_chaos(self.executor, scenario, result)
+                reproduced = replayed = converted is not None     # converted by runs on their own
+                result = converted or result
             elif not result.switches_complete:
                 reproduced = False
-            if result.finding.kind == "lock-order":
+            elif result.finding.kind == "lock-order":          # may have closed across runs
                 alone = self.executor.run_alone(scenario, result.schedule)
-                reproduced = alone.finding is not None and alone.finding.signature == result.finding.signature
+                reproduced = replayed = (alone.finding is not None
+                                         and alone.finding.signature == result.finding.signature)
             yield Found(result.finding, scenario, result.schedule, self.strategy_name, self.runs,
-                        time.monotonic() - start, reproduced)
+                        time.monotonic() - start, reproduced, replayed)
             if stop_at_first:
                 return
 
