@@ -73,7 +73,7 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
 
     By default only the operations on the object the finding concerns are
     shown (all of them when it names none); `everything` shows every step.
-    Columns are as wide as their longest cell (24 to 56 characters) unless
+    Columns are as wide as their longest cell (24 to 80 characters) unless
     `width` says otherwise: a cut cell would hide the values that matter.
     """
     finding = result.finding
@@ -81,9 +81,10 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
     rows = [r for r in records(result, names) if r["task"] >= 0]
     if focus is not None:
         rows = _focused(rows, focus)
+    cells = [_cell(r) for r in rows]
     ntasks = scenario.ntasks
     if width is None:
-        width = min(56, max([24] + [len(_cell(r)) for r in rows]))
+        width = min(80, max([24] + [len(c) for c in cells]))
     lines = [" ".join(["step".rjust(5)] + [f"task {t}".ljust(width) for t in range(ntasks)] + ["where"]),
              " ".join(["-" * 5] + ["-" * width] * ntasks + ["-" * 5])]
 
@@ -93,10 +94,10 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
             cells[task] = text[:width].ljust(width)
         lines.append(" ".join([str(step).rjust(5)] + cells + [where]))
 
-    for rec in rows:
-        row(rec["seq"], rec["task"], _cell(rec), f"{rec['function']} ({rec['where']})")
+    for rec, cell in zip(rows, cells):
+        row(rec["seq"], rec["task"], cell, f"{rec['function']} ({rec['where']})")
     if finding is not None:
-        if finding.task >= 0 and finding.step > 0:      # step 0: seen after the run (lockdep)
+        if finding.task >= 0 and finding.step > 0:      # step 0: seen by the parent, at no step
             row(finding.step, finding.task, f"!! {finding.kind}", f"{finding.function}:{finding.line}")
         where = f"task {finding.task}" if finding.task >= 0 else "quiescent check"
         when = f", step {finding.step}" if finding.step > 0 else ""

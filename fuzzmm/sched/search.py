@@ -39,9 +39,9 @@ def order_of(events):
 
 
 def _same_finding(seen, replayed):
-    """Whether a controlled replay shows what a chaos run saw.  The function of a
-    deadlock or a lock-order cycle is where the run happened to close it, so one
-    matches another of its kind."""
+    """Whether a controlled replay shows what a chaos run saw: the same signature, or,
+    for a deadlock or a lock-order cycle (whose function is only where the run happened
+    to close it), any finding of the same kind."""
     if replayed is None:
         return False
     return replayed.signature == seen.signature or (
