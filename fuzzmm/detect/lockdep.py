@@ -14,8 +14,8 @@ from fuzzmm.sched.schedule import FindingReport
 from fuzzmm.trace import object_label, site_parts
 
 
-_CYCLES = {}            # a run's dependency set -> a cycle in it or None: a property of the set alone
-_CYCLES_LIMIT = 4096
+_ACYCLIC = set()        # dependency sets known to hold no cycle: a property of the set alone
+_ACYCLIC_LIMIT = 4096
 
 
 class LockDep:
@@ -46,19 +46,19 @@ class LockDep:
 
 def _cycle_within(edges):
     """A cycle among one run's dependencies, as a closed walk [a, b, ..., a], or None.
-    Most runs repeat a dependency set already searched, which costs one lookup."""
+    Most runs repeat a dependency set already seen acyclic, which costs one lookup.
+    (A cycle is not cached: which one is found, and so the finding's function,
+    follows this run's own order of dependencies, as a replay of it would.)"""
     keys = frozenset(edges)
-    if keys in _CYCLES:
-        return _CYCLES[keys]
-    cycle = None
+    if keys in _ACYCLIC:
+        return None
     for held, acquired in edges:
         path = _path(edges, acquired, held)
         if path is not None:
-            cycle = [held] + path
-            break
-    if len(_CYCLES) < _CYCLES_LIMIT:
-        _CYCLES[keys] = cycle
-    return cycle
+            return [held] + path
+    if len(_ACYCLIC) < _ACYCLIC_LIMIT:
+        _ACYCLIC.add(keys)
+    return None
 
 
 def _path(edges, start, goal):
