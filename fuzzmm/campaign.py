@@ -68,6 +68,7 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
                 return stop.is_set()
             search.tick = tick
             seen = set()
+            shrink_left = MINIMIZE_SHARE * seconds      # for all the job's findings together
             for found in search.run(seconds=seconds):
                 if not found.reproduced or found.finding.signature in seen:
                     continue
@@ -80,7 +81,9 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
                               found_by={"strategy": found.strategy, "seed": job.seed, "run": found.run,
                                         "elapsed_s": round(found.elapsed_s, 4)})
                 if not stop.is_set():
-                    entry = _smaller(executor, entry, min(MINIMIZE_S, MINIMIZE_SHARE * seconds))
+                    began = time.monotonic()
+                    entry = _smaller(executor, entry, min(MINIMIZE_S, shrink_left))
+                    shrink_left -= time.monotonic() - began
                 messages.put(("finding", job, entry.to_json(), found.elapsed_s))
                 if stop.is_set():
                     break
@@ -91,8 +94,8 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
         messages.put(("done", job, runs, f"{type(exc).__name__}: {exc}"))
 
 
-MINIMIZE_S = 2.0        # at most this long, and this share of a job's budget, per new finding
-MINIMIZE_SHARE = 0.1
+MINIMIZE_S = 2.0        # at most this long per new finding,
+MINIMIZE_SHARE = 0.1    # and this share of a job's budget for all of them
 
 
 def _smaller(executor, entry, budget_s):
