@@ -116,7 +116,7 @@ class Program:
         for index, (name, args) in enumerate(ops):
             begin_operation(self.pool, index)
             getattr(self, name)(*args)
-        held = [(what, ops[index][0]) for what, index in locks_held(self.pool)]
+        held = [(what, ops[taken_in][0]) for what, taken_in in locks_held(self.pool)]
         if held:
             taken = ", ".join(f"{what} (taken in {name})" for what, name in held)
             raise Finding("lock-leak", f"the task ended holding {taken}",

@@ -89,10 +89,10 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
              " ".join(["-" * 5] + ["-" * width] * ntasks + ["-" * 5])]
 
     def row(step, task, text, where):
-        cells = [" " * width] * ntasks
+        columns = [" " * width] * ntasks
         if 0 <= task < ntasks:
-            cells[task] = text[:width].ljust(width)
-        lines.append(" ".join([str(step).rjust(5)] + cells + [where]))
+            columns[task] = text[:width].ljust(width)
+        lines.append(" ".join([str(step).rjust(5)] + columns + [where]))
 
     for rec, cell in zip(rows, cells):
         row(rec["seq"], rec["task"], cell, f"{rec['function']} ({rec['where']})")
