@@ -42,7 +42,7 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
     signal.signal(signal.SIGTERM, _exit_on_term)
     _core.set_pdeathsig()           # a campaign killed outright takes its jobs with it
     from fuzzmm.sched.executor import Executor
-    from fuzzmm.sched.search import Search
+    from fuzzmm.sched.search import Search, replays_alone
     runs = 0
     if job.strategy == "chaos":
         cpu = None          # chaos wants every core
@@ -72,8 +72,9 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
             for found in search.run(seconds=seconds):
                 if not found.reproduced or found.finding.signature in seen:
                     continue
-                if not found.replayed and not _replays(executor, found):
-                    continue        # a worker killed from outside, say: nothing to keep
+                if not found.replayed and not replays_alone(executor, found.scenario, found.schedule,
+                                                            found.finding.signature):
+                    continue        # only what replays is kept (not a worker killed from outside)
                 seen.add(found.finding.signature)
                 entry = Entry(model=job.model, variant=job.variant, program=str(job.ref),
                               scenario=found.scenario, schedule=found.schedule, kind=found.finding.kind,
@@ -108,13 +109,6 @@ def _smaller(executor, entry, budget_s):
         return corpus.minimize(entry, executor, deadline=time.monotonic() + budget_s)
     except Exception:                   # a finding kept unshrunk beats a finding lost
         return entry
-
-
-def _replays(executor, found):
-    """Whether a new finding shows again when its run is replayed on its own: only
-    what replays goes into the corpus."""
-    again = executor.run_alone(found.scenario, found.schedule)
-    return again.finding is not None and again.finding.signature == found.finding.signature
 
 
 @dataclass

@@ -170,9 +170,10 @@ class Program:
                 bound = f"{low} <= least <= most" + (f" <= {high}" if high else "")
                 raise FuzzmmError(f"{where}: `{attr}` must be a (least, most) pair of ints with {bound}, "
                                   f"not {value!r}")
-        if not cls.ops():
+        ops = cls.ops()
+        if not ops:
             raise FuzzmmError(f"{where}: no @op methods to build a scenario from")
-        for name, domains in cls.ops().items():
+        for name, domains in ops.items():
             signature = inspect.signature(getattr(cls, name))
             named = [arg for arg, _ in domains]
             params = list(signature.parameters)[1:]

@@ -92,7 +92,6 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-
 @pytest.fixture
 def fuzzmm_pool():
     """A shared-memory pool (default layout) for this test; closed and unlinked after it."""

@@ -465,8 +465,9 @@ def end_task(Pool pool not None, int task, str kind="ok", bytes detail=b""):
         else:
             waiter = -1
             for t in range(c.ntasks):
-                if c.task_state[t] == T_BLOCKED and waiter < 0:
+                if c.task_state[t] == T_BLOCKED:
                     waiter = t
+                    break
             if waiter >= 0:
                 # the deadlock belongs to a waiter, whose place the parent reads from the ring
                 message = json.dumps({"message": describe_waits(pool), "task": waiter}).encode()

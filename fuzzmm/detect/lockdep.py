@@ -38,9 +38,10 @@ class LockDep:
             return _report(run_edges, cycle, names)
         for held, acquired in new:
             path = _path(self.edges, acquired, held)
-            if path is not None and frozenset([held] + path) not in self.reported:
-                self.reported.add(frozenset([held] + path))
-                return _report(self.edges, [held] + path, names)
+            cycle = None if path is None else [held] + path
+            if cycle is not None and frozenset(cycle) not in self.reported:
+                self.reported.add(frozenset(cycle))
+                return _report(self.edges, cycle, names)
         return None
 
 

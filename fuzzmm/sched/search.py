@@ -38,6 +38,13 @@ def order_of(events):
     return tuple(task for _, task, *_ in sorted(e for e in events if e[1] >= 0))
 
 
+def replays_alone(executor, scenario, schedule, signature):
+    """Whether a run of `scenario` under `schedule`, on its own (a fresh lock-dependency
+    graph), shows `signature` again."""
+    again = executor.run_alone(scenario, schedule)
+    return again.finding is not None and again.finding.signature == signature
+
+
 def _same_finding(seen, replayed):
     """Whether a controlled replay shows what a chaos run saw: the same signature, or,
     for a deadlock or a lock-order cycle (whose function is only where the run happened
@@ -179,9 +186,8 @@ class Search:
             elif not result.switches_complete:
                 reproduced = False
             elif result.finding.kind == "lock-order":          # may have closed across runs
-                alone = self.executor.run_alone(scenario, result.schedule)
-                reproduced = replayed = (alone.finding is not None
-                                         and alone.finding.signature == result.finding.signature)
+                reproduced = replayed = replays_alone(self.executor, scenario, result.schedule,
+                                                      result.finding.signature)
             yield Found(result.finding, scenario, result.schedule, self.strategy_name, self.runs,
                         time.monotonic() - start, reproduced, replayed)
             if stop_at_first:
