@@ -74,6 +74,7 @@ def test_two_campaigns_on_one_redis_share_one_deduplicated_corpus(redis_url, tmp
 
 def test_an_unreachable_redis_is_bad_input():
     """A corpus URL nobody answers on is exit 2 with one line, before any work starts."""
+    pytest.importorskip("redis")        # without the package the one line says to install it
     proc = start_campaign("--duration", "1", "--corpus", f"redis://127.0.0.1:{free_port()}/0")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2 and "cannot reach Redis" in err and len(err.strip().splitlines()) == 1
