@@ -17,7 +17,8 @@ it.  `--repeat R` sweeps the counts R times, up and down in turn so a drift
 weighs on every count alike, and reports each count's median.
 
 The machine's own ceiling runs in the same command: N processes pinned to the
-CPUs the campaign's jobs take, each spinning a pure-Python loop.  Where it
+CPUs that N pinned jobs take (chaos jobs run unpinned), each spinning a
+pure-Python loop.  Where it
 falls below 1, the processor itself (shared cores, turbo clocks that drop as
 more cores wake) limits every program, fuzzmm included.
 """
@@ -90,7 +91,8 @@ def main(argv=None):
     parser.add_argument("--counts", default="1,2,4,8,16", help="executor counts (default 1,2,4,8,16)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per point (default 10)")
     parser.add_argument("--variant", default="hugh", help="seed-model variant to run (default hugh)")
-    parser.add_argument("--strategy", default="pct", help="search strategy of every job (default pct)")
+    parser.add_argument("--strategy", default="pct", choices=("pct", "random", "hypothesis", "chaos"),
+                        help="search strategy of every job (default pct)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="sweeps over the counts, alternately up and down; figures are medians (default 1)")
     parser.add_argument("--ceiling-seconds", type=float, default=2.0,
@@ -101,7 +103,12 @@ def main(argv=None):
     if args.repeat < 1 or args.seconds <= 0:
         parser.error("--repeat must be at least 1 and --seconds positive")
     ref = load_model("thp-numa").ref(args.variant)
-    counts = [int(c) for c in args.counts.split(",")]
+    try:
+        counts = [int(c) for c in args.counts.split(",")]
+    except ValueError:
+        parser.error(f"--counts: expected numbers separated by commas, not {args.counts!r}")
+    if min(counts) < 1:
+        parser.error("--counts: every count must be at least 1")
     machine = f"{cpu_model()}, {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     print(f"thp-numa {args.variant}, {args.strategy}, {args.seconds:g} s per point, {machine}")
     measure(ref, args.variant, args.strategy, 1, min(2.0, args.seconds), args.corpus)   # warm-up, not counted
@@ -114,7 +121,7 @@ def main(argv=None):
             if args.repeat > 1:
                 print(f"  sweep {sweep + 1}: {n:3d} executors  whole {whole:8.0f}  steady {steady:8.0f} runs/s",
                       flush=True)
-    medians = {n: [statistics.median(s[i] for s in samples[n]) if samples[n][0][i] else None for i in range(3)]
+    medians = {n: [statistics.median(column) if None not in column else None for column in zip(*samples[n])]
                for n in counts}
     base = [m / counts[0] if m else None for m in medians[counts[0]]]
     rows = []
@@ -129,7 +136,8 @@ def main(argv=None):
               f"steady {steady:8.0f} runs/s  efficiency {row['steady_efficiency']:.2f}"
               + (f"   machine ceiling {row['machine_ceiling']:.2f}" if spin else ""), flush=True)
     if args.json:
-        print(json.dumps({"machine": machine, "strategy": args.strategy, "seconds": args.seconds, "repeat": args.repeat, "rows": rows,
+        print(json.dumps({"machine": machine, "strategy": args.strategy, "seconds": args.seconds,
+                          "repeat": args.repeat, "rows": rows,
                           "efficiency_at_max": rows[-1]["efficiency"],
                           "steady_efficiency_at_max": rows[-1]["steady_efficiency"]}))
 
