@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from fuzzmm.program import Scenario
+from fuzzmm.program import Scenario, op
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
@@ -172,6 +172,39 @@ def test_an_exception_in_the_quiescent_check_is_an_error_finding_like_one_in_an_
     result = ex.run(Scenario.of([[("ab", ())]]))
     assert result.finding is not None and result.finding.kind == "error"
     assert result.finding.function == "BrokenCheck.check" and "KeyError" in result.finding.message
+
+
+class MisspeltAttribute(LockOrder):
+    """An op with a misspelt attribute, or a very long error message."""
+    name = "misspelt-attribute"
+
+    @op()
+    def ab(self):
+        self.a.lock()
+        self.a.unlock()
+        self.bb.lock()
+
+    @op()
+    def ba(self):
+        raise ValueError("x" * 10_000)
+
+
+def test_an_attribute_error_in_an_op_is_an_error_finding_with_its_message(make_executor):
+    """An AttributeError (which carries the object it looked in) is `error@` the op, saying
+    which attribute was missing, not a worker that died while reporting it."""
+    ex = make_executor(MisspeltAttribute, lockdep=False)
+    result = ex.run(Scenario.of([[("ab", ())]]))
+    assert result.finding is not None and result.finding.kind == "error"
+    assert result.finding.function == "MisspeltAttribute.ab"
+    assert "AttributeError" in result.finding.message and "'bb'" in result.finding.message
+
+
+def test_a_long_error_message_is_shortened_and_keeps_its_function(make_executor):
+    """An op's exception with a message longer than a result slot still names the op."""
+    ex = make_executor(MisspeltAttribute, lockdep=False)
+    result = ex.run(Scenario.of([[("ba", ())]]))
+    assert result.finding.kind == "error" and result.finding.function == "MisspeltAttribute.ba"
+    assert result.finding.message.startswith("ValueError: xxx") and len(result.finding.message) < 1000
 
 
 def test_the_chaos_search_keeps_a_lock_order_cycle_as_a_replayable_schedule(make_executor):

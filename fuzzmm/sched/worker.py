@@ -14,16 +14,35 @@ from fuzzmm.errors import Finding, RunAborted
 from fuzzmm.sched.sites import model_site, short_traceback
 
 
+DETAIL_LIMIT = 2000     # bytes of a task's result slot the detail may fill
+
+
 def _detail(kind, exc):
+    """The JSON detail of a task that ended in `exc`.
+
+    Only a Finding's own `function` and `obj` are read: other exceptions may
+    carry attributes of those names with other meanings (an AttributeError's
+    `obj` is the object that lacked the attribute, which JSON cannot hold)."""
     function, line = model_site(exc.__traceback__)
-    if getattr(exc, "function", None):
-        function, line = exc.function, 0
-    message = exc.message if isinstance(exc, Finding) else (str(exc) or type(exc).__name__)
+    obj = None
+    if isinstance(exc, Finding):
+        message, obj = exc.message, exc.obj
+        if exc.function:
+            function, line = exc.function, 0
+    else:
+        message = str(exc) or type(exc).__name__
     if kind == "error":
         message = f"{type(exc).__name__}: {message}"
-    return json.dumps({"message": message, "function": function, "line": line,
-                       "obj": getattr(exc, "obj", None),
-                       "traceback": short_traceback(exc.__traceback__)}).encode()
+    detail = {"message": message, "function": function, "line": line, "obj": obj,
+              "traceback": short_traceback(exc.__traceback__)}
+    encoded = json.dumps(detail, default=repr).encode()
+    for chars, frames in ((400, 4), (100, 0)):      # shorten the text, never cut the JSON
+        if len(encoded) <= DETAIL_LIMIT:
+            break
+        detail["message"] = message[:chars] + "..."
+        detail["traceback"] = detail["traceback"][-frames:] if frames else []
+        encoded = json.dumps(detail, default=repr).encode()
+    return encoded
 
 
 def run_task(pool, program, index, ops):
@@ -40,7 +59,7 @@ def run_task(pool, program, index, ops):
         kind, detail = "assertion", _detail("assertion", exc)
     except Exception as exc:
         kind, detail = "error", _detail("error", exc)
-    _core.end_task(pool, index, kind, detail[:2000])
+    _core.end_task(pool, index, kind, detail[:DETAIL_LIMIT])
 
 
 def main(pool_name, ref, index, parent_pid, cpu=None):
