@@ -31,24 +31,37 @@ class Job:
     seed: int
 
 
-def _exit_on_term(signum, frame):
-    """SIGTERM unwinds like an exit, so executors close their pools and workers."""
-    raise SystemExit(128 + signum)
+class _Termination:
+    """SIGTERM to a job, as when the whole process group is sent it, asks the search to stop
+    at its next progress tick (twice a second), so the job still reports its runs and
+    findings and closes its executor, as Ctrl-C does; a second SIGTERM exits at once."""
+
+    def __init__(self):
+        self.asked = False
+
+    def __call__(self, signum, frame):
+        if self.asked:
+            raise SystemExit(128 + signum)
+        self.asked = True
 
 
 def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
     """Body of one campaign process: search until the budget or `stop`, report by queue."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _exit_on_term)
+    terminated = _Termination()
+    signal.signal(signal.SIGTERM, terminated)
     _core.set_pdeathsig()           # a campaign killed outright takes its jobs with it
-    from fuzzmm.sched.executor import Executor
-    from fuzzmm.sched.search import Search, replays_alone
-    runs = 0
+
+    def stopping():
+        return stop.is_set() or terminated.asked
+    search = None
     if job.strategy == "chaos":
         cpu = None          # chaos wants every core
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     try:
+        from fuzzmm.sched.executor import Executor
+        from fuzzmm.sched.search import Search, replays_alone
         store = open_store(store_spec)
         with Executor(job.ref, cpu=cpu) as executor:
             search = Search(executor, job.strategy, seed=job.seed, pct_depth=pct_depth,
@@ -56,7 +69,7 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
             state_name = f"{job.model}/{job.variant}/{job.strategy}"
             try:
                 search.restore(store.load_state(state_name) or {})
-            except (KeyError, TypeError, ValueError):
+            except Exception:
                 pass                    # a damaged state only costs the resume
             saved = [time.monotonic()]
 
@@ -65,7 +78,7 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
                 if time.monotonic() - saved[0] > 2:
                     store.save_state(state_name, search.state())
                     saved[0] = time.monotonic()
-                return stop.is_set()
+                return stopping()
             search.tick = tick
             seen = set()
             shrink_left = MINIMIZE_SHARE * seconds      # for all the job's findings together
@@ -81,18 +94,17 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
                               signature=found.finding.signature, message=found.finding.message,
                               found_by={"strategy": found.strategy, "seed": job.seed, "run": found.run,
                                         "elapsed_s": round(found.elapsed_s, 4)})
-                if not stop.is_set():
+                if not stopping():
                     began = time.monotonic()
                     entry = _smaller(executor, entry, min(MINIMIZE_S, shrink_left))
                     shrink_left -= time.monotonic() - began
                 messages.put(("finding", job, entry.to_json(), found.elapsed_s))
-                if stop.is_set():
+                if stopping():
                     break
-            runs = search.runs
             store.save_state(state_name, search.state())
-        messages.put(("done", job, runs, None))
+        messages.put(("done", job, search.runs, None))
     except BaseException as exc:      # reported to the parent, which decides the exit code
-        messages.put(("done", job, runs, f"{type(exc).__name__}: {exc}"))
+        messages.put(("done", job, search.runs if search else 0, f"{type(exc).__name__}: {exc}"))
 
 
 MINIMIZE_S = 2.0        # at most this long per new finding,
@@ -186,6 +198,10 @@ class Campaign:
             while running and time.monotonic() < deadline:
                 try:
                     self._drain(messages, running, timeout=0.2)
+                    for job, (proc, _, _) in list(running.items()):
+                        if not proc.is_alive():     # its last word, if any, is in the queue by now
+                            self._drain(messages, running, timeout=0.2)
+                            running.pop(job, None)
                 except KeyboardInterrupt:
                     continue
             for proc, _, _ in running.values():
