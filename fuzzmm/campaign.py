@@ -151,6 +151,7 @@ class Campaign:
         self.executors = min(executors, len(self.jobs))
         self.store_spec = store_spec
         self.store = open_store(store_spec)     # bad paths and unreachable servers fail here
+        self.store.check_writable()
         self.emit = emit            # emit(event_dict): the caller prints
         self.pct_depth = pct_depth
         self.records = {}           # (variant, signature) -> Record

@@ -109,6 +109,10 @@ def main(argv=None):
     except BrokenPipeError:          # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:           # a file the command had to write or read: the user's to fix
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"fuzzmm: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 2
 
 
@@ -202,12 +206,14 @@ def cmd_minimize(args):
     if args.max_runs < 1:
         raise FuzzmmError(f"--max-runs must be at least 1, not {args.max_runs}")
     entry = corpus.load(args.file)
+    out = args.output or args.file
+    if os.path.isdir(out):
+        raise FuzzmmError(f"{out}: is a directory; -o names the file to write")
     with Executor(corpus.checked_ref(entry), workers=entry.scenario.ntasks) as executor:
         first = corpus.replay(entry, executor=executor)
         if not first.reproduced:
             raise FuzzmmError(f"{args.file}: does not reproduce {entry.signature}; nothing to minimise")
         small = corpus.minimize(entry, executor, max_runs=args.max_runs)
-    out = args.output or args.file
     corpus.write_atomic(out, small.to_json(base=os.path.dirname(os.path.abspath(out))))
     print(f"{out}: {entry.size} -> {small.size} (tasks, operations, argument total, switches, switch steps); "
           f"{small.scenario.describe()}; switches {list(small.schedule.switches)}")

@@ -117,21 +117,30 @@ def test_a_program_whose_setup_raises_is_one_line_without_an_empty_table(tmp_pat
 
 
 def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_path):
-    """Arguments outside an op's domain, switches to a task the scenario lacks, negative steps:
-    one line, exit 2, before anything runs; the file is left as it was."""
+    """Arguments outside an op's domain, switches to a task the scenario lacks, steps negative,
+    infinite or past a 64-bit counter, too many switches, JSON nested past Python's stack:
+    one line, exit 2, before anything runs; the file is left as it was; dedup skips them."""
     doc = {"format": 1, "model": "lost-update", "variant": "racy",
            "program": "fuzzmm.examples.lost_update:LostUpdate",
            "scenario": [[["increment", [1]]], [["increment", [1]]]], "schedule": {"switches": [[3, 1]]},
            "signature": {"kind": "assertion", "signature": "assertion@check"}}
     bad = {"out_of_domain.json": {**doc, "scenario": [[["increment", [999]]], [["increment", [1]]]]},
            "no_such_task.json": {**doc, "schedule": {"switches": [[3, 7]]}},
-           "negative_step.json": {**doc, "schedule": {"switches": [[-1, 0]]}}}
+           "negative_step.json": {**doc, "schedule": {"switches": [[-1, 0]]}},
+           "infinite_step.json": {**doc, "schedule": {"switches": [[float("inf"), 0]]}},
+           "huge_step.json": {**doc, "schedule": {"switches": [[10 ** 30, 0]]}},
+           "many_switches.json": {**doc, "schedule": {"switches": [[i, 0] for i in range(5000)]}}}
     for name, content in bad.items():
         path = tmp_path / name
         path.write_text(json.dumps(content))
         proc = fuzzmm("replay", str(path))
         assert one_line_error(proc) and name in proc.stderr, proc.stderr
         assert json.loads(path.read_text()) == content
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert one_line_error(fuzzmm("replay", str(tmp_path / "deep.json")))
+    dedup = fuzzmm("corpus", "dedup", str(tmp_path))     # skips each unreadable one with a warning
+    unreadable = set(bad) - {"out_of_domain.json"} | {"deep.json"}      # the domain is the program's to check
+    assert dedup.returncode == 0 and all(f"skipped {tmp_path / n}" in dedup.stderr for n in unreadable), dedup.stderr
 
 
 def test_a_corpus_of_a_model_file_moves_with_its_project(tmp_path):
@@ -199,6 +208,40 @@ def test_a_crash_that_does_not_replay_is_not_kept(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1])["findings"] == []
     assert [n for n in os.listdir(tmp_path / "c") if n.endswith(".json")] == []
+
+
+@pytest.fixture
+def without_root_override():
+    """A command prefix under which permissions bind even for root (who ignores them)."""
+    if os.geteuid() != 0:
+        return []
+    prefix = [shutil.which("setpriv") or "setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+    try:
+        subprocess.run([*prefix, "true"], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("running as root, and setpriv cannot drop root's override of permissions here")
+    return prefix
+
+
+def test_files_that_cannot_be_written_are_one_line_before_or_without_lost_work(tmp_path, without_root_override):
+    """A read-only corpus directory is refused before a campaign starts; minimize into a
+    directory, or into a read-only one, is one line and exit 2, and the input file stays."""
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    source = os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")
+    shutil.copy(source, read_only / "h1.json")
+    read_only.chmod(0o555)
+    try:
+        run = lambda *args: subprocess.run([*without_root_override, sys.executable, "-m", "fuzzmm", *args],  # noqa: E731
+                                           capture_output=True, text=True, timeout=120)
+        refused = run("fuzz", "--model", "lost-update", "--duration", "5", "--corpus", str(read_only))
+        assert one_line_error(refused) and "cannot write to corpus directory" in refused.stderr, refused.stderr
+        assert one_line_error(run("minimize", str(read_only / "h1.json")))
+        assert one_line_error(run("minimize", str(read_only / "h1.json"), "-o", str(tmp_path)))
+        with open(source) as original:
+            assert json.loads((read_only / "h1.json").read_text())["schedule"] == json.load(original)["schedule"]
+    finally:
+        read_only.chmod(0o755)
 
 
 def test_bad_command_line_values_are_refused(tmp_path):

@@ -96,7 +96,11 @@ def load(path):
         raise FuzzmmError(f"{path}: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise FuzzmmError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+    except RecursionError:
+        raise FuzzmmError(f"{path}: JSON nested too deeply to be a corpus file") from None
     return load_doc(doc, path, base=os.path.dirname(os.path.abspath(path)))
+
+
 
 
 def load_doc(doc, path="<corpus entry>", base=None):
@@ -119,10 +123,7 @@ def load_doc(doc, path="<corpus entry>", base=None):
         if not isinstance(fixed, list) or not all(isinstance(v, str) for v in fixed):
             raise FuzzmmError(f"{path}: fixed_in must be a list of variant names")
         scenario = Scenario.of(doc["scenario"])
-        for step, task in schedule.switches:
-            if step < 0 or not 0 <= task < scenario.ntasks:
-                raise FuzzmmError(f"switch ({step}, {task}) needs a step >= 0 and a task number below "
-                                  f"{scenario.ntasks}, the scenario's task count")
+        schedule.check(scenario.ntasks)
         return Entry(model=_map_path(str(doc["model"]), absolute), variant=str(doc["variant"]),
                      program=_map_path(str(doc["program"]), absolute),
                      scenario=scenario, schedule=schedule, kind=kind,
@@ -133,7 +134,7 @@ def load_doc(doc, path="<corpus entry>", base=None):
         if str(exc).startswith(str(path)):
             raise
         raise FuzzmmError(f"{path}: {exc}") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError) as exc:
         raise FuzzmmError(f"{path}: malformed corpus file ({type(exc).__name__}: {exc})") from None
 
 
@@ -144,7 +145,10 @@ def write_atomic(path, doc):
     """Write JSON so that a reader sees the old file or the whole new one, never a part."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".json", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".json", dir=directory)
+    except OSError as exc:              # name the file the caller asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, path) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())      # mkstemp makes 0600; corpus files are shared
         with os.fdopen(fd, "w", encoding="utf-8") as f:

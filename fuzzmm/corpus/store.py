@@ -8,6 +8,7 @@ place: a directory beside the corpus, or the same Redis.
 """
 import json
 import os
+import tempfile
 from urllib.parse import urlparse
 
 from fuzzmm.corpus import files
@@ -56,8 +57,20 @@ class DirectoryStore:
             os.replace(self._state_path(name), self._state_path(name) + ".bad")
             return None
 
+    def check_writable(self):
+        """Refuse, before any work, a directory no finding could be written into."""
+        try:
+            fd, probe = tempfile.mkstemp(prefix=f"{files.TEMP_PREFIX}{os.getpid()}-", dir=self.path)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise FuzzmmError(f"cannot write to corpus directory {self.path}: {exc.strerror}") from None
+
     def save_state(self, name, doc):
-        files.write_atomic(self._state_path(name), doc)
+        try:
+            files.write_atomic(self._state_path(name), doc)
+        except OSError:
+            pass                # the state only speeds up a later start; the findings are saved apart
 
     def _state_path(self, name):
         return os.path.join(self.path, ".state", name.replace("/", "_") + ".json")
@@ -82,6 +95,9 @@ class RedisStore:
             self.client.ping()
         except redis.RedisError as exc:
             raise FuzzmmError(f"cannot reach Redis at {url}: {exc}") from None
+
+    def check_writable(self):
+        """Reaching the server in the constructor is the check a directory needs a probe for."""
 
     @staticmethod
     def _field(entry):

@@ -9,6 +9,11 @@ switches it actually took, so any run of any strategy replays as a switch list.
 """
 from dataclasses import dataclass, field
 
+from fuzzmm import _core
+from fuzzmm.errors import FuzzmmError
+
+MAX_STEP = 2 ** 62      # a run's step counter is a signed 64-bit integer
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -25,6 +30,15 @@ class Schedule:
 
     def to_json(self):
         return [[s, t] for s, t in self.switches]
+
+    def check(self, ntasks):
+        """Raise FuzzmmError unless every switch can be loaded for a run of `ntasks` tasks."""
+        if len(self.switches) > _core.MAX_SWITCHES:
+            raise FuzzmmError(f"a schedule holds at most {_core.MAX_SWITCHES} switches, not {len(self.switches)}")
+        for step, task in self.switches:
+            if not 0 <= step <= MAX_STEP or not 0 <= task < ntasks:
+                raise FuzzmmError(f"switch ({step}, {task}) needs a step from 0 to 2**62 and a task number "
+                                  f"below {ntasks}, the scenario's task count")
 
 
 @dataclass(frozen=True)

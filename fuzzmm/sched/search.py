@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, Phase, given, settings, seed as hypothesis_s
 from hypothesis.reporting import with_reporter
 
 from fuzzmm import _core
+from fuzzmm.errors import FuzzmmError
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.strategies import STRATEGIES
@@ -129,9 +130,16 @@ class Search:
         if self.coverage is None:
             return
         self.coverage.update(int(x) for x in state.get("coverage", ()))
+        program = type(self.executor.program)
         for item in state.get("kept", ())[-self.KEEP_LIMIT:]:
-            self.kept.append((Scenario.of(item["scenario"]), tuple(tuple(x) for x in item["switches"]),
-                              int(item.get("steps", 1))))
+            scenario = Scenario.of(item["scenario"])
+            schedule = Schedule.of_switches(item["switches"])
+            try:
+                program.validate(scenario)      # a state saved before the program changed
+                schedule.check(scenario.ntasks)
+            except FuzzmmError:
+                continue
+            self.kept.append((scenario, schedule.switches, int(item.get("steps", 1))))
 
     def _ticked(self):
         """Report progress now and then; True when the caller asked to stop."""
