@@ -65,7 +65,8 @@ def _parser():
 
     c = sub.add_parser("corpus", help="corpus maintenance")
     csub = c.add_subparsers(dest="corpus_command", metavar="ACTION")
-    d = csub.add_parser("dedup", help="keep the smallest reproducer of each signature")
+    d = csub.add_parser("dedup", help="keep the smallest reproducer of each signature: each signature's files are "
+                        "replayed smallest first, and none is removed unless one of them reproduces")
     d.add_argument("dir", help="the corpus directory")
     e = csub.add_parser("export", help="write a corpus (a directory or redis://...) as files into DIR")
     e.add_argument("source", help="the corpus: a directory or redis://host:port/db")
@@ -223,7 +224,13 @@ def cmd_minimize(args):
 def cmd_dedup(args):
     from fuzzmm import corpus
     bad = [(p, e) for p, e in corpus.entries(args.dir) if isinstance(e, FuzzmmError)]
-    removed = corpus.dedup(args.dir)
+
+    def reproduces(entry):
+        try:
+            return corpus.replay(entry).reproduced
+        except FuzzmmError:
+            return False
+    removed = corpus.dedup(args.dir, reproduces)
     for path in removed:
         print(f"removed {path}")
     for _, error in bad:

@@ -148,7 +148,8 @@ def test_sigterm_to_the_whole_process_group_ends_a_campaign_like_ctrl_c(tmp_path
 
 
 def test_corpus_dedup_keeps_the_smallest_reproducer_of_a_signature(tmp_path):
-    """Two files of one signature: `fuzzmm corpus dedup` keeps the smaller and says what it removed."""
+    """Two files of one signature: `fuzzmm corpus dedup` keeps the smaller and says what it removed;
+    a yet smaller file that does not reproduce is removed, not kept in the reproducer's place."""
     from fuzzmm.corpus.files import Entry, write_atomic
     from fuzzmm.program import Scenario
     from fuzzmm.sched.schedule import Schedule
@@ -165,6 +166,28 @@ def test_corpus_dedup_keeps_the_smallest_reproducer_of_a_signature(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "big.json" in proc.stdout and "broken.json" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "small.json"]
+    write_atomic(str(tmp_path / "smaller.json"), entry([]).to_json())        # runs serially: no lost update
+    proc = subprocess.run([sys.executable, "-m", "fuzzmm", "corpus", "dedup", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "smaller.json" in proc.stdout, proc.stdout + proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "small.json"]
+
+
+def test_saving_over_a_damaged_file_of_the_same_name_keeps_it_aside(tmp_path):
+    """A campaign's finding whose file name holds an unreadable file moves that file to
+    `.bad`, byte for byte, and writes the finding: neither is lost."""
+    from fuzzmm.corpus import files
+    from fuzzmm.program import Scenario
+    from fuzzmm.sched.schedule import Schedule
+    entry = files.Entry(model="lost-update", variant="racy", program="fuzzmm.examples.lost_update:LostUpdate",
+                        scenario=Scenario.of([[("increment", (1,))], [("increment", (1,))]]),
+                        schedule=Schedule.of_switches([(2, 1)]), kind="assertion",
+                        signature="assertion@LostUpdate.check")
+    target = tmp_path / entry.file_name(base=str(tmp_path))
+    target.write_text('{"hand-edited": ')
+    assert files.save(str(tmp_path), entry) == str(target)
+    assert (tmp_path / (target.name + ".bad")).read_text() == '{"hand-edited": '
+    assert files.load(str(target)).signature == entry.signature
 
 
 def test_opening_a_corpus_keeps_temp_files_of_live_writers(tmp_path):

@@ -182,8 +182,8 @@ def save(directory, entry):
             old = load(path)
             if old.size <= entry.size:
                 return path
-        except FuzzmmError:
-            pass            # an unreadable file of the same name is replaced by a good one
+        except FuzzmmError:     # an unreadable file of the same name moves aside, kept for its owner
+            os.replace(path, path + ".bad")
     write_atomic(path, entry.to_json(base=directory))
     entry.path = path
     return path
@@ -233,19 +233,25 @@ def _writer_alive(name):
     return True
 
 
-def dedup(directory):
+def dedup(directory, reproduces=None):
     """Keep the smallest reproducer of each (model, variant, signature); returns the removed paths.
-    Unreadable files are left alone and reported by the caller."""
-    best, removed = {}, []
-    for path, entry in entries(directory):
-        if isinstance(entry, FuzzmmError):
+
+    `reproduces(entry)`, when given, says whether a file still shows its finding:
+    the smallest file that does is kept, and a signature none of whose files
+    reproduces keeps them all, so no reproducer is ever removed in favour of a
+    file that is not one.  Unreadable files are left alone and reported by the caller."""
+    groups = {}
+    for _, entry in entries(directory):
+        if not isinstance(entry, FuzzmmError):
+            groups.setdefault(entry.key(), []).append(entry)
+    removed = []
+    for group in groups.values():
+        if len(group) < 2:
             continue
-        key = entry.key()
-        if key not in best:
-            best[key] = entry
-            continue
-        keep, drop = (entry, best[key]) if entry.size < best[key].size else (best[key], entry)
-        best[key] = keep
-        os.unlink(drop.path)
-        removed.append(drop.path)
+        group.sort(key=lambda entry: entry.size)
+        keep = next((entry for entry in group if reproduces is None or reproduces(entry)), None)
+        for entry in group if keep is not None else ():
+            if entry is not keep:
+                os.unlink(entry.path)
+                removed.append(entry.path)
     return removed

@@ -44,8 +44,8 @@ class DirectoryStore:
     def entries(self):
         return files.entries(self.path)
 
-    def dedup(self):
-        return files.dedup(self.path)
+    def dedup(self, reproduces=None):
+        return files.dedup(self.path, reproduces)
 
     def load_state(self, name):
         try:
