@@ -4,6 +4,7 @@ Exit codes: 0 nothing found (fuzz) or not reproduced (replay); 1 a finding or
 a reproduction; 2 bad input or usage, with a one-line reason on stderr.
 """
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -210,11 +211,17 @@ def cmd_minimize(args):
     out = args.output or args.file
     if os.path.isdir(out):
         raise FuzzmmError(f"{out}: is a directory; -o names the file to write")
-    with Executor(corpus.checked_ref(entry), workers=entry.scenario.ntasks) as executor:
+    with contextlib.ExitStack() as stack:
+        executor = stack.enter_context(Executor(corpus.checked_ref(entry), workers=entry.scenario.ntasks))
         first = corpus.replay(entry, executor=executor)
         if not first.reproduced:
             raise FuzzmmError(f"{args.file}: does not reproduce {entry.signature}; nothing to minimise")
-        small = corpus.minimize(entry, executor, max_runs=args.max_runs)
+        fixed = [stack.enter_context(Executor(corpus.checked_ref(entry, v), workers=entry.scenario.ntasks))
+                 for v in entry.fixed_in]
+
+        def stays_fixed(candidate):
+            return not any(corpus.replay(candidate, executor=ex).reproduced for ex in fixed)
+        small = corpus.minimize(entry, executor, max_runs=args.max_runs, acceptable=stays_fixed if fixed else None)
     corpus.write_atomic(out, small.to_json(base=os.path.dirname(os.path.abspath(out))))
     print(f"{out}: {entry.size} -> {small.size} (tasks, operations, argument total, switches, switch steps); "
           f"{small.scenario.describe()}; switches {list(small.schedule.switches)}")

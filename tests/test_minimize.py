@@ -1,4 +1,9 @@
 """fuzzmm minimize: smaller reproducers with the same signature."""
+import json
+import os
+import subprocess
+import sys
+
 from fuzzmm import corpus
 from fuzzmm.corpus.files import Entry
 from fuzzmm.examples.lost_update import LostUpdate
@@ -60,3 +65,19 @@ def test_a_campaign_keeps_a_new_finding_shrunk_for_a_bounded_time(make_executor)
     small = _smaller(ex, big, 2.0)
     assert small.size < big.size
     assert corpus.replay(small, executor=ex).reproduced
+
+
+def test_minimize_keeps_a_file_fixed_where_it_says_it_is_fixed(tmp_path):
+    """A smaller reproducer that would show the finding on a variant the file lists in
+    `fixed_in` is not taken: the minimised file still fails only where it says it does."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    source = os.path.join(here, "..", "corpus", "h4-rc2-seed-order.json")
+    out = tmp_path / "small.json"
+    proc = subprocess.run([sys.executable, "-m", "fuzzmm", "minimize", source, "-o", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    small = corpus.load(str(out))
+    assert small.fixed_in and small.size < corpus.load(source).size
+    assert corpus.replay(small).reproduced
+    assert not any(corpus.replay(small, variant=v).reproduced for v in small.fixed_in)
+    assert json.loads(out.read_text())["fixed_in"] == small.fixed_in

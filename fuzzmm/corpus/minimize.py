@@ -76,9 +76,11 @@ def _research(executor, scenario, signature, rng, depths=(1, 2, 3), deadline=Non
     return None
 
 
-def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None):
+def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None, acceptable=None):
     """The smallest entry found that still reproduces `entry.signature` on `executor`,
-    within `max_runs` runs and, if given, by the time.monotonic() `deadline`."""
+    within `max_runs` runs and, if given, by the time.monotonic() `deadline`.
+    With `acceptable`, a smaller entry is kept only if acceptable(entry) holds too:
+    that it still does not reproduce on the variants its file lists as fixed, say."""
     ops = type(executor.program).ops()
     best, runs, improved = entry, 0, True
     rng = random.Random(0)
@@ -109,7 +111,7 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None):
             if result.finding is not None and result.finding.signature == entry.signature:
                 # keep the switches the run really needed: the recorded list is minimal for it
                 found = replace(candidate, schedule=result.schedule, message=result.finding.message)
-            if found is not None and found.size < best.size:
+            if found is not None and found.size < best.size and (acceptable is None or acceptable(found)):
                 best = found
                 improved = True
                 if on_progress:
@@ -118,15 +120,17 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None):
             if spent():
                 break
         if not improved and not spent():
-            best, improved = _fewer_switches(executor, best, entry.signature, rng, deadline)
+            best, improved = _fewer_switches(executor, best, entry.signature, rng, deadline, acceptable)
             runs += 6 * RESEARCH_RUNS
     return best
 
 
-def _fewer_switches(executor, best, signature, rng, deadline=None):
+def _fewer_switches(executor, best, signature, rng, deadline=None, acceptable=None):
     """Searches with shallower PCT for a schedule of the same scenario with fewer switches."""
     for depth in (1, 2, 2, 3, 3, 3):
         result = _research(executor, best.scenario, signature, rng, (depth,), deadline)
         if result is not None and len(result.switches) < len(best.schedule.switches):
-            return replace(best, schedule=result.schedule, message=result.finding.message), True
+            found = replace(best, schedule=result.schedule, message=result.finding.message)
+            if acceptable is None or acceptable(found):
+                return found, True
     return best, False
