@@ -104,7 +104,8 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
             store.save_state(state_name, search.state())
         messages.put(("done", job, search.runs, None))
     except BaseException as exc:      # reported to the parent, which decides the exit code
-        messages.put(("done", job, search.runs if search else 0, f"{type(exc).__name__}: {exc}"))
+        reason = str(exc) if isinstance(exc, FuzzmmError) else f"{type(exc).__name__}: {exc}"
+        messages.put(("done", job, search.runs if search else 0, reason))
 
 
 MINIMIZE_S = 2.0        # at most this long per new finding,

@@ -29,6 +29,8 @@ KINDS = (
     "lock-leak",
 )
 KIND_CODE = {name: code for code, name in enumerate(KINDS)}
+#: The kinds a finding can have: every code but how a task ended without one.
+FINDING_KINDS = KINDS[2:]
 
 
 class FuzzmmError(Exception):

@@ -94,6 +94,18 @@ class Program:
         """The scenario strategies use when they do not draw one: override it."""
         return self.random_scenario(_random.Random(0))
 
+    def checked_default_scenario(self):
+        """default_scenario(), refused with a FuzzmmError if the program could not run it
+        (an op it lacks, an argument outside a domain), rather than run as a finding."""
+        try:
+            scenario = self.default_scenario()
+            self.validate(scenario)
+        except FuzzmmError as exc:
+            raise FuzzmmError(f"{type(self).__name__}.default_scenario(): {exc}") from None
+        except Exception as exc:
+            raise FuzzmmError(f"{type(self).__name__}.default_scenario() raised {type(exc).__name__}: {exc}") from None
+        return scenario
+
     # ---- operations ----
 
     @classmethod

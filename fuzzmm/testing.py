@@ -179,11 +179,8 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     cls = type(executor.program)
     ntasks = min(cls.tasks[1], executor.nworkers)
     if max_step is None:
-        try:
-            default = executor.program.default_scenario()
-            max_step = executor.run(default).steps if default.ntasks <= executor.nworkers else 0
-        except Exception:      # sizing only: a broken default scenario shows up in the fuzzing itself
-            max_step = 0
+        default = executor.program.checked_default_scenario()
+        max_step = executor.run(default).steps if default.ntasks <= executor.nworkers else 0
         max_step = min(max(16, max_step), 5000)
 
     class _Finding(Exception):
@@ -247,28 +244,59 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     return FuzzResult(state["runs"])
 
 
+def _definition_error(expect, workers, max_switches, max_step, shrink_s, settings):
+    """What is wrong with fuzz_test's arguments, in one line, or None.
+
+    Checked where the test is defined, so a misspelt kind or setting fails the
+    test at once instead of after a whole budget spent fuzzing for nothing."""
+    from hypothesis import settings as Settings
+    from hypothesis.errors import InvalidArgument
+    from fuzzmm.errors import FINDING_KINDS
+    if expect is not None:
+        kind = expect.split("@", 1)[0] if isinstance(expect, str) else None
+        if kind not in FINDING_KINDS:
+            return f"expect={expect!r}: give a finding kind ({', '.join(FINDING_KINDS)}) or a signature kind@function"
+    for name, value, lowest in (("workers", workers, 1), ("max_switches", max_switches, 0), ("max_step", max_step, 1)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < lowest):
+            return f"{name}={value!r}: expected a whole number from {lowest}"
+    if shrink_s is not None and (not isinstance(shrink_s, (int, float)) or not shrink_s >= 0):
+        return f"shrink_s={shrink_s!r}: expected a number of seconds"
+    try:
+        Settings(**settings)
+    except (TypeError, InvalidArgument) as exc:
+        return f"fuzz_test settings: {exc}"
+    return None
+
+
 def fuzz_test(program, expect=None, *, workers=None, max_switches=8, max_step=None, shrink_s=None,
               **settings):
     """A pytest test function that fuzzes `program` (a Program subclass or a ProgramRef).
 
-    Assign it to a test_* name in a test module.  It is marked `fuzzmm`, takes
-    the plugin's `fuzzmm_executor` and `fuzzmm_profile` fixtures, and calls
-    `fuzz` (see there for `expect`, `max_switches`, `max_step`, `shrink_s`
-    and the Hypothesis `settings` overrides).  `workers` is the executor's worker count
-    (default: the program's most tasks).
+    Assign it to a test_* name in a test module or a test class.  It is marked
+    `fuzzmm`, uses the plugin's `fuzzmm_executor` and `fuzzmm_profile` fixtures,
+    and calls `fuzz` (see there for `expect`, `max_switches`, `max_step`,
+    `shrink_s` and the Hypothesis `settings` overrides).  `workers` is the
+    executor's worker count (default: the program's most tasks).  Arguments
+    that cannot work (an unknown kind in `expect`, a misspelt setting) fail
+    the test at once with one line.
     """
     import pytest
+    error = _definition_error(expect, workers, max_switches, max_step, shrink_s, settings)
 
-    def test(fuzzmm_executor, fuzzmm_profile):
+    def test(fuzzmm_profile, request):
+        # In a test class pytest passes the instance in the first slot and only the
+        # later names as fixtures, so the fixtures themselves are read from `request`.
         from fuzzmm.errors import FuzzmmError
-        try:
-            executor = fuzzmm_executor(program, workers=workers)
-            fuzz(executor, fuzzmm_profile, expect=expect, max_switches=max_switches, max_step=max_step,
-                 shrink_s=shrink_s, **settings)
-            return
-        except FuzzmmError as exc:
-            error = str(exc)
-        pytest.fail(f"fuzzmm: error: {error}", pytrace=False)    # outside the except: one report
+        message = error
+        if message is None:
+            try:
+                executor = request.getfixturevalue("fuzzmm_executor")(program, workers=workers)
+                fuzz(executor, request.getfixturevalue("fuzzmm_profile"), expect=expect,
+                     max_switches=max_switches, max_step=max_step, shrink_s=shrink_s, **settings)
+                return
+            except FuzzmmError as exc:
+                message = str(exc)
+        pytest.fail(f"fuzzmm: error: {message}", pytrace=False)    # outside the except: one report
 
     name = getattr(program, "__name__", None) or getattr(program, "qualname", "program")
     test.__name__ = test.__qualname__ = f"test_fuzz_{name}"

@@ -236,6 +236,31 @@ def test_a_refused_program_fails_its_fuzz_test_with_the_reason_once(pytester):
     assert "During handling" not in failures and "Traceback" not in failures
 
 
+def test_fuzz_test_works_in_a_test_class_and_refuses_arguments_that_cannot_work_at_once(pytester):
+    """A fuzz_test in a test class runs like one in a module; a misspelt kind in `expect`,
+    a misspelt Hypothesis setting or a worker count given as text fails with one line
+    and no fuzzing run at all."""
+    pytester.makepyfile(test_defs="""
+        from fuzzmm.testing import fuzz_test
+        from fuzzmm.examples.lost_update import LostUpdate, LostUpdateFixed
+
+        class TestLostUpdate:
+            test_racy_is_caught = fuzz_test(LostUpdate, expect="assertion")
+            test_fixed_is_clean = fuzz_test(LostUpdateFixed, max_examples=20)
+
+        test_kind_typo = fuzz_test(LostUpdate, expect="asertion")
+        test_setting_typo = fuzz_test(LostUpdate, max_exampels=20)
+        test_workers_as_text = fuzz_test(LostUpdate, workers="2")
+    """)
+    result = pytester.runpytest_inprocess("--fuzzmm-profile", "ci", "-rf", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=3)
+    failures = failure_sections(result)
+    assert_no_fuzzer_traceback(failures)
+    assert "expect='asertion': give a finding kind (refcount-underflow," in failures
+    assert "max_exampels" in failures and "workers='2': expected a whole number from 1" in failures
+    assert "none in" not in failures        # refused before any run
+
+
 def test_example_project_passes_in_a_project_of_its_own(pytester):
     """examples/ (a model file and its tests) works copied into a fresh project."""
     for name in ("my_model.py", "test_my_model.py"):

@@ -11,7 +11,7 @@ import os
 import tempfile
 
 import fuzzmm
-from fuzzmm.errors import FuzzmmError, KINDS
+from fuzzmm.errors import FuzzmmError, FINDING_KINDS
 from fuzzmm.models import is_file_source
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
@@ -115,7 +115,7 @@ def load_doc(doc, path="<corpus entry>", base=None):
     try:
         signature = doc["signature"]
         kind = signature["kind"]
-        if kind not in KINDS:
+        if kind not in FINDING_KINDS:
             raise FuzzmmError(f"{path}: unknown finding kind {kind!r}")
         switches = doc["schedule"]["switches"]
         schedule = Schedule.of_switches([(int(s), int(t)) for s, t in switches])

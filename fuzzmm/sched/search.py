@@ -80,6 +80,7 @@ class Search:
         self.seed = seed
         self.rng = random.Random(seed)
         self.fixed_scenario = scenario
+        self._default = None        # the program's default scenario, once checked
         self.runs = 0
         self.pct_depth = pct_depth
         self.tick = None           # called about twice a second with the run count; True stops
@@ -156,7 +157,9 @@ class Search:
         if self.fixed_scenario is not None:
             return self.fixed_scenario
         if self.rng.random() < 0.25:
-            return program.default_scenario()
+            if self._default is None:
+                self._default = program.checked_default_scenario()
+            return self._default
         return program.random_scenario(self.rng, swarm=self.rng.random() < 0.5)
 
     def run(self, seconds=None, max_runs=None, stop_at_first=False):
