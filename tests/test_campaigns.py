@@ -9,9 +9,13 @@ import subprocess
 import sys
 import time
 
+import multiprocess
 import pytest
 
 from fuzzmm import corpus
+from fuzzmm.corpus import files
+from fuzzmm.program import Scenario
+from fuzzmm.sched.schedule import Schedule
 
 
 def start_campaign(*args):
@@ -147,26 +151,25 @@ def test_sigterm_to_the_whole_process_group_ends_a_campaign_like_ctrl_c(tmp_path
     assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"fuzzmm-{proc.pid}-")]
 
 
+def lost_update_entry(switches):
+    """A corpus entry of the lost-update example's race, with the given switches."""
+    return files.Entry(model="lost-update", variant="racy", program="fuzzmm.examples.lost_update:LostUpdate",
+                       scenario=Scenario.of([[("increment", (1,))], [("increment", (1,))]]),
+                       schedule=Schedule.of_switches(switches), kind="assertion",
+                       signature="assertion@LostUpdate.check")
+
+
 def test_corpus_dedup_keeps_the_smallest_reproducer_of_a_signature(tmp_path):
     """Two files of one signature: `fuzzmm corpus dedup` keeps the smaller and says what it removed;
     a yet smaller file that does not reproduce is removed, not kept in the reproducer's place."""
-    from fuzzmm.corpus.files import Entry, write_atomic
-    from fuzzmm.program import Scenario
-    from fuzzmm.sched.schedule import Schedule
-
-    def entry(switches):
-        return Entry(model="lost-update", variant="racy", program="fuzzmm.examples.lost_update:LostUpdate",
-                     scenario=Scenario.of([[("increment", (1,))], [("increment", (1,))]]),
-                     schedule=Schedule.of_switches(switches), kind="assertion",
-                     signature="assertion@LostUpdate.check")
-    write_atomic(str(tmp_path / "big.json"), entry([(2, 1), (3, 0), (4, 1)]).to_json())
-    write_atomic(str(tmp_path / "small.json"), entry([(2, 1)]).to_json())
+    files.write_atomic(str(tmp_path / "big.json"), lost_update_entry([(2, 1), (3, 0), (4, 1)]).to_json())
+    files.write_atomic(str(tmp_path / "small.json"), lost_update_entry([(2, 1)]).to_json())
     (tmp_path / "broken.json").write_text("{")
     proc = subprocess.run([sys.executable, "-m", "fuzzmm", "corpus", "dedup", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "big.json" in proc.stdout and "broken.json" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "small.json"]
-    write_atomic(str(tmp_path / "smaller.json"), entry([]).to_json())        # runs serially: no lost update
+    files.write_atomic(str(tmp_path / "smaller.json"), lost_update_entry([]).to_json())   # serial: no lost update
     proc = subprocess.run([sys.executable, "-m", "fuzzmm", "corpus", "dedup", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "smaller.json" in proc.stdout, proc.stdout + proc.stderr
@@ -176,18 +179,34 @@ def test_corpus_dedup_keeps_the_smallest_reproducer_of_a_signature(tmp_path):
 def test_saving_over_a_damaged_file_of_the_same_name_keeps_it_aside(tmp_path):
     """A campaign's finding whose file name holds an unreadable file moves that file to
     `.bad`, byte for byte, and writes the finding: neither is lost."""
-    from fuzzmm.corpus import files
-    from fuzzmm.program import Scenario
-    from fuzzmm.sched.schedule import Schedule
-    entry = files.Entry(model="lost-update", variant="racy", program="fuzzmm.examples.lost_update:LostUpdate",
-                        scenario=Scenario.of([[("increment", (1,))], [("increment", (1,))]]),
-                        schedule=Schedule.of_switches([(2, 1)]), kind="assertion",
-                        signature="assertion@LostUpdate.check")
+    entry = lost_update_entry([(2, 1)])
     target = tmp_path / entry.file_name(base=str(tmp_path))
     target.write_text('{"hand-edited": ')
     assert files.save(str(tmp_path), entry) == str(target)
     assert (tmp_path / (target.name + ".bad")).read_text() == '{"hand-edited": '
     assert files.load(str(target)).signature == entry.signature
+
+
+def _save_when_both_are_ready(barrier, directory, switches):
+    barrier.wait()
+    files.save(directory, lost_update_entry(switches))
+
+
+def test_of_two_writers_saving_one_signature_at_once_the_smaller_entry_stays(tmp_path):
+    """Two campaigns writing one signature into one directory at the same moment: each
+    compares and writes under the directory's lock, so the smaller entry always stays."""
+    ctx = multiprocess.get_context("fork")
+    for trial in range(20):
+        directory = str(tmp_path / str(trial))
+        barrier = ctx.Barrier(2)
+        writers = [ctx.Process(target=_save_when_both_are_ready, args=(barrier, directory, switches))
+                   for switches in ([(2, 1), (3, 0), (4, 1)], [(2, 1)])]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(30)
+        (kept,) = [e for _, e in files.entries(directory)]
+        assert kept.schedule.switches == ((2, 1),), f"trial {trial}: the larger entry replaced the smaller"
 
 
 def test_opening_a_corpus_keeps_temp_files_of_live_writers(tmp_path):

@@ -5,6 +5,7 @@ switch list) and what was found (signature, message, how and when).  Files are
 never pickles: a corpus outlives the code that wrote it and is read by people.
 """
 from dataclasses import dataclass, field
+import fcntl
 import hashlib
 import json
 import os
@@ -139,6 +140,7 @@ def load_doc(doc, path="<corpus entry>", base=None):
 
 
 TEMP_PREFIX = ".tmp-"
+LOCK_NAME = ".lock"     # held while a writer compares its entry with the file it would replace
 
 
 def write_atomic(path, doc):
@@ -177,14 +179,17 @@ def save(directory, entry):
     Returns the path that holds the signature's reproducer afterwards.
     """
     path = os.path.join(directory, entry.file_name(base=directory))
-    if os.path.exists(path):
-        try:
-            old = load(path)
-            if old.size <= entry.size:
-                return path
-        except FuzzmmError:     # an unreadable file of the same name moves aside, kept for its owner
-            os.replace(path, path + ".bad")
-    write_atomic(path, entry.to_json(base=directory))
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, LOCK_NAME), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)    # compare and write as one step against other campaigns
+        if os.path.exists(path):
+            try:
+                old = load(path)
+                if old.size <= entry.size:
+                    return path
+            except FuzzmmError:     # an unreadable file of the same name moves aside, kept for its owner
+                os.replace(path, path + ".bad")
+        write_atomic(path, entry.to_json(base=directory))
     entry.path = path
     return path
 
