@@ -163,6 +163,9 @@ def cmd_replay(args):
     from fuzzmm import corpus
     from fuzzmm.report import swimlane
     entry = corpus.load(args.file)
+    if args.trace_json and args.trace_json != "-" and os.path.exists(args.trace_json) \
+            and os.path.samefile(args.trace_json, args.file):
+        raise FuzzmmError(f"--trace-json {args.trace_json} is the corpus file itself; name another file")
     want_events = args.trace or args.trace_all or bool(args.trace_json)
     result = corpus.replay(entry, repeat=args.repeat, variant=args.variant, keep_events=want_events)
     got = result.first.finding
@@ -221,11 +224,23 @@ def cmd_minimize(args):
 
         def stays_fixed(candidate):
             return not any(corpus.replay(candidate, executor=ex).reproduced for ex in fixed)
-        small = corpus.minimize(entry, executor, max_runs=args.max_runs, acceptable=stays_fixed if fixed else None)
+        smallest = [entry]
+
+        def progress(best, runs):
+            smallest[0] = best
+            print(f"  {runs} runs: {best.size}", file=sys.stderr, flush=True)
+        try:
+            smallest[0] = corpus.minimize(entry, executor, max_runs=args.max_runs, on_progress=progress,
+                                          acceptable=stays_fixed if fixed else None)
+            interrupted = False
+        except KeyboardInterrupt:       # keep what was won so far: each step was checked as it was taken
+            interrupted = True
+    small = smallest[0]
     corpus.write_atomic(out, small.to_json(base=os.path.dirname(os.path.abspath(out))))
     print(f"{out}: {entry.size} -> {small.size} (tasks, operations, argument total, switches, switch steps); "
-          f"{small.scenario.describe()}; switches {list(small.schedule.switches)}")
-    return 1
+          f"{small.scenario.describe()}; switches {list(small.schedule.switches)}"
+          + ("; interrupted, the smallest so far" if interrupted else ""))
+    return 130 if interrupted else 1
 
 
 def cmd_dedup(args):

@@ -131,7 +131,7 @@ def test_a_program_whose_setup_raises_is_one_line_without_an_empty_table(tmp_pat
 
 def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_path):
     """Arguments outside an op's domain, switches to a task the scenario lacks, steps negative,
-    infinite or past a 64-bit counter, too many switches, JSON nested past Python's stack:
+    fractional, text, infinite or past a 64-bit counter, too many switches, JSON nested past Python's stack:
     one line, exit 2, before anything runs; the file is left as it was; dedup skips them."""
     doc = {"format": 1, "model": "lost-update", "variant": "racy",
            "program": "fuzzmm.examples.lost_update:LostUpdate",
@@ -142,7 +142,9 @@ def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_pa
            "negative_step.json": {**doc, "schedule": {"switches": [[-1, 0]]}},
            "infinite_step.json": {**doc, "schedule": {"switches": [[float("inf"), 0]]}},
            "huge_step.json": {**doc, "schedule": {"switches": [[10 ** 30, 0]]}},
-           "many_switches.json": {**doc, "schedule": {"switches": [[i, 0] for i in range(5000)]}}}
+           "many_switches.json": {**doc, "schedule": {"switches": [[i, 0] for i in range(5000)]}},
+           "fractional_step.json": {**doc, "schedule": {"switches": [[3.5, 1]]}},
+           "step_as_text.json": {**doc, "schedule": {"switches": [["3", 1]]}}}
     for name, content in bad.items():
         path = tmp_path / name
         path.write_text(json.dumps(content))
@@ -234,6 +236,16 @@ def without_root_override():
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("running as root, and setpriv cannot drop root's override of permissions here")
     return prefix
+
+
+def test_replay_refuses_to_write_its_trace_over_the_corpus_file(tmp_path):
+    """`--trace-json` naming the corpus file being replayed is one line and exit 2; the file stays."""
+    path = tmp_path / "h1.json"
+    shutil.copy(os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json"), path)
+    before = path.read_text()
+    proc = fuzzmm("replay", str(path), "--trace-json", str(path))
+    assert one_line_error(proc) and "corpus file itself" in proc.stderr
+    assert path.read_text() == before
 
 
 def test_files_that_cannot_be_written_are_one_line_before_or_without_lost_work(tmp_path, without_root_override):

@@ -81,3 +81,24 @@ def test_minimize_keeps_a_file_fixed_where_it_says_it_is_fixed(tmp_path):
     assert corpus.replay(small).reproduced
     assert not any(corpus.replay(small, variant=v).reproduced for v in small.fixed_in)
     assert json.loads(out.read_text())["fixed_in"] == small.fixed_in
+
+
+def test_an_interrupted_minimize_writes_the_smallest_reproducer_so_far(tmp_path, monkeypatch):
+    """Ctrl-C during minimize keeps the last smaller entry it had checked, and exits 130."""
+    import signal
+    from fuzzmm import cli
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpus", "h4-rc2-seed-order.json")
+    out = tmp_path / "small.json"
+    real_minimize = corpus.minimize
+
+    def interrupted_after_one_step(entry, executor, on_progress=None, **kwargs):
+        on_progress(real_minimize(entry, executor, max_runs=1000), 1000)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(corpus, "minimize", interrupted_after_one_step)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        assert cli.main(["minimize", source, "-o", str(out)]) == 130
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    small = corpus.load(str(out))
+    assert small.size < corpus.load(source).size and corpus.replay(small).reproduced

@@ -119,7 +119,9 @@ def load_doc(doc, path="<corpus entry>", base=None):
         if kind not in FINDING_KINDS:
             raise FuzzmmError(f"{path}: unknown finding kind {kind!r}")
         switches = doc["schedule"]["switches"]
-        schedule = Schedule.of_switches([(int(s), int(t)) for s, t in switches])
+        if not all(type(x) is int for switch in switches for x in switch):    # not 12.7, "12" or true
+            raise FuzzmmError("each switch is a pair of whole numbers [step, task]")
+        schedule = Schedule.of_switches(switches)
         fixed = doc.get("fixed_in", [])
         if not isinstance(fixed, list) or not all(isinstance(v, str) for v in fixed):
             raise FuzzmmError(f"{path}: fixed_in must be a list of variant names")

@@ -34,6 +34,7 @@ class DirectoryStore:
         except OSError as exc:
             raise FuzzmmError(f"cannot use corpus directory {path}: {exc.strerror}") from None
         files.clean_temp(path)
+        files.clean_temp(os.path.join(path, ".state"))
 
     def save(self, entry):
         try:
