@@ -126,6 +126,24 @@ def describe_finding(finding):
             f"  where:     {finding.function or '?'} ({where})")
 
 
+MINIMIZE_S = 2.0    # fuzzmm's own shrinking of a failure after Hypothesis's, at most
+
+
+def _switches_shrunk(executor, finding, scenario, schedule, seconds):
+    """The failure shrunk further by fuzzmm's minimiser, for at most `seconds`.
+
+    Hypothesis shrinks what it drew, but a random walk's switches were recorded
+    from the run, not drawn, so only this pass can make them few."""
+    from fuzzmm.corpus import Entry, minimize
+    entry = Entry(model="", variant="", program=str(executor.ref), scenario=scenario, schedule=schedule,
+                  kind=finding.kind, signature=finding.signature, message=finding.message)
+    small = minimize(entry, executor, deadline=time.monotonic() + seconds)
+    again = executor.run_alone(small.scenario, small.schedule)
+    if small is entry or again.finding is None or again.finding.signature != finding.signature:
+        return finding, scenario, schedule
+    return again.finding, small.scenario, small.schedule
+
+
 def _failure_report(executor, finding, scenario, schedule, profile, runs):
     """The text of a FuzzFailure: finding, reproducer, swimlane, and a corpus entry to keep."""
     from fuzzmm.corpus.files import Entry
@@ -198,8 +216,8 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
         result = executor.run_alone(scenario, schedule)   # Hypothesis needs each example to stand alone
         state["runs"] += 1
         finding = result.finding
-        if finding is None:
-            return
+        if finding is None or not result.switches_complete:
+            return          # a run whose switches were not all recorded could not be reported as a replay
         if expect is None:
             # Every failing example Hypothesis tries after the first is smaller than the last.
             state["failed"] = (finding, scenario, result.schedule)
@@ -232,6 +250,8 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
             raise
         failed = state["failed"]
     if failed is not None:
+        if shrink_s != 0:
+            failed = _switches_shrunk(executor, *failed, seconds=min(MINIMIZE_S, shrink_s or MINIMIZE_S))
         raise FuzzFailure(_failure_report(executor, *failed, profile, state["runs"])) from None
     if expect is not None:
         text = (f"fuzzmm: expected a finding matching {expect!r} in {cls.name} variant {cls.variant} "

@@ -143,3 +143,22 @@ class Spin(Program):
     @op()
     def work(self):
         self.flag.add(1)
+
+
+class TestAndSet(Program):
+    """A flag tested by a load and set by a later store: two tasks can both get in, but only
+    if one is preempted between its load and store and the other is preempted inside."""
+    name = "test-and-set"
+    tasks = (2, 2)
+
+    def setup(self, pool):
+        self.flag = pool.atomic(0)
+        self.inside = pool.atomic(0)
+
+    @op()
+    def enter(self):
+        if self.flag.load() == 0:
+            self.flag.store(1)
+            assert self.inside.add(1) == 1, "two tasks inside"
+            self.inside.add(-1)
+            self.flag.store(0)

@@ -13,6 +13,9 @@ import sys
 
 import pytest
 
+import fuzzmm.strategies    # noqa: F401  imported here, so in-process inner sessions, which drop
+import fuzzmm.testing       # noqa: F401  the modules they import, never mix two copies of Hypothesis
+
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.filterwarnings("ignore:Benchmarks are automatically disabled")   # inner runs
 
@@ -202,6 +205,7 @@ def test_fuzz_test_passes_clean_and_expected_and_reports_a_finding_as_signature_
     assert_no_fuzzer_traceback(failures)
     assert f"fuzzmm found assertion@LostUpdate.check in lost-update variant racy ({RACY})" in failures
     assert "  signature: assertion@LostUpdate.check" in failures
+    assert "  scenario:  increment(1) | increment(1)\n  switches:  [(2, 1)]" in failures   # shrunk to the race
     assert "!! assertion in LostUpdate.check" in failures and "task 1" in failures
     assert "none in 10 runs, profile fuzzmm-ci" in failures
     # Shrinking stopped at once: the first failure is reported, in one run more than it took to find.

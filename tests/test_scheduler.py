@@ -72,6 +72,16 @@ def test_hypothesis_shrinks_to_two_single_increments(make_executor):
     assert len(found.schedule.switches) == 1
 
 
+def test_hypothesis_finds_a_race_that_needs_two_close_preemptions_within_100_examples(make_executor):
+    """A test-and-set race needs one preemption between a load and its store and a second one
+    while the other task is inside: Hypothesis finds it within 100 examples for every seed tried."""
+    from programs import TestAndSet
+    ex = make_executor(TestAndSet)
+    missed = [seed for seed in range(10)
+              if next(Search(ex, "hypothesis", seed=seed).run(max_runs=100, stop_at_first=True), None) is None]
+    assert missed == []
+
+
 def test_scenario_with_more_tasks_than_workers_is_refused(make_executor):
     """Asking for more tasks than workers is a clear error, not a hang."""
     from fuzzmm.errors import FuzzmmError
