@@ -105,27 +105,27 @@ def test_a_model_file_that_defines_programs_wrongly_is_bad_input(tmp_path, case)
     assert one_line_error(proc) and expected in proc.stderr, proc.stderr
 
 
+def fuzz_model_file(tmp_path, body, duration="2"):
+    """`fuzzmm fuzz` on a model file holding `body`, one executor, corpus under tmp_path/c."""
+    model = tmp_path / "model.py"
+    model.write_text("from fuzzmm.program import Program, Scenario, op\n" + body)
+    return fuzzmm("fuzz", "--model", str(model), "--duration", duration, "--executors", "1",
+                  "--corpus", str(tmp_path / "c"))
+
+
 def test_a_default_scenario_naming_an_op_the_program_lacks_is_bad_input_not_a_finding(tmp_path):
     """A misspelt op in default_scenario() is the program's definition at fault: one line,
     exit 2, naming the op, and no corpus file."""
-    model = tmp_path / "model.py"
-    model.write_text("from fuzzmm.program import Program, Scenario, op\n"
-                     "class A(Program):\n    @op(n=(1,))\n    def inc(self, n): pass\n"
-                     "    def default_scenario(self):\n        return Scenario.of([[('icn', (1,))]])\n")
-    proc = fuzzmm("fuzz", "--model", str(model), "--duration", "3", "--executors", "1",
-                  "--corpus", str(tmp_path / "c"))
+    proc = fuzz_model_file(tmp_path, "class A(Program):\n    @op(n=(1,))\n    def inc(self, n): pass\n"
+                                     "    def default_scenario(self):\n        return Scenario.of([[('icn', (1,))]])\n")
     assert one_line_error(proc) and "A.default_scenario(): task 0: " in proc.stderr and "'icn'" in proc.stderr
     assert not [n for n in os.listdir(tmp_path / "c") if n.endswith(".json")]
 
 
 def test_a_program_whose_setup_raises_is_one_line_without_an_empty_table(tmp_path):
     """A setup that raises ends the campaign with its error alone: exit 2, nothing on stdout."""
-    model = tmp_path / "model.py"
-    model.write_text("from fuzzmm.program import Program, op\n"
-                     "class A(Program):\n    def setup(self, pool):\n        raise RuntimeError('boom')\n"
-                     "    @op(n=(1,))\n    def inc(self, n): pass\n")
-    proc = fuzzmm("fuzz", "--model", str(model), "--duration", "1", "--executors", "1",
-                  "--corpus", str(tmp_path / "c"))
+    proc = fuzz_model_file(tmp_path, "class A(Program):\n    def setup(self, pool):\n        raise RuntimeError('boom')\n"
+                                     "    @op(n=(1,))\n    def inc(self, n): pass\n")
     assert one_line_error(proc) and "RuntimeError: boom" in proc.stderr and proc.stdout == ""
 
 
