@@ -16,6 +16,7 @@ import multiprocess
 from fuzzmm import _core, corpus
 from fuzzmm.corpus.store import open_store
 from fuzzmm.corpus.files import Entry
+from fuzzmm.corpus.minimize import QUICK_S
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.models import ProgramRef
 
@@ -108,7 +109,7 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
         messages.put(("done", job, search.runs if search else 0, reason))
 
 
-MINIMIZE_S = 2.0        # at most this long per new finding,
+MINIMIZE_S = QUICK_S    # at most this long per new finding,
 MINIMIZE_SHARE = 0.1    # and this share of a job's budget for all of them
 
 

@@ -126,9 +126,6 @@ def describe_finding(finding):
             f"  where:     {finding.function or '?'} ({where})")
 
 
-MINIMIZE_S = 2.0    # fuzzmm's own shrinking of a failure after Hypothesis's, at most
-
-
 def _switches_shrunk(executor, finding, scenario, schedule, seconds):
     """The failure shrunk further by fuzzmm's minimiser, for at most `seconds`.
 
@@ -251,7 +248,8 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
         failed = state["failed"]
     if failed is not None:
         if shrink_s != 0:
-            failed = _switches_shrunk(executor, *failed, seconds=min(MINIMIZE_S, shrink_s or MINIMIZE_S))
+            from fuzzmm.corpus.minimize import QUICK_S
+            failed = _switches_shrunk(executor, *failed, seconds=min(QUICK_S, shrink_s or QUICK_S))
         raise FuzzFailure(_failure_report(executor, *failed, profile, state["runs"])) from None
     if expect is not None:
         text = (f"fuzzmm: expected a finding matching {expect!r} in {cls.name} variant {cls.variant} "

@@ -102,8 +102,6 @@ def load(path):
     return load_doc(doc, path, base=os.path.dirname(os.path.abspath(path)))
 
 
-
-
 def load_doc(doc, path="<corpus entry>", base=None):
     """Validate a parsed corpus document into an Entry.  Relative model files are
     found from `base` (the file's directory; the working directory by default)."""
@@ -257,7 +255,9 @@ def dedup(directory, reproduces=None):
             continue
         group.sort(key=lambda entry: entry.size)
         keep = next((entry for entry in group if reproduces is None or reproduces(entry)), None)
-        for entry in group if keep is not None else ():
+        if keep is None:
+            continue
+        for entry in group:
             if entry is not keep:
                 os.unlink(entry.path)
                 removed.append(entry.path)

@@ -59,6 +59,7 @@ def _candidates(entry, ops):
 
 
 RESEARCH_RUNS = 300
+QUICK_S = 2.0       # how long a new finding is shrunk before a campaign keeps it or a fuzz test reports it
 
 
 def _research(executor, scenario, signature, rng, depths=(1, 2, 3), deadline=None):
