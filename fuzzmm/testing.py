@@ -135,8 +135,10 @@ def _switches_shrunk(executor, finding, scenario, schedule, seconds):
     entry = Entry(model="", variant="", program=str(executor.ref), scenario=scenario, schedule=schedule,
                   kind=finding.kind, signature=finding.signature, message=finding.message)
     small = minimize(entry, executor, deadline=time.monotonic() + seconds)
-    again = executor.run_alone(small.scenario, small.schedule)
-    if small is entry or again.finding is None or again.finding.signature != finding.signature:
+    if small is entry:
+        return finding, scenario, schedule
+    again = executor.run_alone(small.scenario, small.schedule)     # its finding, as the report shows it
+    if again.finding is None or again.finding.signature != finding.signature:
         return finding, scenario, schedule
     return again.finding, small.scenario, small.schedule
 
