@@ -97,7 +97,7 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
                                         "elapsed_s": round(found.elapsed_s, 4)})
                 if not stopping():
                     began = time.monotonic()
-                    entry = _smaller(executor, entry, min(MINIMIZE_S, shrink_left))
+                    entry = corpus.shrink_quickly(entry, executor, min(MINIMIZE_S, shrink_left))
                     shrink_left -= time.monotonic() - began
                 messages.put(("finding", job, entry.to_json(), found.elapsed_s))
                 if stopping():
@@ -111,18 +111,6 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
 
 MINIMIZE_S = QUICK_S    # at most this long per new finding,
 MINIMIZE_SHARE = 0.1    # and this share of a job's budget for all of them
-
-
-def _smaller(executor, entry, budget_s):
-    """The entry shrunk for a while (fewer tasks, operations, switches) so the corpus file
-    is readable as written; `fuzzmm minimize` goes further.  Never loses the finding.
-    A hang is kept as found: each run that tried to shrink it would last a watchdog."""
-    if entry.kind == "hang":
-        return entry
-    try:
-        return corpus.minimize(entry, executor, deadline=time.monotonic() + budget_s)
-    except Exception:                   # a finding kept unshrunk beats a finding lost
-        return entry
 
 
 @dataclass

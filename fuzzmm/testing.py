@@ -131,10 +131,10 @@ def _switches_shrunk(executor, finding, scenario, schedule, seconds):
 
     Hypothesis shrinks what it drew, but a random walk's switches were recorded
     from the run, not drawn, so only this pass can make them few."""
-    from fuzzmm.corpus import Entry, minimize
+    from fuzzmm.corpus import Entry, shrink_quickly
     entry = Entry(model="", variant="", program=str(executor.ref), scenario=scenario, schedule=schedule,
                   kind=finding.kind, signature=finding.signature, message=finding.message)
-    small = minimize(entry, executor, deadline=time.monotonic() + seconds)
+    small = shrink_quickly(entry, executor, seconds)
     if small is entry:
         return finding, scenario, schedule
     again = executor.run_alone(small.scenario, small.schedule)     # its finding, as the report shows it

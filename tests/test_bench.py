@@ -13,7 +13,8 @@ BENCH = os.path.join(os.path.dirname(__file__), "..", "bench")
 
 CASES = {
     "primitives.py": (["--seconds", "0.1"], {"ratio_get_put_1p"}),
-    "schedules.py": (["--seconds", "0.2", "--examples", "20"], {"pct_vs_fork", "random_vs_fork", "hypothesis_vs_empty"}),
+    "schedules.py": (["--seconds", "0.2", "--examples", "20"],
+                     {"pct_vs_fork", "random_vs_fork", "hypothesis_vs_empty"}),
     "trace_overhead.py": (["--seconds", "0.5", "--rounds", "2"], {"ratio_on_off"}),
     "scaling.py": (["--counts", "1,2", "--seconds", "1", "--ceiling-seconds", "0.2"], {"rows", "efficiency_at_max"}),
 }

@@ -124,7 +124,8 @@ def test_a_default_scenario_naming_an_op_the_program_lacks_is_bad_input_not_a_fi
 
 def test_a_program_whose_setup_raises_is_one_line_without_an_empty_table(tmp_path):
     """A setup that raises ends the campaign with its error alone: exit 2, nothing on stdout."""
-    proc = fuzz_model_file(tmp_path, "class A(Program):\n    def setup(self, pool):\n        raise RuntimeError('boom')\n"
+    proc = fuzz_model_file(tmp_path, "class A(Program):\n    def setup(self, pool):\n"
+                                     "        raise RuntimeError('boom')\n"
                                      "    @op(n=(1,))\n    def inc(self, n): pass\n")
     assert one_line_error(proc) and "RuntimeError: boom" in proc.stderr and proc.stdout == ""
 

@@ -58,11 +58,10 @@ def test_a_lock_order_finding_replays_each_time_and_shrinks(make_executor):
 
 def test_a_campaign_keeps_a_new_finding_shrunk_for_a_bounded_time(make_executor):
     """What a campaign writes is shrunk first (for at most the time it is given) and still replays."""
-    from fuzzmm.campaign import _smaller
     ex = make_executor(LostUpdate)
     found = next(Search(ex, "random", seed=2).run(max_runs=1000, stop_at_first=True))
     big = entry_of(found, "racy", ex.ref)
-    small = _smaller(ex, big, 2.0)
+    small = corpus.shrink_quickly(big, ex, 2.0)
     assert small.size < big.size
     assert corpus.replay(small, executor=ex).reproduced
 

@@ -38,7 +38,8 @@ def test_a_serial_run_does_not_deadlock_but_lockdep_sees_the_cycle(make_executor
     result = ex.run(ex.program.default_scenario())
     assert result.finding is not None and result.finding.kind == "lock-order"
     assert "a -> b -> a" in result.finding.message
-    assert "LockOrder.ab (programs.py" in result.finding.message and "LockOrder.ba (programs.py" in result.finding.message
+    assert "LockOrder.ab (programs.py" in result.finding.message
+    assert "LockOrder.ba (programs.py" in result.finding.message
 
 
 def test_lockdep_joins_dependencies_seen_in_different_runs(make_executor):

@@ -126,6 +126,19 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None, a
     return best
 
 
+def shrink_quickly(entry, executor, seconds=QUICK_S):
+    """The entry shrunk for at most `seconds`, so a new finding reads as a small
+    reproducer (`fuzzmm minimize` goes further).  Never loses the finding: a hang
+    is kept as found, since each run that tried to shrink it would last a watchdog,
+    and an error while shrinking keeps the entry as it was."""
+    if entry.kind == "hang":
+        return entry
+    try:
+        return minimize(entry, executor, deadline=time.monotonic() + seconds)
+    except Exception:
+        return entry
+
+
 def _fewer_switches(executor, best, signature, rng, deadline=None, acceptable=None):
     """Searches with shallower PCT for a schedule of the same scenario with fewer switches."""
     for depth in (1, 2, 2, 3, 3, 3):

@@ -45,9 +45,6 @@ class DirectoryStore:
     def entries(self):
         return files.entries(self.path)
 
-    def dedup(self, reproduces=None):
-        return files.dedup(self.path, reproduces)
-
     def load_state(self, name):
         try:
             with open(self._state_path(name), encoding="utf-8") as f:
