@@ -201,12 +201,14 @@ class Program:
 
     @classmethod
     def validate(cls, scenario):
-        """Raise FuzzmmError if the scenario names an unknown op, passes a wrong number
-        of arguments, or an argument outside its op's domain."""
+        """Raise FuzzmmError if the scenario has a task with no ops, names an unknown op,
+        passes a wrong number of arguments, or an argument outside its op's domain."""
         ops = cls.ops()
         if not 1 <= scenario.ntasks <= 16:
             raise FuzzmmError(f"a scenario has 1..16 tasks, this one has {scenario.ntasks}")
         for t, task in enumerate(scenario.tasks):
+            if not task:
+                raise FuzzmmError(f"task {t} has no operations")
             for name, args in task:
                 if name not in ops:
                     raise FuzzmmError(f"task {t}: {cls.name} has no operation {name!r}")

@@ -131,8 +131,9 @@ def test_a_program_whose_setup_raises_is_one_line_without_an_empty_table(tmp_pat
 
 
 def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_path):
-    """Arguments outside an op's domain, switches to a task the scenario lacks, steps negative,
-    fractional, text, infinite or past a 64-bit counter, too many switches, JSON nested past Python's stack:
+    """Arguments outside an op's domain, a task with no ops, switches to a task the scenario lacks, steps
+    negative, fractional, text, infinite or past a 64-bit counter, too many switches, a field of the wrong
+    JSON type, JSON nested past Python's stack:
     one line, exit 2, before anything runs; the file is left as it was; dedup skips them."""
     doc = {"format": 1, "model": "lost-update", "variant": "racy",
            "program": "fuzzmm.examples.lost_update:LostUpdate",
@@ -145,7 +146,13 @@ def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_pa
            "huge_step.json": {**doc, "schedule": {"switches": [[10 ** 30, 0]]}},
            "many_switches.json": {**doc, "schedule": {"switches": [[i, 0] for i in range(5000)]}},
            "fractional_step.json": {**doc, "schedule": {"switches": [[3.5, 1]]}},
-           "step_as_text.json": {**doc, "schedule": {"switches": [["3", 1]]}}}
+           "step_as_text.json": {**doc, "schedule": {"switches": [["3", 1]]}},
+           "empty_task.json": {**doc, "scenario": [[], [["increment", [1]]]]},
+           "format_as_float.json": {**doc, "format": 1.0},
+           "kind_as_number.json": {**doc, "signature": {"kind": 3}},
+           "signature_as_number.json": {**doc, "signature": {"kind": "assertion", "signature": 3}},
+           "model_as_number.json": {**doc, "model": 7},
+           "found_by_as_list.json": {**doc, "found_by": ["pct"]}}
     for name, content in bad.items():
         path = tmp_path / name
         path.write_text(json.dumps(content))
@@ -155,7 +162,7 @@ def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_pa
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     assert one_line_error(fuzzmm("replay", str(tmp_path / "deep.json")))
     dedup = fuzzmm("corpus", "dedup", str(tmp_path))     # skips each unreadable one with a warning
-    unreadable = set(bad) - {"out_of_domain.json"} | {"deep.json"}      # the domain is the program's to check
+    unreadable = set(bad) - {"out_of_domain.json", "empty_task.json"} | {"deep.json"}   # the program's to check
     assert dedup.returncode == 0 and all(f"skipped {tmp_path / n}" in dedup.stderr for n in unreadable), dedup.stderr
 
 

@@ -109,9 +109,10 @@ def load_doc(doc, path="<corpus entry>", base=None):
     if not isinstance(doc, dict):
         raise FuzzmmError(f"{path}: a corpus file holds a JSON object")
     version = doc.get("format")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:      # not 1.0 or true
         raise FuzzmmError(f"{path}: unknown corpus format version {version!r} (this fuzzmm reads {FORMAT_VERSION})")
     try:
+        _check_types(doc)
         signature = doc["signature"]
         kind = signature["kind"]
         if kind not in FINDING_KINDS:
@@ -125,11 +126,11 @@ def load_doc(doc, path="<corpus entry>", base=None):
             raise FuzzmmError(f"{path}: fixed_in must be a list of variant names")
         scenario = Scenario.of(doc["scenario"])
         schedule.check(scenario.ntasks)
-        return Entry(model=_map_path(str(doc["model"]), absolute), variant=str(doc["variant"]),
-                     program=_map_path(str(doc["program"]), absolute),
+        return Entry(model=_map_path(doc["model"], absolute), variant=doc["variant"],
+                     program=_map_path(doc["program"], absolute),
                      scenario=scenario, schedule=schedule, kind=kind,
-                     signature=str(signature.get("signature", kind)), message=str(doc.get("message", "")),
-                     found_by=dict(doc.get("found_by", {})), fixed_in=fixed,
+                     signature=signature.get("signature", kind), message=doc.get("message", ""),
+                     found_by=doc.get("found_by", {}), fixed_in=fixed,
                      path=None if path == "<corpus entry>" else str(path))
     except FuzzmmError as exc:
         if str(exc).startswith(str(path)):
@@ -137,6 +138,32 @@ def load_doc(doc, path="<corpus entry>", base=None):
         raise FuzzmmError(f"{path}: {exc}") from None
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError) as exc:
         raise FuzzmmError(f"{path}: malformed corpus file ({type(exc).__name__}: {exc})") from None
+
+
+_FIELD_TYPES = (                 # (where, field, JSON type, required)
+    ((), "model", str, True), ((), "variant", str, True), ((), "program", str, True),
+    ((), "signature", dict, True), ((), "schedule", dict, True), ((), "scenario", list, True),
+    ((), "message", str, False), ((), "found_by", dict, False),
+    (("signature",), "kind", str, True), (("signature",), "signature", str, False),
+    (("schedule",), "switches", list, True),
+)
+_JSON_NAMES = {str: "a string", dict: "an object", list: "a list"}
+
+
+def _check_types(doc):
+    """Refuse a field of the wrong JSON type: a number where a name belongs would
+    otherwise load, and fail far from the file that holds it."""
+    for where, name, kind, required in _FIELD_TYPES:
+        holder = doc
+        for key in where:
+            holder = holder[key]
+        if name not in holder:
+            if required:
+                raise FuzzmmError(f"missing field {'.'.join(where + (name,))!r}")
+            continue
+        if not isinstance(holder[name], kind):
+            raise FuzzmmError(f"{'.'.join(where + (name,))} must be {_JSON_NAMES[kind]}, "
+                              f"not {json.dumps(holder[name])[:40]}")
 
 
 TEMP_PREFIX = ".tmp-"
