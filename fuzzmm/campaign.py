@@ -6,7 +6,6 @@ findings to the parent over a queue; the parent alone writes corpus files, so
 two jobs never race on one file.
 """
 from dataclasses import dataclass
-import os
 import queue as queue_mod
 import signal
 import time
@@ -19,6 +18,7 @@ from fuzzmm.corpus.files import Entry
 from fuzzmm.corpus.minimize import QUICK_S
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.models import ProgramRef
+from fuzzmm.placement import CpuClaims
 
 PORTFOLIO = ("pct", "random", "hypothesis", "chaos")
 
@@ -46,7 +46,7 @@ class _Termination:
         self.asked = True
 
 
-def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
+def _job_main(job, seconds, messages, stop, pct_depth, cpus, store_spec):
     """Body of one campaign process: search until the budget or `stop`, report by queue."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     terminated = _Termination()
@@ -56,11 +56,8 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpu, store_spec):
     def stopping():
         return stop.is_set() or terminated.asked
     search = None
-    if job.strategy == "chaos":
-        cpu = None          # chaos wants every core
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
     try:
+        cpu = None if job.strategy == "chaos" else cpus.claim()     # chaos wants every core
         from fuzzmm.sched.executor import Executor
         from fuzzmm.sched.search import Search, replays_alone
         store = open_store(store_spec)
@@ -154,6 +151,7 @@ class Campaign:
         _core.cleanup_stale()
         ctx = multiprocess.get_context("fork")
         messages, stop = ctx.Queue(), ctx.Event()
+        self.cpus = CpuClaims(ctx)
         waves = -(-len(self.jobs) // self.executors)
         per_job = self.duration / waves
         start = self.start = time.monotonic()
@@ -164,21 +162,21 @@ class Campaign:
             while pending or running:
                 while pending and len(running) < self.executors and not stop.is_set():
                     job = pending.pop(0)
-                    cpu = self._free_cpu(running)
-                    proc = ctx.Process(target=_job_main, args=(job, per_job, messages, stop, self.pct_depth, cpu,
-                                                                   self.store_spec),
+                    proc = ctx.Process(target=_job_main, args=(job, per_job, messages, stop, self.pct_depth,
+                                                                   self.cpus, self.store_spec),
                                        name=f"fuzzmm-campaign-{job.variant}-{job.strategy}")
                     proc.start()
-                    running[job] = (proc, time.monotonic() - start, cpu)
+                    running[job] = (proc, time.monotonic() - start)
                 if stop.is_set():
                     pending.clear()
                 self._drain(messages, running, timeout=0.2)
-                for job, (proc, _, _) in list(running.items()):
+                for job, (proc, _) in list(running.items()):
                     if not proc.is_alive() and job not in self.done:
                         self._drain(messages, running, timeout=0.5)
                         if job not in self.done:
                             self.errors.append(f"{job.variant}/{job.strategy}: campaign process died")
                             running.pop(job)
+                            self.cpus.release(proc.pid)
                 if time.monotonic() - last_progress >= 1.0:
                     last_progress = time.monotonic()
                     self.emit(self.progress())
@@ -189,25 +187,17 @@ class Campaign:
             while running and time.monotonic() < deadline:
                 try:
                     self._drain(messages, running, timeout=0.2)
-                    for job, (proc, _, _) in list(running.items()):
+                    for job, (proc, _) in list(running.items()):
                         if not proc.is_alive():     # its last word, if any, is in the queue by now
                             self._drain(messages, running, timeout=0.2)
                             running.pop(job, None)
                 except KeyboardInterrupt:
                     continue
-            for proc, _, _ in running.values():
+            for proc, _ in running.values():
                 proc.kill()
-        for proc, _, _ in running.values():
+        for proc, _ in running.values():
             proc.join(1)
         return self.summary(interrupted)
-
-    @staticmethod
-    def _free_cpu(running):
-        """A CPU this process may use that no running job is pinned to (None if all are taken)."""
-        cpus = sorted(os.sched_getaffinity(0))
-        taken = {entry[2] for entry in running.values()}
-        free = [c for c in cpus if c not in taken]
-        return free[0] if free else None
 
     def _drain(self, messages, running, timeout):
         try:
@@ -223,7 +213,7 @@ class Campaign:
 
     def _handle(self, message, running):
         kind, job = message[0], message[1]
-        offset = running.get(job, (None, 0.0, None))[1]
+        offset = running.get(job, (None, 0.0))[1]
         if kind == "progress":
             self.runs[job] = message[2]
             self.coverage[job] = message[3]
@@ -250,6 +240,7 @@ class Campaign:
             proc = running.pop(job, (None,))[0]
             if proc is not None:
                 proc.join(5)
+                self.cpus.release(proc.pid)
 
     def progress(self):
         elapsed = time.monotonic() - self.start
