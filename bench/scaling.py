@@ -61,10 +61,11 @@ def _spin(cpu, seconds, loops, index):
     loops[index] = n
 
 
-def ceiling(processes, seconds):
-    """Pure-Python loops per second of `processes` pinned processes, on the campaign's CPUs."""
+def ceiling(processes, seconds, cpus=None):
+    """Pure-Python loops per second of `processes` pinned processes, on the campaign's CPUs
+    (or on `cpus`, one process each)."""
     ctx = multiprocess.get_context("fork")
-    cpus = sorted(os.sched_getaffinity(0))
+    cpus = cpus or sorted(os.sched_getaffinity(0))
     loops = ctx.Array("q", processes)
     procs = [ctx.Process(target=_spin, args=(cpus[i % len(cpus)], seconds, loops, i)) for i in range(processes)]
     for proc in procs:
@@ -72,6 +73,14 @@ def ceiling(processes, seconds):
     for proc in procs:
         proc.join()
     return sum(loops) / seconds
+
+
+def per_cpu(seconds):
+    """Each CPU's pure-Python loop rate alone, against the median CPU's: a CPU that
+    carries the machine's interrupts or a neighbour's load shows up below 1."""
+    rates = {cpu: ceiling(1, seconds, [cpu]) for cpu in sorted(os.sched_getaffinity(0))}
+    middle = statistics.median(rates.values())
+    return {cpu: round(rate / middle, 3) for cpu, rate in rates.items()}
 
 
 def cpu_model():
@@ -97,6 +106,8 @@ def main(argv=None):
                         help="sweeps over the counts, alternately up and down; figures are medians (default 1)")
     parser.add_argument("--ceiling-seconds", type=float, default=2.0,
                         help="seconds of the machine-ceiling loop per point (default 2; 0 skips it)")
+    parser.add_argument("--per-cpu", action="store_true",
+                        help="first time the loop on each CPU alone and print its speed against the median CPU's")
     parser.add_argument("--corpus", default=os.path.join(".fuzzmm", "scaling-corpus"), help="where findings go")
     parser.add_argument("--json", action="store_true", help="end with one JSON object of the figures")
     args = parser.parse_args(argv)
@@ -111,6 +122,10 @@ def main(argv=None):
         parser.error("--counts: every count must be at least 1")
     machine = f"{cpu_model()}, {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     print(f"thp-numa {args.variant}, {args.strategy}, {args.seconds:g} s per point, {machine}")
+    speeds = per_cpu(max(args.ceiling_seconds, 0.5)) if args.per_cpu else None
+    if speeds:
+        print("  per-CPU loop speed against the median CPU: "
+              + "  ".join(f"{cpu}:{speed:.2f}" for cpu, speed in speeds.items()), flush=True)
     measure(ref, args.variant, args.strategy, 1, min(2.0, args.seconds), args.corpus)   # warm-up, not counted
     samples = {n: [] for n in counts}
     for sweep in range(args.repeat):
@@ -137,7 +152,7 @@ def main(argv=None):
               + (f"   machine ceiling {row['machine_ceiling']:.2f}" if spin else ""), flush=True)
     if args.json:
         print(json.dumps({"machine": machine, "strategy": args.strategy, "seconds": args.seconds,
-                          "repeat": args.repeat, "rows": rows,
+                          "repeat": args.repeat, "rows": rows, "per_cpu_speed": speeds,
                           "efficiency_at_max": rows[-1]["efficiency"],
                           "steady_efficiency_at_max": rows[-1]["steady_efficiency"]}))
 

@@ -16,7 +16,9 @@ CASES = {
     "schedules.py": (["--seconds", "0.2", "--examples", "20"],
                      {"pct_vs_fork", "random_vs_fork", "hypothesis_vs_empty"}),
     "trace_overhead.py": (["--seconds", "0.5", "--rounds", "2"], {"ratio_on_off"}),
-    "scaling.py": (["--counts", "1,2", "--seconds", "1", "--ceiling-seconds", "0.2"], {"rows", "efficiency_at_max"}),
+    "scaling.py": (["--counts", "1,2", "--seconds", "1", "--ceiling-seconds", "0.2", "--per-cpu"],
+                   {"rows", "efficiency_at_max", "per_cpu_speed"}),
+    "cotenancy.py": (["--counts", "2", "--seconds", "1"], {"rows", "alone_runs_per_s", "efficiency_at_max"}),
 }
 
 
