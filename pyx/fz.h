@@ -21,7 +21,7 @@
 #include <sys/prctl.h>
 
 #define FZ_MAGIC 0x667a7a6d6d303031ULL /* "fzzmm001" */
-#define FZ_VERSION 1
+#define FZ_VERSION 2
 #define FZ_MAX_TASKS 16
 #define FZ_MAX_SWITCH 1024
 #define FZ_MAX_RECORD 4096
@@ -85,7 +85,8 @@ typedef struct {
     int32_t strategy;        /* FZ_S_* */
     int32_t shutdown;
     int32_t sleepers;        /* processes in a futex wait on `current` */
-    int32_t pad0;
+    int32_t run_task;        /* the task that took the last scheduling points in a row */
+    int64_t run_len;         /* how many it took */
     int64_t max_steps;
     int64_t nops;            /* operations performed so far (guided mode) */
     int64_t ticket;          /* (run generation << 32) | tasks, written as one word at a run's start */

@@ -63,6 +63,8 @@ cdef extern from "fz.h" nogil:
         int32_t strategy
         int32_t shutdown
         int32_t sleepers
+        int32_t run_task
+        int64_t run_len
         int64_t max_steps
         int64_t nops
         int64_t ticket

@@ -122,8 +122,8 @@ cdef class _HeapLock:
                     fz_relax()
                     continue
                 _sleep_on(pool, self.w, seen, &self.w[2], fz_load32(&self.w[1]), kind, self.obj)
-                s = -1                      # waited: stamped once it holds the lock
-            if s < 0:
+                s = -1
+            if s < 0 or spins:              # waited, asleep or spinning: stamped once it holds the lock
                 s = _restamp(pool)
         fz_store32(&self.w[1], g_pid)
         _note_taken(self.obj, kind)
@@ -196,7 +196,7 @@ cdef class Mutex(_HeapLock):
         self._acquire(BLK_MUTEX, OP_MUTEX_LOCK)
 
     def trylock(self):
-        return bool(self._trylock(OP_MUTEX_LOCK))
+        return bool(self._trylock(OP_MUTEX_TRYLOCK))
 
     def unlock(self):
         self._release(OP_MUTEX_UNLOCK, "mutex")
@@ -250,8 +250,8 @@ cdef class RWSem:
                 if (write and seen != 0) or (not write and seen < 0):
                     _sleep_on(pool, self.w, seen, &self.w[3], 0,
                               BLK_RWSEM_WRITE if write else BLK_RWSEM_READ, self.obj)
-                    s = -1                  # waited: stamped once it holds the lock
-            if s < 0:
+                    s = -1
+            if s < 0 or spins:              # waited, asleep or spinning: stamped once it holds the lock
                 s = _restamp(pool)
         if write:
             fz_store32(&self.w[1], g_task)

@@ -339,9 +339,9 @@ def lock_page(Page page not None):
                 continue
             _sleep_on(pool, <int32_t*>&p.flags, seen | C_PG_LOCKED, &p.waiters, fz_load32(&p.lock_pid),
                       BLK_PAGE, _pobj(page))
-            s = -1                          # waited: stamped once it holds the lock
+            s = -1
             _check_live(page, "lock_page (after waiting)")
-        if s < 0:
+        if s < 0 or spins:                  # waited, asleep or spinning: stamped once it holds the lock
             s = _restamp(pool)
     p.lock_owner = g_task
     p.lock_pid = g_pid

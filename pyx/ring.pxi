@@ -13,6 +13,7 @@ OP_NAMES = (
     "mapcount", "write_page", "read_page", "spin_lock", "spin_unlock", "mutex_lock",
     "mutex_unlock", "down_read", "up_read", "down_write", "up_write", "mod_vmstat",
     "read_vmstat", "count_event", "block", "task_end", "spin_trylock", "set_mapping",
+    "mutex_trylock",
 )
 cdef enum:
     OP_NONE, OP_LOAD, OP_STORE, OP_ADD, OP_CMPXCHG, OP_XCHG, OP_OR, OP_AND,
@@ -20,7 +21,8 @@ cdef enum:
     OP_UNLOCK, OP_FREE, OP_ALLOC, OP_SET_FLAG, OP_CLEAR_FLAG, OP_TEST_FLAG,
     OP_MAPCOUNT, OP_WRITE, OP_READ, OP_SPIN_LOCK, OP_SPIN_UNLOCK, OP_MUTEX_LOCK,
     OP_MUTEX_UNLOCK, OP_DOWN_READ, OP_UP_READ, OP_DOWN_WRITE, OP_UP_WRITE, OP_MOD_VMSTAT,
-    OP_READ_VMSTAT, OP_COUNT_EVENT, OP_BLOCK, OP_TASK_END, OP_SPIN_TRYLOCK, OP_SET_MAPPING
+    OP_READ_VMSTAT, OP_COUNT_EVENT, OP_BLOCK, OP_TASK_END, OP_SPIN_TRYLOCK, OP_SET_MAPPING,
+    OP_MUTEX_TRYLOCK
 
 # Objects in records are tagged by kind in the top byte so one number names one object.
 OBJ_PAGE = 1
@@ -174,8 +176,9 @@ cdef inline int64_t _lock_class(int op, int64_t obj) noexcept:
 def lockdep_scan(Pool pool not None, dict edges):
     """Add to `edges` every lock dependency of the last run not already there:
     (held class, acquired class) -> (task, site of the held lock, site of the acquisition).
-    Returns the new keys.  A trylock adds no dependency (it cannot wait) but
-    counts as held; all page locks form one class, as in the kernel's lockdep."""
+    Returns the new keys.  A trylock adds no dependency (it cannot wait) and
+    counts as held only if it succeeded; all page locks form one class, as in
+    the kernel's lockdep."""
     pool.check()
     cdef int64_t n = min(pool.hdr.ring_head, pool.hdr.ring_cap), i
     cdef fz_event* e
@@ -195,7 +198,8 @@ def lockdep_scan(Pool pool not None, dict edges):
                     edges[(hcls, cls)] = (t, hsite, e.site)
                     new.append((hcls, cls))
             held[t].append((cls, e.site))
-        elif (op == OP_TRYLOCK and not (e.before & C_PG_LOCKED)) or (op == OP_SPIN_TRYLOCK and e.before == 0):
+        elif ((op == OP_TRYLOCK and not (e.before & C_PG_LOCKED))
+              or (op in (OP_SPIN_TRYLOCK, OP_MUTEX_TRYLOCK) and e.before == 0)):
             held[t].append((_lock_class(op, e.obj), e.site))
         elif op in (OP_UNLOCK, OP_SPIN_UNLOCK, OP_MUTEX_UNLOCK, OP_UP_READ, OP_UP_WRITE):
             cls = _lock_class(op, e.obj)

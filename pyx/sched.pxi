@@ -78,15 +78,40 @@ cdef inline void _wake_all(int32_t* word) noexcept nogil:
     fz_futex_wake(word, 0x7fffffff)
 
 
+FAIR_SLICE = 1000
+"""Scheduling points a task may take in a row, while another could run, before the
+default rule hands the turn to the next task: a timeslice.  Without it a task that
+busy-waits (a trylock loop, a spin on a flag) would never let the task it waits
+for run, and a correct program would be reported as a hang.  It is far longer than
+the operations of a run, so it changes nothing else."""
+cdef int64_t C_FAIR_SLICE = FAIR_SLICE
+
+
 cdef int _decide(fz_ctl* c, int64_t s, int cur) noexcept nogil:
     """Who runs after step `s`, decided by the task `cur` (-1: the run's start).
 
-    Returns -1 when no task is enabled.  Records the choice when it differs
-    from the default rule, so the record replays under the switch strategy.
+    The default rule keeps the current task running until it blocks or ends, or
+    until its timeslice is spent; then the next enabled task in turn runs.  PCT
+    lowers a task whose slice is spent below every other.  Returns -1 when no
+    task is enabled.  Records the choice when it differs from the default rule,
+    so the record replays under the switch strategy.
     """
-    cdef int n = c.ntasks, t, dflt = -1, nxt, count, best
+    cdef int n = c.ntasks, t, i, dflt = -1, nxt, count, best, lowest
+    cdef bint spent = False
+    if cur >= 0 and cur == c.run_task:
+        c.run_len += 1
+    elif cur >= 0:
+        c.run_task = cur
+        c.run_len = 1
     if cur >= 0 and c.task_state[cur] == T_ENABLED:
         dflt = cur
+        if c.run_len >= C_FAIR_SLICE:
+            for i in range(1, n):
+                t = (cur + i) % n
+                if c.task_state[t] == T_ENABLED:
+                    dflt = t
+                    spent = True
+                    break
     else:
         for t in range(n):
             if c.task_state[t] == T_ENABLED:
@@ -106,6 +131,11 @@ cdef int _decide(fz_ctl* c, int64_t s, int cur) noexcept nogil:
             if cur >= 0:
                 c.prio[cur] = c.ncp - c.cp_idx
             c.cp_idx += 1
+        if spent:
+            lowest = c.prio[0]
+            for t in range(1, n):
+                lowest = min(lowest, c.prio[t])
+            c.prio[cur] = lowest - 1
         best = -1
         for t in range(n):
             if c.task_state[t] == T_ENABLED and (best < 0 or c.prio[t] > c.prio[best]):
@@ -128,6 +158,8 @@ cdef int _decide(fz_ctl* c, int64_t s, int cur) noexcept nogil:
             t = c.order[c.nops]
             if 0 <= t < n and c.task_state[t] == T_ENABLED:
                 nxt = t
+    if spent and nxt == cur:
+        c.run_len = 0           # kept on by choice: a fresh slice, so one recorded switch per slice
     if nxt != dflt:
         if c.nrec < FZ_MAX_RECORD:
             c.rec_step[c.nrec] = s
@@ -373,6 +405,8 @@ def prepare_run(Pool pool not None, int ntasks, mode="controlled", strategy="swi
     c.abort_task = -1
     c.step = 0
     c.nops = 0
+    c.run_task = -1
+    c.run_len = 0
     c.max_steps = max_steps
     c.spin_iters = spin_iters
     c.nrec = 0

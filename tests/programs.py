@@ -32,6 +32,25 @@ class LockOrder(Program):
         return Scenario.of([[("ab", ())], [("ba", ())]])
 
 
+class MutexTrylock(LockOrder):
+    """A mutex trylock while the other order is held: it cannot wait, so neither a
+    failed nor a successful one closes a lock-order cycle."""
+    name = "mutex-trylock"
+    ops_per_task = (1, 2)
+
+    @op()
+    def poll_a(self):
+        if self.a.trylock():
+            self.a.unlock()
+
+    @op()
+    def b_then_try_a(self):
+        self.b.lock()
+        if self.a.trylock():
+            self.a.unlock()
+        self.b.unlock()
+
+
 class LockOrderWithBystander(LockOrder):
     """The two orders and a third task that takes no lock: the deadlock can be noticed
     as the bystander ends, not as the second waiter blocks."""
@@ -143,6 +162,34 @@ class Spin(Program):
     @op()
     def work(self):
         self.flag.add(1)
+
+
+class BusyWait(Program):
+    """Correct busy-waiting: a trylock loop on a mutex another task holds, and a spin on a
+    flag another task sets.  Each ends as soon as the other task gets to run."""
+    name = "busy-wait"
+    tasks = (2, 2)
+
+    def setup(self, pool):
+        self.m = pool.mutex()
+        self.flag = pool.atomic(0)
+
+    @op()
+    def hold_then_set(self):
+        self.m.lock()
+        self.flag.add(1)
+        self.m.unlock()
+
+    @op()
+    def trylock_loop(self):
+        while not self.m.trylock():
+            pass
+        self.m.unlock()
+
+    @op()
+    def wait_for_flag(self):
+        while self.flag.load() == 0:
+            pass
 
 
 class TestAndSet(Program):

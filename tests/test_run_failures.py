@@ -4,11 +4,12 @@ import time
 
 import pytest
 
+from fuzzmm import _core
 from fuzzmm.program import Scenario, op
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
-from programs import Crash, LeakedLock, LockOrder, LockOrderWithBystander, Rendezvous, Spin
+from programs import BusyWait, Crash, LeakedLock, LockOrder, LockOrderWithBystander, MutexTrylock, Rendezvous, Spin
 
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
@@ -20,6 +21,18 @@ def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
     message = result.finding.message
     assert "task 0 waits for mutex b (@" in message and "held by task 1" in message
     assert "task 1 waits for mutex a (@" in message and "held by task 0" in message
+
+
+@pytest.mark.parametrize("tasks", [[["ba"], ["poll_a", "ba"]], [["b_then_try_a"], ["ab"]], [["ab"], ["b_then_try_a"]]])
+def test_a_mutex_trylock_failed_or_taken_closes_no_lock_order_cycle(make_executor, tasks):
+    """Under every single switch, a mutex trylock (which cannot wait) adds no lock dependency,
+    and one that failed is not held afterwards."""
+    ex = make_executor(MutexTrylock)
+    scenario = Scenario.of([[(name, ()) for name in task] for task in tasks])
+    for step in range(30):
+        for switches in ([], [(step, 1)], [(step, 1), (step + 2, 0)]):
+            result = ex.run_alone(scenario, Schedule.of_switches(switches))
+            assert result.ok, (switches, result.finding)
 
 
 def test_pct_finds_the_deadlock(make_executor):
@@ -133,6 +146,27 @@ def test_a_task_that_never_ends_is_a_hang_at_the_step_limit(make_executor):
     result = ex.run(Scenario.of([[("spin_points", ())]]))
     assert result.finding is not None and result.finding.kind == "hang"
     assert "5000 scheduling points" in result.finding.message
+
+
+@pytest.mark.parametrize("waiter", ["trylock_loop", "wait_for_flag"])
+def test_a_task_busy_waiting_on_another_lets_it_run_after_a_timeslice(make_executor, waiter):
+    """A correct busy-wait is not a hang: with the holder preempted inside, under the default rule
+    and under PCT with the waiter on top, the waiter's timeslice ends and the holder runs on."""
+    ex = make_executor(BusyWait)
+    scenario = Scenario.of([[("hold_then_set", ())], [(waiter, ())]])
+    for schedule in (Schedule.of_switches([(2, 1)]), Schedule("pct", priorities=(1, 0), change_points=(2,))):
+        result = ex.run_alone(scenario, schedule)
+        assert result.ok, (schedule, result.finding)
+        assert result.steps > _core.FAIR_SLICE
+        again = ex.run_alone(scenario, result.schedule)         # the switches it took replay it
+        assert again.ok and again.steps == result.steps
+
+
+def test_tasks_that_all_busy_wait_on_each_other_are_still_a_hang(make_executor):
+    """Timeslices let every waiter run, but when none can make progress the run still hangs."""
+    ex = make_executor(Spin, workers=2)
+    result = ex.run(Scenario.of([[("spin_points", ())], [("spin_points", ())]]))
+    assert result.finding is not None and result.finding.kind == "hang"
 
 
 def test_closing_leaves_no_worker_behind(make_executor):
