@@ -16,15 +16,42 @@ from fuzzmm.errors import FuzzmmError
 
 def op(**domains):
     """Mark a method as an operation a task can run; each keyword names an argument
-    and the finite sequence of values it may take (a range, a list, a tuple)."""
+    and the finite sequence of values it may take (a range, a list, a tuple).
+
+    A range stays a range, so a domain of a million values costs no memory.  Values
+    go through JSON in corpus files, where a tuple comes back as a list: Scenario.of
+    turns lists back into tuples, so a domain holds numbers, strings, None and tuples
+    of those."""
     for name, values in domains.items():
         if not isinstance(values, (range, list, tuple)) or len(values) == 0:
             raise TypeError(f"@op argument {name!r} needs a non-empty range, list or tuple of values")
 
     def mark(fn):
-        fn.__fuzzmm_op__ = tuple((name, tuple(values)) for name, values in domains.items())
+        fn.__fuzzmm_op__ = tuple((name, values if isinstance(values, range) else tuple(values))
+                                 for name, values in domains.items())
         return fn
     return mark
+
+
+def _from_json(value):
+    """A value as read from JSON, with its lists (tuples when written) made tuples again."""
+    return tuple(_from_json(v) for v in value) if isinstance(value, list) else value
+
+
+def _same(a, b):
+    """Equal and of the same type all the way down: 1.0 and True do not stand for 1."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def in_domain(value, domain):
+    """Whether `value` is one of the domain's values, type included."""
+    if isinstance(domain, range):
+        return type(value) is int and value in domain
+    return any(_same(value, v) for v in domain)
 
 
 @dataclass(frozen=True)
@@ -36,7 +63,8 @@ class Scenario:
     def of(tasks):
         """Normalise nested lists (as read from JSON) into a Scenario."""
         try:
-            return Scenario(tuple(tuple((str(name), tuple(args)) for name, args in task) for task in tasks))
+            return Scenario(tuple(tuple((str(name), tuple(_from_json(a) for a in args)) for name, args in task)
+                                  for task in tasks))
         except (TypeError, ValueError) as exc:
             raise FuzzmmError(f"malformed scenario: {exc}") from None
 
@@ -134,6 +162,16 @@ class Program:
             raise Finding("lock-leak", f"the task ended holding {taken}",
                           function=getattr(type(self), held[0][1]).__qualname__)
 
+    SWARM_WHOLE = 256       # domains larger than this are sampled, not listed, for a swarm draw
+
+    def _swarm_subset(self, values, keep):
+        """The domain's values in `keep`, in the domain's order (the whole domain if none)."""
+        if len(values) > self.SWARM_WHOLE:
+            subset = [v for v in sorted(keep, key=repr) if in_domain(v, values)]
+        else:
+            subset = [v for v in values if v in keep]
+        return subset or values
+
     def random_scenario(self, rng, swarm=False):
         """A scenario drawn with `rng` from the program's ops and their domains.
 
@@ -153,13 +191,15 @@ class Program:
             union = {}                      # argument name -> every value the kept ops allow
             for name in names:
                 for arg, values in ops[name]:
+                    if len(values) > self.SWARM_WHOLE:        # a big domain: a sample stands for it
+                        values = rng.sample(values, self.SWARM_WHOLE)
                     union.setdefault(arg, set()).update(values)
             keep = {}
             for arg, values in union.items():
                 values = sorted(values, key=repr)
                 keep[arg] = set(rng.sample(values, rng.randint(1, max(1, len(values) // 2))))
             for name in names:
-                domains[name] = [[v for v in values if v in keep[arg]] or list(values) for arg, values in ops[name]]
+                domains[name] = [self._swarm_subset(values, keep[arg]) for arg, values in ops[name]]
         tasks = []
         for _ in range(rng.randint(*self.tasks)):
             task = []
@@ -215,6 +255,6 @@ class Program:
                 if len(args) != len(ops[name]):
                     raise FuzzmmError(f"task {t}: {name} takes {len(ops[name])} arguments, got {len(args)}")
                 for value, (arg, domain) in zip(args, ops[name]):
-                    if value not in domain and not (isinstance(value, list) and tuple(value) in domain):
+                    if not in_domain(value, domain):
                         raise FuzzmmError(f"task {t}: {name}({arg}={value!r}) is outside the op's domain "
                                           f"{list(domain)!r}")

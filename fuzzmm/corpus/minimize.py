@@ -50,7 +50,7 @@ def _candidates(entry, ops):
         for i, (name, args) in enumerate(task):
             domains = ops.get(name, ())
             for a, value in enumerate(args):
-                values = list(domains[a][1]) if a < len(domains) else []
+                values = domains[a][1] if a < len(domains) else ()        # a range stays a range
                 if value in values and values.index(value) > 0:
                     for smaller in (values[0], values[values.index(value) - 1]):
                         new_args = tuple(args[:a]) + (smaller,) + tuple(args[a + 1:])
