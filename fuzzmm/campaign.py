@@ -58,8 +58,8 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpus, store_spec):
     search = None
     try:
         cpu = None if job.strategy == "chaos" else cpus.claim()     # chaos wants every core
-        from fuzzmm.sched.executor import Executor
-        from fuzzmm.sched.search import Search, replays_alone
+        from fuzzmm.sched.executor import Executor, RunInterrupted
+        from fuzzmm.sched.search import Search
         store = open_store(store_spec)
         with Executor(job.ref, cpu=cpu) as executor:
             search = Search(executor, job.strategy, seed=job.seed, pct_depth=pct_depth,
@@ -78,32 +78,43 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpus, store_spec):
                     saved[0] = time.monotonic()
                 return stopping()
             search.tick = tick
-            seen = set()
-            shrink_left = MINIMIZE_SHARE * seconds      # for all the job's findings together
-            for found in search.run(seconds=seconds):
-                if not found.reproduced or found.finding.signature in seen:
-                    continue
-                if not found.replayed and not replays_alone(executor, found.scenario, found.schedule,
-                                                            found.finding.signature):
-                    continue        # only what replays is kept (not a worker killed from outside)
-                seen.add(found.finding.signature)
-                entry = Entry(model=job.model, variant=job.variant, program=str(job.ref),
-                              scenario=found.scenario, schedule=found.schedule, kind=found.finding.kind,
-                              signature=found.finding.signature, message=found.finding.message,
-                              found_by={"strategy": found.strategy, "seed": job.seed, "run": found.run,
-                                        "elapsed_s": round(found.elapsed_s, 4)})
-                if not stopping():
-                    began = time.monotonic()
-                    entry = corpus.shrink_quickly(entry, executor, min(MINIMIZE_S, shrink_left))
-                    shrink_left -= time.monotonic() - began
-                messages.put(("finding", job, entry.to_json(), found.elapsed_s))
-                if stopping():
-                    break
+            executor.should_stop = stopping
+            try:
+                _search(job, executor, search, seconds, messages, stopping)
+            except RunInterrupted:
+                pass
             store.save_state(state_name, search.state())
         messages.put(("done", job, search.runs, None))
     except BaseException as exc:      # reported to the parent, which decides the exit code
         reason = str(exc) if isinstance(exc, FuzzmmError) else f"{type(exc).__name__}: {exc}"
         messages.put(("done", job, search.runs if search else 0, reason))
+
+
+def _search(job, executor, search, seconds, messages, stopping):
+    """Search until the budget or `stopping()`; each new finding that replays on its own is
+    shrunk a little and sent to the parent."""
+    from fuzzmm.sched.search import replays_alone
+    seen = set()
+    shrink_left = MINIMIZE_SHARE * seconds      # for all the job's findings together
+    for found in search.run(seconds=seconds):
+        if not found.reproduced or found.finding.signature in seen:
+            continue
+        if not found.replayed and not replays_alone(executor, found.scenario, found.schedule,
+                                                    found.finding.signature):
+            continue        # only what replays is kept (not a worker killed from outside)
+        seen.add(found.finding.signature)
+        entry = Entry(model=job.model, variant=job.variant, program=str(job.ref),
+                      scenario=found.scenario, schedule=found.schedule, kind=found.finding.kind,
+                      signature=found.finding.signature, message=found.finding.message,
+                      found_by={"strategy": found.strategy, "seed": job.seed, "run": found.run,
+                                "elapsed_s": round(found.elapsed_s, 4)})
+        if not stopping():
+            began = time.monotonic()
+            entry = corpus.shrink_quickly(entry, executor, min(MINIMIZE_S, shrink_left))
+            shrink_left -= time.monotonic() - began
+        messages.put(("finding", job, entry.to_json(), found.elapsed_s))
+        if stopping():
+            break
 
 
 MINIMIZE_S = QUICK_S    # at most this long per new finding,

@@ -151,6 +151,43 @@ def test_sigterm_to_the_whole_process_group_ends_a_campaign_like_ctrl_c(tmp_path
     assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"fuzzmm-{proc.pid}-")]
 
 
+STUCK = """
+from fuzzmm.program import Program, op
+
+class Stuck(Program):
+    name, variant, tasks, ops_per_task = "stuck", "v", (1, 1), (1, 1)
+
+    def setup(self, pool):
+        self.x = pool.atomic(0)
+
+    @op()
+    def spin(self):
+        self.x.add(1)
+        while True:             # no scheduling point again: only the watchdog ends the run
+            pass
+"""
+
+
+def test_ctrl_c_does_not_wait_out_the_watchdog_of_a_stuck_run(tmp_path):
+    """Ctrl-C while a run is stuck abandons that run: the campaign ends well before the
+    10 s watchdog would have ended the run, and leaves nothing behind."""
+    (tmp_path / "stuck.py").write_text(STUCK)
+    proc = subprocess.Popen([sys.executable, "-m", "fuzzmm", "fuzz", "--model", str(tmp_path / "stuck.py"),
+                             "--duration", "60", "--executors", "1", "--corpus", str(tmp_path / "c"), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for line in proc.stdout:                # the first run has been stuck for a second
+        event = json.loads(line)
+        if event["event"] == "progress" and event["elapsed_s"] >= 1:
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    signalled = time.monotonic()
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - signalled < 5, err
+    summary = json.loads(out.splitlines()[-1])
+    assert summary["interrupted"] is True and summary["errors"] == [], summary
+    assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"fuzzmm-{proc.pid}-")]
+
+
 def lost_update_entry(switches):
     """A corpus entry of the lost-update example's race, with the given switches."""
     return files.Entry(model="lost-update", variant="racy", program="fuzzmm.examples.lost_update:LostUpdate",

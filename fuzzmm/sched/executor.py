@@ -61,6 +61,10 @@ def _describe_exit(code):
     return f"exited with status {code}"
 
 
+class RunInterrupted(Exception):
+    """A run abandoned because `Executor.should_stop` said so: its result is unknown."""
+
+
 class Executor:
     """Runs scenarios of one Program in `workers` persistent processes over one pool.
 
@@ -82,6 +86,7 @@ class Executor:
         if not 1 <= self.nworkers <= 16:
             raise FuzzmmError(f"an executor has 1..16 workers, not {self.nworkers}")
         self.watchdog_s = watchdog_s
+        self.should_stop = None     # a callable polled while a run is under way: True abandons it
         self.cpu = cpu
         self.lockdep = LockDep() if lockdep else None
         self.start_method = start_method or default_start_method()
@@ -204,6 +209,9 @@ class Executor:
         deadline = time.monotonic() + self.watchdog_s
         stall = (None, 0)       # (step, polls in a row) of a chaos run with every live task asleep
         while not _core.wait_done(self.pool, 0.05):
+            if self.should_stop is not None and self.should_stop():     # do not wait out a stuck run
+                self._end_abnormally(n)
+                raise RunInterrupted()
             if chaos:
                 step, task, waits = _core.stalled_waits(self.pool, self.object_names)
                 stall = (step, stall[1] + 1 if stall[0] == step else 1) if waits else (None, 0)
