@@ -18,10 +18,26 @@ DEFAULT_STRATEGY = "pct"
 DEFAULT_CORPUS = os.path.join(".fuzzmm", "corpus")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (not the usage block above it), exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+STRATEGIES = {
+    "pct": "random task priorities with d-1 change points (the default)",
+    "random": "a random walk, any enabled task at every point",
+    "hypothesis": "Hypothesis draws and shrinks the scenario and schedule",
+    "chaos": "all tasks in parallel with injected delays",
+    "portfolio": "each of the others on its own executor",
+}
+
+
 def _parser():
-    p = argparse.ArgumentParser(prog="fuzzmm", description="Find ordering bugs in concurrent "
-                                "reference-counting and locking code by running it in real processes "
-                                "over shared memory under controlled schedules.")
+    p = _Parser(prog="fuzzmm", description="Find ordering bugs in concurrent "
+                "reference-counting and locking code by running it in real processes "
+                "over shared memory under controlled schedules.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     v = sub.add_parser("variants", help="list models and their variants")
@@ -29,13 +45,16 @@ def _parser():
                    "(default: every built-in model)")
     v.add_argument("--json", action="store_true", help="print one JSON object per variant")
 
-    f = sub.add_parser("fuzz", help="search for findings and keep them in a corpus")
+    f = sub.add_parser("fuzz", help="search for findings and keep them in a corpus",
+                       description="Run a model's variants under generated scenarios and schedules for --duration "
+                       "seconds, write each finding that replays to the corpus, and end with a table of findings.",
+                       epilog="Exits 0 when nothing was found, 1 when something was, 2 on bad input or usage.")
     f.add_argument("--model", help="built-in model name, module or .py file (default: thp-numa, the seed model)")
-    f.add_argument("--variant", action="append", help="a variant to fuzz; repeat for several (default: all)")
+    f.add_argument("--variant", action="append",
+                   help="a variant to fuzz; repeat for several, each is run once (default: all)")
     f.add_argument("--strategy", default=DEFAULT_STRATEGY,
-                   choices=["pct", "random", "hypothesis", "chaos", "portfolio"],
-                   help=f"how schedules are chosen (default: {DEFAULT_STRATEGY}); portfolio runs each "
-                   "strategy on its own executor")
+                   choices=list(STRATEGIES), help="how schedules are chosen: "
+                   + "; ".join(f"{name}: {what}" for name, what in STRATEGIES.items()))
     f.add_argument("--duration", type=float, default=DEFAULT_DURATION_S,
                    help=f"wall-clock budget in seconds (default: {DEFAULT_DURATION_S:g})")
     f.add_argument("--executors", type=int, default=os.cpu_count() or 1,
@@ -47,13 +66,18 @@ def _parser():
     f.add_argument("--pct-depth", type=int, default=3, help="PCT bug depth d: d-1 change points (default: 3)")
     f.add_argument("--json", action="store_true", help="print JSON lines: progress, finding, then a summary")
 
-    r = sub.add_parser("replay", help="reproduce a corpus file deterministically")
+    r = sub.add_parser("replay", help="reproduce a corpus file deterministically",
+                       description="Run a corpus file's scenario under its recorded schedule and say whether "
+                       "the file's finding shows again.",
+                       epilog="Exits 1 when the finding reproduced in every run, 0 when it did not, "
+                       "2 on bad input or usage.")
     r.add_argument("file", help="the corpus file")
     r.add_argument("--repeat", type=int, default=1, help="replay N times and report any difference (default: 1)")
     r.add_argument("--variant", help="replay on this variant of the file's model instead of its own")
     r.add_argument("--trace", action="store_true", help="print the run as a swimlane, one column per task, "
                    "showing the operations on the object the finding concerns")
-    r.add_argument("--trace-all", action="store_true", help="with --trace, show every operation")
+    r.add_argument("--trace-all", action="store_true", help="print the swimlane as --trace does, but with every "
+                   "operation of every task, not only those on the finding's object")
     r.add_argument("--trace-json", metavar="PATH", help="write the run's events as JSON lines to PATH ('-': stdout)")
     r.add_argument("--json", action="store_true", help="print one JSON object with the result")
 
@@ -82,7 +106,10 @@ def _interrupt(signum, frame):
 
 def main(argv=None):
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:     # reported by the command they were given to, not by `fuzzmm`
+        prog = " ".join(filter(None, (parser.prog, args.command, getattr(args, "corpus_command", None))))
+        _Parser(prog=prog).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 2
@@ -137,7 +164,7 @@ def cmd_fuzz(args):
     from fuzzmm.models import load_model
     from fuzzmm.report import print_event, table
     model = load_model(args.model)
-    variants = args.variant or list(model.variants)
+    variants = list(dict.fromkeys(args.variant or model.variants))     # each once, in the order first named
     if args.pct_depth < 1 or args.pct_depth > 9:
         raise FuzzmmError(f"--pct-depth must be 1..9, not {args.pct_depth}")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2 ** 31)
@@ -166,6 +193,8 @@ def cmd_replay(args):
     if args.trace_json and args.trace_json != "-" and os.path.exists(args.trace_json) \
             and os.path.samefile(args.trace_json, args.file):
         raise FuzzmmError(f"--trace-json {args.trace_json} is the corpus file itself; name another file")
+    if args.trace_json and args.trace_json != "-":
+        _check_trace_writable(args.trace_json)
     want_events = args.trace or args.trace_all or bool(args.trace_json)
     result = corpus.replay(entry, repeat=args.repeat, variant=args.variant, keep_events=want_events)
     got = result.first.finding
@@ -190,6 +219,20 @@ def cmd_replay(args):
         print("fuzzmm: warning: replays differ: the program has nondeterminism outside the schedule",
               file=sys.stderr)
     return 1 if result.reproduced else 0
+
+
+def _check_trace_writable(path):
+    """Refuse a --trace-json file that could not be written, before the replay runs rather than after."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        reason = "is a directory; --trace-json names the file to write"
+    elif not os.path.isdir(directory):
+        reason = f"directory {directory} does not exist"
+    elif not os.access(path if os.path.exists(path) else directory, os.W_OK):
+        reason = "permission denied"
+    else:
+        return
+    raise FuzzmmError(f"cannot write trace to {path}: {reason}")
 
 
 def _write_trace_json(path, result, entry):

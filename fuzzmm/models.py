@@ -78,6 +78,8 @@ def _import(source):
     name = f"fuzzmm_model_{zlib.crc32(path.encode()):08x}"
     if name in sys.modules:
         return sys.modules[name]
+    if os.path.isdir(path):
+        raise FuzzmmError(f"{source} is a directory, not a model file (a .py file)")
     if not os.path.isfile(path):
         raise FuzzmmError(f"model file {source} does not exist")
     spec = importlib.util.spec_from_file_location(name, path)

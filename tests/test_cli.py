@@ -256,6 +256,23 @@ def test_replay_refuses_to_write_its_trace_over_the_corpus_file(tmp_path):
     assert path.read_text() == before
 
 
+def test_replay_refuses_a_trace_json_it_cannot_write_before_running(tmp_path, without_root_override):
+    """`--trace-json` in a missing or read-only directory, or naming a directory, is one line and
+    exit 2 before the replay runs: no verdict on stdout."""
+    path = tmp_path / "h1.json"
+    shutil.copy(os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json"), path)
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    try:
+        for trace in ("/proc/nope/x", str(tmp_path), str(read_only / "t.jsonl")):
+            proc = subprocess.run([*without_root_override, sys.executable, "-m", "fuzzmm", "replay", str(path),
+                                   "--trace-json", trace], capture_output=True, text=True, timeout=120)
+            assert one_line_error(proc) and trace in proc.stderr and proc.stdout == "", proc.stdout + proc.stderr
+    finally:
+        read_only.chmod(0o755)
+
+
 def test_files_that_cannot_be_written_are_one_line_before_or_without_lost_work(tmp_path, without_root_override):
     """A read-only corpus directory is refused before a campaign starts; minimize into a
     directory, or into a read-only one, is one line and exit 2, and the input file stays."""
@@ -286,6 +303,51 @@ def test_bad_command_line_values_are_refused(tmp_path):
     assert one_line_error(fuzzmm("corpus", "dedup", str(tmp_path / "none")))
     assert one_line_error(fuzzmm("corpus", "export", str(tmp_path / "none"), str(tmp_path / "out")))
     assert not (tmp_path / "none").exists()
+
+
+def test_usage_errors_are_one_line_naming_the_command():
+    """An invalid choice, a value of the wrong type, an unknown option or a missing argument is
+    one line and exit 2 (no usage block), naming the subcommand whose --help to see."""
+    cases = {"fuzz": (["--strategy", "foo"], ["--seed", "abc"], ["--duration", "abc"], ["--bogus"]),
+             "corpus dedup": (["d", "--bogus"],), "replay": ([],), "": (["nope"],)}
+    for command, argss in cases.items():
+        for args in argss:
+            proc = fuzzmm(*command.split(), *args)
+            assert one_line_error(proc) and f"see {f'fuzzmm {command}'.strip()} --help" in proc.stderr, proc.stderr
+
+
+def test_fuzz_and_replay_help_say_what_they_do_and_their_exit_codes():
+    """`fuzz --help` and `replay --help` describe the command and its exit codes 0, 1 and 2."""
+    for command, does in (("fuzz", "write each finding that replays"), ("replay", "say whether")):
+        text = " ".join(fuzzmm(command, "--help").stdout.split())
+        assert does in text and all(f"{code} " in text.split("Exits ")[-1] for code in "012"), text
+
+
+def test_option_help_says_what_strategies_and_trace_all_do():
+    """`--strategy`'s help says what each strategy does; `--trace-all`'s does not ask for
+    --trace, since it prints the swimlane alone (as it does here)."""
+    text = " ".join(fuzzmm("fuzz", "--help").stdout.split())
+    assert all(f"{s}: " in text for s in ("pct", "random", "hypothesis", "chaos", "portfolio")), text
+    text = " ".join(fuzzmm("replay", "--help").stdout.split())
+    assert "--trace-all print the swimlane" in text and "with --trace," not in text, text
+    path = os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")
+    lines = [len(fuzzmm("replay", path, *trace).stdout.splitlines()) for trace in ([], ["--trace-all"])]
+    assert lines[1] > lines[0], lines
+
+
+def test_a_directory_given_as_model_is_named_as_one(tmp_path):
+    """`--model DIR` says it is a directory, not that it does not exist."""
+    (tmp_path / "models.py").mkdir()
+    proc = fuzzmm("variants", "--model", str(tmp_path / "models.py"))
+    assert one_line_error(proc) and "is a directory" in proc.stderr, proc.stderr
+
+
+def test_a_variant_named_twice_is_fuzzed_once(tmp_path):
+    """`--variant racy --variant racy` runs racy once: one row in the table, not two."""
+    proc = fuzzmm("fuzz", "--model", "lost-update", "--variant", "racy", "--variant", "racy", "--duration", "1",
+                  "--executors", "1", "--corpus", str(tmp_path / "c"), "--seed", "1")
+    assert proc.returncode in (0, 1), proc.stderr
+    assert [line.startswith("racy ") for line in proc.stdout.splitlines()].count(True) == 1, proc.stdout
 
 
 def test_a_model_file_can_override_one_function_of_a_variant(tmp_path):
