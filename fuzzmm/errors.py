@@ -48,7 +48,7 @@ class OwnerDied(PoolError):
 class Finding(BaseException):
     """A detector fired: `kind` is one of KINDS, `message` says what it saw."""
 
-    def __init__(self, kind, message="", obj=None, function=None):
+    def __init__(self, kind, message="", obj=None, function=None, tasks=()):
         if kind not in KIND_CODE:
             raise ValueError(f"unknown finding kind {kind!r}")
         super().__init__(kind, message)
@@ -56,6 +56,7 @@ class Finding(BaseException):
         self.message = message
         self.obj = obj          # the object it concerns, as the event ring names objects
         self.function = function  # where it belongs when not where it was raised (a task's end)
+        self.tasks = list(tasks)  # the tasks it involves: a deadlock's cycle of waits
 
     def __str__(self):
         return f"{self.kind}: {self.message}" if self.message else self.kind

@@ -267,8 +267,9 @@ cdef int _block(Pool pool, int kind, int64_t obj) except -1:
     nxt = _decide(c, s, me)
     if nxt < 0:
         message = describe_waits(pool)
+        cycle = wait_cycle(pool)
         _abort(c, ABORT_DEADLOCK, me)
-        raise Finding("deadlock", message, obj=obj)
+        raise Finding("deadlock", message, obj=obj, tasks=cycle)
     _hand_to(c, nxt)
     _wait_turn(c, me)
     return 0
@@ -356,17 +357,64 @@ def describe_object(Pool pool not None, int64_t obj, dict names=None):
 cdef str _holder(Pool pool, int kind, int64_t obj):
     cdef int64_t index = obj & ((1 << 56) - 1)
     cdef int32_t* w
-    if kind == BLK_PAGE:
-        owner = pool.pages[index].lock_owner
-    elif kind in (BLK_SPIN, BLK_MUTEX):
-        owner = (<int32_t*>(pool.heap + index))[0] - 2
-    else:
+    if kind in (BLK_RWSEM_READ, BLK_RWSEM_WRITE):
         w = <int32_t*>(pool.heap + index)
         if w[0] > 0:
-            readers = [t for t in range(FZ_MAX_TASKS) if (w[2] >> t) & 1]
-            return "readers " + ", ".join(f"task {t}" for t in readers)
-        owner = w[1]
+            return "readers " + ", ".join(f"task {t}" for t in _holders(pool, kind, obj))
+    owner = _holders(pool, kind, obj)[0]
     return "the parent" if owner == -1 else f"task {owner}"
+
+
+cdef list _holders(Pool pool, int kind, int64_t obj):
+    """The tasks holding the lock a sleeper waits on (-1: the parent)."""
+    cdef int64_t index = obj & ((1 << 56) - 1)
+    cdef int32_t* w
+    if kind == BLK_PAGE:
+        return [pool.pages[index].lock_owner]
+    w = <int32_t*>(pool.heap + index)
+    if kind in (BLK_SPIN, BLK_MUTEX):
+        return [w[0] - 2]
+    if w[0] > 0:
+        return [t for t in range(FZ_MAX_TASKS) if (w[2] >> t) & 1]
+    return [w[1]]
+
+
+def wait_cycle(Pool pool not None):
+    """The tasks of a cycle of waits (each blocked on a lock the next one holds), in
+    the order of the cycle from its lowest task; [] when the waits form no cycle.
+    A deadlock is named after its cycle, not after whichever task blocked last."""
+    pool.check()
+    cdef fz_ctl* c = pool.ctl
+    cdef int n = c.ntasks, t, h, i, first, depth
+    cdef bint seen
+    cdef bint waits_on[FZ_MAX_TASKS][FZ_MAX_TASKS]
+    cdef int path[FZ_MAX_TASKS]
+    cdef int tried[FZ_MAX_TASKS]        # per depth: the next holder to try
+    memset(waits_on, 0, sizeof(waits_on))
+    for t in range(n):
+        if fz_load32(&c.task_state[t]) == T_BLOCKED:
+            for h in _holders(pool, c.blocked_kind[t], c.blocked_on[t]):
+                if 0 <= h < n:
+                    waits_on[t][h] = True
+    for first in range(n):              # a cycle through `first` and higher tasks only
+        path[0], tried[0], depth = first, 0, 1
+        while depth > 0:
+            t, h = path[depth - 1], tried[depth - 1]
+            if h >= n:
+                depth -= 1
+                continue
+            tried[depth - 1] = h + 1
+            if not waits_on[t][h]:
+                continue
+            if h == first:
+                return [path[i] for i in range(depth)]
+            seen = False
+            for i in range(depth):
+                seen = seen or path[i] == h
+            if h > first and not seen:
+                path[depth], tried[depth] = h, 0
+                depth += 1
+    return []
 
 
 # ---- the run protocol between the parent (executor) and its workers ----
@@ -505,7 +553,8 @@ def end_task(Pool pool not None, int task, str kind="ok", bytes detail=b""):
                     break
             if waiter >= 0:
                 # the deadlock belongs to a waiter, whose place the parent reads from the ring
-                message = json.dumps({"message": describe_waits(pool), "task": waiter}).encode()
+                message = json.dumps({"message": describe_waits(pool), "task": waiter,
+                                      "tasks": wait_cycle(pool)}).encode()
                 c.result_kind[task] = KIND_CODE["deadlock"]
                 n = min(len(message), FZ_DETAIL)
                 memcpy(c.detail[task], <char*>message, n)

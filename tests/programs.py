@@ -66,6 +66,18 @@ class LockOrderWithBystander(LockOrder):
         self.count.add(1)
 
 
+class LockOrderWithWaiter(LockOrder):
+    """The two orders and a third task that only waits for `a`: it may block last, but it is
+    not in the cycle."""
+    name = "lock-order-waiter"
+    tasks = (3, 3)
+
+    @op()
+    def wait_a(self):
+        self.a.lock()
+        self.a.unlock()
+
+
 class SerialLockOrder(LockOrder):
     """One task: the two orders can only follow each other, never deadlock."""
     name = "serial-lock-order"

@@ -9,7 +9,7 @@ from fuzzmm.program import Scenario, op
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
-from programs import BusyWait, Crash, LeakedLock, LockOrder, LockOrderWithBystander, MutexTrylock, Rendezvous, Spin
+from programs import BusyWait, Crash, LeakedLock, LockOrder, LockOrderWithBystander, LockOrderWithWaiter, MutexTrylock, Rendezvous, Spin
 
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
@@ -33,6 +33,29 @@ def test_a_mutex_trylock_failed_or_taken_closes_no_lock_order_cycle(make_executo
         for switches in ([], [(step, 1)], [(step, 1), (step + 2, 0)]):
             result = ex.run_alone(scenario, Schedule.of_switches(switches))
             assert result.ok, (switches, result.finding)
+
+
+def test_one_deadlock_cycle_has_one_signature_whoever_blocks_last(make_executor):
+    """Whichever task of the cycle blocks last, and whether a task waiting on the cycle from
+    outside blocks after it, the deadlock is named after the cycle's first function."""
+    ex = make_executor(LockOrderWithWaiter, lockdep=False)
+    signatures = set()
+    for tasks in ([["ab"], ["ba"], ["wait_a"]], [["ba"], ["ab"], ["wait_a"]], [["wait_a"], ["ab"], ["ba"]]):
+        scenario = Scenario.of([[(name, ()) for name in task] for task in tasks])
+        for first in range(1, 6):
+            for second in range(first, 9):
+                result = ex.run(scenario, Schedule.of_switches([(first, 1), (second, 2)]))
+                if result.finding is not None:
+                    signatures.add(result.finding.signature)
+    assert signatures == {"deadlock@LockOrder.ab"}
+
+
+def test_one_lock_order_cycle_has_one_signature_whichever_dependency_closes_it(make_executor):
+    """The orders a-then-b and b-then-a, run one after the other either way round, give one signature."""
+    ex = make_executor(LockOrder)
+    signatures = {ex.run_alone(Scenario.of(tasks), Schedule()).finding.signature
+                  for tasks in ([[("ab", ())], [("ba", ())]], [[("ba", ())], [("ab", ())]])}
+    assert signatures == {"lock-order@LockOrder.ab"}
 
 
 def test_pct_finds_the_deadlock(make_executor):

@@ -82,11 +82,13 @@ def _report(edges, cycle, names):
         task, held_site, acquired_site = edges[(a, b)]
         chains.append(f"task {task} took {_label(a, names)} at {_core.site_label(held_site)} "
                       f"then {_label(b, names)} at {_core.site_label(acquired_site)}")
-    last = edges[(cycle[-2], cycle[-1])]
-    function = site_parts(last[2])[0]
+    # Named after the first, by name, of the functions that take a lock of the cycle, so
+    # the cycle has one signature whichever of its dependencies a run happened to close it with.
+    function, line, task = min((site_parts(edges[(a, b)][2])[0], _core.site_line(edges[(a, b)][2]), edges[(a, b)][0])
+                               for a, b in zip(cycle, cycle[1:]))
     order = " -> ".join(_label(c, names) for c in cycle)
     return FindingReport("lock-order", f"lock-order cycle {order}: " + "; ".join(chains),
-                         function=function, line=_core.site_line(last[2]), task=last[0])
+                         function=function, line=line, task=task)
 
 
 def _label(cls, names):

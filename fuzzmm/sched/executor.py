@@ -179,9 +179,8 @@ class Executor:
         _core.finish_run(pool)
         if finding is None:
             finding = self._task_finding(info)
-            if finding is not None and finding.kind == "deadlock" and not finding.function:
-                # noticed as the last runnable task ended: placed where its waiter waits
-                finding = dataclasses.replace(finding, function=self._last_function(finding.task))
+            if finding is not None and finding.kind == "deadlock":
+                finding = self._place_deadlock(finding)
         if finding is None:
             finding = self._check(scenario)
         if finding is None and self.lockdep is not None:
@@ -216,9 +215,9 @@ class Executor:
                 step, task, waits = _core.stalled_waits(self.pool, self.object_names)
                 stall = (step, stall[1] + 1 if stall[0] == step else 1) if waits else (None, 0)
                 if stall[1] >= self.STALL_POLLS:
-                    report = FindingReport("deadlock", waits, function=self._last_function(task), task=task)
+                    report = FindingReport("deadlock", waits, task=task, tasks=tuple(_core.wait_cycle(self.pool)))
                     self._end_abnormally(n)
-                    return report
+                    return self._place_deadlock(report)
             dead = [i for i in range(n) if not self._procs[i].is_alive()]
             if dead:
                 i = dead[0]
@@ -249,6 +248,14 @@ class Executor:
         states = [r[3] for r in _core.run_info(self.pool)["results"]]
         self._replace([t for t, s in enumerate(states) if s != 3 or not self._procs[t].is_alive()])
 
+    def _place_deadlock(self, finding):
+        """Name a deadlock after the first, by name, of the functions its cycle's tasks wait
+        in: the same cycle gets one signature whichever task blocked last, and a bystander
+        (waiting on the cycle, not in it) never names it.  No cycle: where its task waits."""
+        places = sorted((self._last_function(t), t) for t in finding.tasks or (finding.task,))
+        function, task = next(((f, t) for f, t in places if f), ("", finding.task))
+        return dataclasses.replace(finding, function=function, line=0, task=task)
+
     def _last_function(self, task):
         for event in reversed(_core.events(self.pool)):
             if event[1] == task:
@@ -271,7 +278,8 @@ class Executor:
             except (ValueError, UnicodeDecodeError):
                 d = {"message": detail.decode(errors="replace")}
             return FindingReport(kind, d.get("message", ""), d.get("function", ""), d.get("line", 0),
-                                 task=d.get("task", t), step=step, obj=d.get("obj"))
+                                 task=d.get("task", t), step=step, obj=d.get("obj"),
+                                 tasks=tuple(d.get("tasks", ())))
         return None
 
     @staticmethod

@@ -51,6 +51,7 @@ class FindingReport:
     task: int = -1
     step: int = 0
     obj: int = None                 # the object it concerns, as the event ring names objects
+    tasks: tuple = ()               # the tasks it involves: a deadlock's cycle of waits
 
     @property
     def signature(self):

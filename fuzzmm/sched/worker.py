@@ -35,6 +35,8 @@ def _detail(kind, exc):
         message = f"{type(exc).__name__}: {message}"
     detail = {"message": message, "function": function, "line": line, "obj": obj,
               "traceback": short_traceback(exc.__traceback__)}
+    if isinstance(exc, Finding) and exc.tasks:
+        detail["tasks"] = exc.tasks
     encoded = json.dumps(detail, default=repr).encode()
     for chars, frames in ((400, 4), (100, 0)):      # shorten the text, never cut the JSON
         if len(encoded) <= DETAIL_LIMIT:
