@@ -246,6 +246,20 @@ class MisspeltAttribute(LockOrder):
     def ba(self):
         raise ValueError("x" * 10_000)
 
+    @op()
+    def interrupt(self):
+        raise KeyboardInterrupt
+
+
+def test_an_op_that_raises_keyboard_interrupt_is_an_error_finding_not_a_dead_worker(make_executor):
+    """KeyboardInterrupt raised by an op (workers ignore SIGINT) is `error@` the op; the worker lives on."""
+    ex = make_executor(MisspeltAttribute, lockdep=False)
+    pids = ex.worker_pids
+    result = ex.run(Scenario.of([[("interrupt", ())]]))
+    assert result.finding is not None and result.finding.signature == "error@MisspeltAttribute.interrupt"
+    assert "KeyboardInterrupt" in result.finding.message
+    assert ex.worker_pids == pids and ex.run(Scenario.of([[("ab", ())]])).finding.kind == "error"
+
 
 def test_an_attribute_error_in_an_op_is_an_error_finding_with_its_message(make_executor):
     """An AttributeError (which carries the object it looked in) is `error@` the op, saying

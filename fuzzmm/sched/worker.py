@@ -59,7 +59,7 @@ def run_task(pool, program, index, ops):
         kind, detail = exc.kind, _detail(exc.kind, exc)
     except AssertionError as exc:
         kind, detail = "assertion", _detail("assertion", exc)
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:   # SIGINT is ignored here: the op raised it itself
         kind, detail = "error", _detail("error", exc)
     _core.end_task(pool, index, kind, detail[:DETAIL_LIMIT])
 
