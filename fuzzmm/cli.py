@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import sys
+import warnings
 
 from fuzzmm.errors import FuzzmmError
 
@@ -104,7 +105,13 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning (a model method that overrides nothing, say) as one line, like an error."""
+    print(f"fuzzmm: warning: {message}", file=sys.stderr)
+
+
 def main(argv=None):
+    warnings.showwarning = _show_warning
     parser = _parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:     # reported by the command they were given to, not by `fuzzmm`

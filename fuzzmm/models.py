@@ -6,11 +6,13 @@ the module is a variant under its `variant` attribute.  A file may subclass a
 built-in variant and override any of its functions.
 """
 from dataclasses import dataclass
+import difflib
 import importlib
 import importlib.util
 import inspect
 import os
 import sys
+import warnings
 import zlib
 
 from fuzzmm.errors import FuzzmmError
@@ -21,6 +23,10 @@ BUILTIN_MODELS = {
     "lost-update": "fuzzmm.examples.lost_update",
 }
 DEFAULT_MODEL = "thp-numa"
+
+
+class OverrideWarning(UserWarning):
+    """A method of a model's class overrides nothing, though its name is close to one it could."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,8 @@ def load_model(name_or_path=None):
             cls.check_definition()
         except FuzzmmError as exc:
             raise FuzzmmError(f"{name_or_path}: {exc}") from None
+        if cls.__module__ == module.__name__:
+            _warn_near_misses(cls)
         variants[variant] = ProgramRef(source if cls.__module__ == module.__name__ else cls.__module__,
                                        cls.__qualname__)
     first = next(iter(table.values()))
@@ -129,11 +137,28 @@ def _variants_by_attribute(module, name_or_path):
         if not (inspect.isclass(cls) and issubclass(cls, Program) and cls is not Program
                 and cls.__module__ == module.__name__):
             continue
+        named_by = next(k for k in cls.__mro__ if "variant" in vars(k))
+        if named_by is not Program and named_by.__module__ != module.__name__:
+            raise FuzzmmError(f"{name_or_path}: {cls.__qualname__} would take the variant name {cls.variant!r} "
+                              f"of {named_by.__qualname__}; give it its own `variant = ...`")
         if cls.variant in table:
             raise FuzzmmError(f"{name_or_path}: {table[cls.variant].__qualname__} and {cls.__qualname__} both "
                               f"have variant {cls.variant!r}; give each its own `variant` or list them in VARIANTS")
         table[cls.variant] = cls
     return table
+
+
+def _warn_near_misses(cls):
+    """Warn of a method that overrides nothing while its name is a near miss of one its
+    bases have: a misspelt override is never called, and the variant would look clean."""
+    inherited = {name for base in cls.__mro__[1:] for name in vars(base) if not name.startswith("__")}
+    for name, value in vars(cls).items():
+        if name in inherited or name.startswith("__") or not callable(value) or hasattr(value, "__fuzzmm_op__"):
+            continue
+        close = difflib.get_close_matches(name, inherited, n=1, cutoff=0.88)
+        if close:
+            warnings.warn(f"{cls.__qualname__}.{name} overrides nothing; did you mean {close[0]}?",
+                          OverrideWarning, stacklevel=3)
 
 
 def list_models():

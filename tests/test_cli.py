@@ -92,7 +92,23 @@ BAD_MODELS = {
         "class A(Program):\n    @op(m=(1,))\n    def inc(self, n): pass\n", "the method takes (n)"),
     "tasks out of range": (
         "class A(Program):\n    tasks = (0, 0)\n    @op(n=(1,))\n    def inc(self, n): pass\n", "`tasks`"),
+    "a built-in variant's name taken by a subclass": (
+        "from fuzzmm.mm.variants import V38\nclass Mine(V38): pass\n",
+        "Mine would take the variant name 'v3.8' of V38"),
 }
+
+
+def test_a_misspelt_override_is_warned_of_in_one_line(tmp_path):
+    """A method that overrides nothing but is a near miss of a base's name is named, with the likely
+    intended name, in one warning line; the model still loads (exit 0)."""
+    model = tmp_path / "mine.py"
+    model.write_text("from fuzzmm.mm.variants import Hugh\nclass Mine(Hugh):\n    variant = 'mine'\n"
+                     "    def numamigrate_isolate_pgae(self, node, page):\n        return 0\n"
+                     "    def my_helper(self):\n        return 0\n")
+    proc = fuzzmm("variants", "--model", str(model))
+    assert proc.returncode == 0 and "mine" in proc.stdout
+    assert proc.stderr.strip().splitlines() == ["fuzzmm: warning: Mine.numamigrate_isolate_pgae overrides nothing; "
+                                                "did you mean numamigrate_isolate_page?"]
 
 
 @pytest.mark.parametrize("case", BAD_MODELS)
