@@ -2,6 +2,7 @@
 import os
 import signal
 
+from fuzzmm import kernel as k
 from fuzzmm.program import Program, Scenario, op
 
 
@@ -202,6 +203,33 @@ class BusyWait(Program):
     def wait_for_flag(self):
         while self.flag.load() == 0:
             pass
+
+
+class DoublePut(Program):
+    """A task that puts its reference to a mapped page twice: the page is freed while mapped."""
+    name = "double-put"
+    tasks = (1, 2)
+
+    def setup(self, pool):
+        self.index = pool.atomic(-1)
+
+    def init(self, scenario):
+        page = k.alloc_pages_node(self.pool, 0)
+        k.page_add_rmap(page)                       # the mapping holds the allocation's reference
+        self.index.poke(page.index)
+
+    @op(twice=[False, True])
+    def use(self, twice):
+        page = self.pool.page(self.index.load())
+        k.get_page(page)
+        k.read_page(page)
+        k.put_page(page)
+        if twice:
+            k.put_page(page, own=False)
+
+    def check(self, scenario):
+        page = self.pool.page(self.index.peek())
+        assert page.state()["refcount"] == 1, "the mapping lost its page"
 
 
 class TestAndSet(Program):

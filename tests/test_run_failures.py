@@ -9,7 +9,7 @@ from fuzzmm.program import Scenario, op
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
-from programs import BusyWait, Crash, LeakedLock, LockOrder, LockOrderWithBystander, LockOrderWithWaiter, MutexTrylock, Rendezvous, Spin
+from programs import BusyWait, Crash, DoublePut, LeakedLock, LockOrder, LockOrderWithBystander, LockOrderWithWaiter, MutexTrylock, Rendezvous, Spin
 
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
@@ -190,6 +190,16 @@ def test_tasks_that_all_busy_wait_on_each_other_are_still_a_hang(make_executor):
     ex = make_executor(Spin, workers=2)
     result = ex.run(Scenario.of([[("spin_points", ())], [("spin_points", ())]]))
     assert result.finding is not None and result.finding.kind == "hang"
+
+
+def test_a_bad_free_outranks_the_quiescent_check_that_sees_its_aftermath(make_executor):
+    """A page freed while still mapped is bad-page-state where it was freed, not the failed
+    invariant found once the tasks ended; a run without the double put is clean."""
+    ex = make_executor(DoublePut)
+    result = ex.run(Scenario.of([[("use", (True,))]]))
+    assert result.finding.signature == "bad-page-state@DoublePut.use"
+    assert "freed with mapcount 1" in result.finding.message
+    assert ex.run(Scenario.of([[("use", (False,))], [("use", (False,))]])).ok
 
 
 def test_closing_leaves_no_worker_behind(make_executor):

@@ -181,12 +181,15 @@ class Executor:
             finding = self._task_finding(info)
             if finding is not None and finding.kind == "deadlock":
                 finding = self._place_deadlock(finding)
+        latent = [self._latent_finding(hazard) for hazard in info["latent"]]
+        if finding is None:     # a bad free outranks the quiescent checks, which see its aftermath
+            finding = next((f for f in latent if f.kind == "bad-page-state"), None)
         if finding is None:
             finding = self._check(scenario)
         if finding is None and self.lockdep is not None:
             finding = self.lockdep.observe(pool, self.object_names)
-        if finding is None and info["latent"]:
-            finding = self._latent_finding(info["latent"][0])
+        if finding is None and latent:
+            finding = latent[0]
         return RunResult(finding=finding, switches=tuple(info["switches"]),
                          switches_complete=info["switches_complete"], steps=info["steps"], mode=mode,
                          events=_core.events(pool) if keep_events or mode == "chaos" else None)
