@@ -147,7 +147,7 @@ def test_a_program_whose_setup_raises_is_one_line_without_an_empty_table(tmp_pat
 
 
 def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_path):
-    """Arguments outside an op's domain, a task with no ops, switches to a task the scenario lacks, steps
+    """Arguments outside an op's domain, no tasks or a task with no ops, switches to a task the scenario lacks, steps
     negative, fractional, text, infinite or past a 64-bit counter, too many switches, a field of the wrong
     JSON type, JSON nested past Python's stack:
     one line, exit 2, before anything runs; the file is left as it was; dedup skips them."""
@@ -164,6 +164,7 @@ def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_pa
            "fractional_step.json": {**doc, "schedule": {"switches": [[3.5, 1]]}},
            "step_as_text.json": {**doc, "schedule": {"switches": [["3", 1]]}},
            "empty_task.json": {**doc, "scenario": [[], [["increment", [1]]]]},
+           "no_tasks.json": {**doc, "scenario": []},
            "format_as_float.json": {**doc, "format": 1.0},
            "kind_as_number.json": {**doc, "signature": {"kind": 3}},
            "signature_as_number.json": {**doc, "signature": {"kind": "assertion", "signature": 3}},

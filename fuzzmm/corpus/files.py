@@ -125,6 +125,8 @@ def load_doc(doc, path="<corpus entry>", base=None):
         if not isinstance(fixed, list) or not all(isinstance(v, str) for v in fixed):
             raise FuzzmmError(f"{path}: fixed_in must be a list of variant names")
         scenario = Scenario.of(doc["scenario"])
+        if not scenario.tasks:
+            raise FuzzmmError("the scenario has no tasks")
         schedule.check(scenario.ntasks)
         return Entry(model=_map_path(doc["model"], absolute), variant=doc["variant"],
                      program=_map_path(doc["program"], absolute),
