@@ -295,14 +295,21 @@ def cmd_minimize(args):
 
 def cmd_dedup(args):
     from fuzzmm import corpus
-    bad = [(p, e) for p, e in corpus.entries(args.dir) if isinstance(e, FuzzmmError)]
+    bad = []
+    for _, entry in corpus.entries(args.dir):
+        try:
+            if isinstance(entry, FuzzmmError):
+                raise entry
+            corpus.checked_ref(entry)          # a file its program refuses is left for a person to see
+        except FuzzmmError as exc:
+            bad.append((entry, exc))
 
     def reproduces(entry):
         try:
             return corpus.replay(entry).reproduced
         except FuzzmmError:
             return False
-    removed = corpus.dedup(args.dir, reproduces)
+    removed = corpus.dedup(args.dir, reproduces, spare={e.path for e, _ in bad if not isinstance(e, FuzzmmError)})
     for path in removed:
         print(f"removed {path}")
     for _, error in bad:

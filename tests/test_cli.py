@@ -150,7 +150,7 @@ def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_pa
     """Arguments outside an op's domain, no tasks or a task with no ops, switches to a task the scenario lacks, steps
     negative, fractional, text, infinite or past a 64-bit counter, too many switches, a field of the wrong
     JSON type, JSON nested past Python's stack:
-    one line, exit 2, before anything runs; the file is left as it was; dedup skips them."""
+    one line, exit 2, before anything runs; the file is left as it was; dedup skips them, removing none."""
     doc = {"format": 1, "model": "lost-update", "variant": "racy",
            "program": "fuzzmm.examples.lost_update:LostUpdate",
            "scenario": [[["increment", [1]]], [["increment", [1]]]], "schedule": {"switches": [[3, 1]]},
@@ -178,9 +178,11 @@ def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_pa
         assert json.loads(path.read_text()) == content
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     assert one_line_error(fuzzmm("replay", str(tmp_path / "deep.json")))
-    dedup = fuzzmm("corpus", "dedup", str(tmp_path))     # skips each unreadable one with a warning
-    unreadable = set(bad) - {"out_of_domain.json", "empty_task.json"} | {"deep.json"}   # the program's to check
-    assert dedup.returncode == 0 and all(f"skipped {tmp_path / n}" in dedup.stderr for n in unreadable), dedup.stderr
+    (tmp_path / "good.json").write_text(json.dumps({**doc, "schedule": {"switches": [[2, 1]]}}))
+    dedup = fuzzmm("corpus", "dedup", str(tmp_path))     # skips each unusable one with a warning, removes none
+    unusable = set(bad) | {"deep.json"}
+    assert dedup.returncode == 0 and all(f"skipped {tmp_path / n}" in dedup.stderr for n in unusable), dedup.stderr
+    assert all((tmp_path / n).exists() for n in unusable) and "0 duplicate(s) removed" in dedup.stdout
 
 
 def test_a_corpus_of_a_model_file_moves_with_its_project(tmp_path):

@@ -267,16 +267,17 @@ def _writer_alive(name):
     return True
 
 
-def dedup(directory, reproduces=None):
+def dedup(directory, reproduces=None, spare=()):
     """Keep the smallest reproducer of each (model, variant, signature); returns the removed paths.
 
     `reproduces(entry)`, when given, says whether a file still shows its finding:
     the smallest file that does is kept, and a signature none of whose files
     reproduces keeps them all, so no reproducer is ever removed in favour of a
-    file that is not one.  Unreadable files are left alone and reported by the caller."""
+    file that is not one.  Unreadable files, and those whose paths are in `spare`,
+    are left alone and reported by the caller."""
     groups = {}
     for _, entry in entries(directory):
-        if not isinstance(entry, FuzzmmError):
+        if not isinstance(entry, FuzzmmError) and entry.path not in spare:
             groups.setdefault(entry.key(), []).append(entry)
     removed = []
     for group in groups.values():
