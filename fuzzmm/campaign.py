@@ -6,6 +6,7 @@ findings to the parent over a queue; the parent alone writes corpus files, so
 two jobs never race on one file.
 """
 from dataclasses import dataclass
+import os
 import queue as queue_mod
 import signal
 import time
@@ -17,7 +18,7 @@ from fuzzmm.corpus.store import open_store
 from fuzzmm.corpus.files import Entry
 from fuzzmm.corpus.minimize import QUICK_S
 from fuzzmm.errors import FuzzmmError
-from fuzzmm.models import ProgramRef
+from fuzzmm.models import ProgramRef, is_file_source
 from fuzzmm.placement import CpuClaims
 
 PORTFOLIO = ("pct", "random", "hypothesis", "chaos")
@@ -64,7 +65,7 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpus, store_spec):
         with Executor(job.ref, cpu=cpu) as executor:
             search = Search(executor, job.strategy, seed=job.seed, pct_depth=pct_depth,
                             database=store.hypothesis_database())
-            state_name = f"{job.model}/{job.variant}/{job.strategy}"
+            state_name = _state_name(job, store)
             try:
                 search.restore(store.load_state(state_name) or {})
             except Exception:
@@ -88,6 +89,17 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpus, store_spec):
     except BaseException as exc:      # reported to the parent, which decides the exit code
         reason = str(exc) if isinstance(exc, FuzzmmError) else f"{type(exc).__name__}: {exc}"
         messages.put(("done", job, search.runs if search else 0, reason))
+
+
+def _state_name(job, store):
+    """The key of a job's saved search state.  A model file is named as the corpus names it
+    (relative to a corpus directory, else absolute), so `--model m.py` and `--model ./m.py`,
+    or the same file from another directory, resume one state."""
+    model = job.model
+    if is_file_source(model):
+        base = getattr(store, "path", None)
+        model = os.path.relpath(os.path.abspath(model), base) if base else os.path.abspath(model)
+    return f"{model}/{job.variant}/{job.strategy}"
 
 
 def _search(job, executor, search, seconds, messages, stopping):

@@ -188,6 +188,20 @@ def test_ctrl_c_does_not_wait_out_the_watchdog_of_a_stuck_run(tmp_path):
     assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"fuzzmm-{proc.pid}-")]
 
 
+def test_a_model_file_spelt_two_ways_resumes_one_saved_state(tmp_path):
+    """`--model racy.py` from the project and the same file by its absolute path from elsewhere
+    keep one search state in the corpus, so the second campaign resumes the first's."""
+    shutil.copy(os.path.join(os.path.dirname(__file__), "..", "fuzzmm", "examples", "lost_update.py"),
+                tmp_path / "racy.py")
+    (tmp_path / "elsewhere").mkdir()
+    for model, cwd in (("racy.py", tmp_path), (str(tmp_path / "racy.py"), tmp_path / "elsewhere")):
+        proc = subprocess.run([sys.executable, "-m", "fuzzmm", "fuzz", "--model", model, "--variant", "fixed",
+                               "--duration", "1", "--executors", "1", "--corpus", str(tmp_path / "c")],
+                              capture_output=True, text=True, cwd=cwd, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+    assert [n for n in os.listdir(tmp_path / "c" / ".state") if n.endswith(".json")] == [".._racy.py_fixed_pct.json"]
+
+
 def lost_update_entry(switches):
     """A corpus entry of the lost-update example's race, with the given switches."""
     return files.Entry(model="lost-update", variant="racy", program="fuzzmm.examples.lost_update:LostUpdate",
