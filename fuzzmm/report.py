@@ -68,8 +68,18 @@ def _focused(rows, focus):
             or (first <= i <= last and r["op"] in _WRITES and r["before"] != r["after"] and r["task"] in actors)]
 
 
+def _runs(entries):
+    """(first, last) index of each run of consecutive rows alike but for their step."""
+    start = 0
+    for i in range(1, len(entries) + 1):
+        if i == len(entries) or entries[i][1:] != entries[start][1:]:
+            yield start, i - 1
+            start = i
+
+
 def swimlane(result, scenario, names=None, everything=False, width=None):
-    """One row per step, one column per task, the finding marked at its step.
+    """One row per step, one column per task, the finding marked at its step; a run of
+    rows alike but for their step (a task spinning) shows as its first and last.
 
     By default only the operations on the object the finding concerns are
     shown (all of them when it names none); `everything` shows every step.
@@ -94,11 +104,19 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
             columns[task] = text[:width].ljust(width)
         lines.append(" ".join([str(step).rjust(5)] + columns + [where]))
 
-    for rec, cell in zip(rows, cells):
-        row(rec["seq"], rec["task"], cell, f"{rec['function']} ({rec['where']})")
+    entries = [(rec["seq"], rec["task"], cell, f"{rec['function']} ({rec['where']})")
+               for rec, cell in zip(rows, cells)]
+    if finding is not None and finding.task >= 0 and finding.step > 0:     # step 0: seen by the parent
+        marker = (finding.step, finding.task, f"!! {finding.kind}", f"{finding.function}:{finding.line}")
+        entries.insert(sum(1 for e in entries if e[0] <= finding.step), marker)
+    for start, end in _runs(entries):
+        row(*entries[start])
+        if end - start > 2:         # a spin: its first and last rows, and how many between
+            lines.append(f"{'':5} ({end - start - 1} more like this, steps {entries[start + 1][0]} to "
+                         f"{entries[end - 1][0]})")
+        if end - start > 1:
+            row(*entries[end])
     if finding is not None:
-        if finding.task >= 0 and finding.step > 0:      # step 0: seen by the parent, at no step
-            row(finding.step, finding.task, f"!! {finding.kind}", f"{finding.function}:{finding.line}")
         where = f"task {finding.task}" if finding.task >= 0 else "quiescent check"
         when = f", step {finding.step}" if finding.step > 0 else ""
         lines.append(f"!! {finding.kind} in {finding.function or '?'} ({where}{when}): {finding.message}")

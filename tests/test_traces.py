@@ -77,3 +77,33 @@ def test_a_finding_seen_after_the_run_has_no_row_at_a_step():
     lines = swimlane(result, Scenario.of([[("ab", ()), ("ba", ())]]), everything=True).splitlines()
     assert not any(line.lstrip().startswith("0 ") for line in lines)
     assert lines[-1].startswith("!! lock-order in ") and "step" not in lines[-1].split(":")[0]
+
+
+def test_a_spinning_task_shows_as_its_first_and_last_rows():
+    """A hang's thousands of identical loads are two rows and a count between them, and the
+    finding's row comes right after them, at its step."""
+    from fuzzmm.sched.executor import Executor
+    from fuzzmm.program import Scenario
+    from programs import Spin
+    scenario = Scenario.of([[("spin_points", ())]])
+    with Executor(Spin, workers=1) as ex:
+        result = ex.run(scenario, keep_events=True)
+    assert result.finding.kind == "hang"
+    lines = swimlane(result, scenario, everything=True).splitlines()
+    assert len(lines) < 10, lines
+    assert "(4998 more like this, steps 2 to 4999)" in lines[3]
+    assert lines[4].split()[0] == "5000" and lines[5].split()[:3] == ["5001", "!!", "hang"]
+
+
+def test_the_finding_row_sits_at_its_step_among_the_others():
+    """A hazard noted mid-run (put-before-unlock at step 4) is printed at its step, before the
+    other task's later operations, not after the last of them."""
+    from fuzzmm.sched.executor import Executor
+    from fuzzmm.program import Scenario
+    from test_ownership import Holder
+    scenario = Scenario.of([[("put_then_unlock", ())], [("unlock_then_put", ())]])
+    with Executor(Holder) as ex:
+        result = ex.run(scenario, keep_events=True)
+    rows = [line.split() for line in swimlane(result, scenario, everything=True).splitlines()[2:]]
+    steps = [int(row[0]) for row in rows if row and row[0].isdigit()]
+    assert result.finding.kind == "put-before-unlock" and steps == sorted(steps) and steps[-1] > result.finding.step
