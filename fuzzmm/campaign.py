@@ -141,11 +141,12 @@ class Record:
     first_found_s: float
     corpus_file: str
     strategy: str
+    known: bool = False     # the corpus held this signature before the campaign found it
 
     def to_json(self):
         return {"variant": self.variant, "kind": self.kind, "signature": self.signature,
                 "first_found_s": round(self.first_found_s, 3), "corpus_file": self.corpus_file,
-                "strategy": self.strategy}
+                "strategy": self.strategy, "known": self.known}
 
 
 class Campaign:
@@ -244,6 +245,7 @@ class Campaign:
             doc, elapsed = message[2], message[3]
             entry = corpus.load_doc(doc)
             key = (job.variant, entry.signature)
+            known = key not in self.records and self.store.holds(entry)
             try:
                 path = self.store.save(entry)
             except FuzzmmError as exc:      # the finding is still reported; the summary says why no file
@@ -252,7 +254,8 @@ class Campaign:
             if key in self.records and self.records[key].corpus_file is None:
                 self.records[key].corpus_file = path
             if key not in self.records:
-                record = Record(job.variant, entry.kind, entry.signature, offset + elapsed, path, job.strategy)
+                record = Record(job.variant, entry.kind, entry.signature, offset + elapsed, path, job.strategy,
+                                known)
                 self.records[key] = record
                 self.emit({"event": "finding", **record.to_json(), "message": entry.message})
         elif kind == "done":

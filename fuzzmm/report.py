@@ -8,7 +8,8 @@ def print_event(event):
     """Text rendering of a campaign event: findings as they come, progress on stderr."""
     if event["event"] == "finding":
         print(f"[{event['first_found_s']:7.2f}s] {event['variant']}: {event['signature']} "
-              f"({event['strategy']}) -> {event['corpus_file']}", flush=True)
+              f"({event['strategy']}) -> {event['corpus_file']}"
+              + (" (already in the corpus)" if event.get("known") else ""), flush=True)
     elif event["event"] == "progress":
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(event["findings_by_kind"].items())) or "none"
         line = (f"{event['elapsed_s']:7.1f}s  {event['runs']} runs  {event['runs_per_s']:.0f} runs/s  "

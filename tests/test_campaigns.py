@@ -202,6 +202,21 @@ def test_a_model_file_spelt_two_ways_resumes_one_saved_state(tmp_path):
     assert [n for n in os.listdir(tmp_path / "c" / ".state") if n.endswith(".json")] == [".._racy.py_fixed_pct.json"]
 
 
+def test_a_finding_the_corpus_already_held_is_told_apart_from_a_new_one(tmp_path):
+    """The second campaign on a corpus marks the race the first one filed as known, in its
+    finding event, its summary and its text line."""
+    def campaign(*extra):
+        return subprocess.run([sys.executable, "-m", "fuzzmm", "fuzz", "--model", "lost-update", "--variant", "racy",
+                               "--duration", "1", "--executors", "1", "--corpus", str(tmp_path), *extra],
+                              capture_output=True, text=True, timeout=60)
+    first = [json.loads(line) for line in campaign("--json").stdout.splitlines()]
+    second = [json.loads(line) for line in campaign("--json").stdout.splitlines()]
+    for events, known in ((first, False), (second, True)):
+        finding = next(e for e in events if e["event"] == "finding")
+        assert finding["known"] is known and events[-1]["findings"][0]["known"] is known
+    assert "(already in the corpus)" in campaign().stdout
+
+
 def lost_update_entry(switches):
     """A corpus entry of the lost-update example's race, with the given switches."""
     return files.Entry(model="lost-update", variant="racy", program="fuzzmm.examples.lost_update:LostUpdate",

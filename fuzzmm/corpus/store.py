@@ -45,6 +45,10 @@ class DirectoryStore:
     def entries(self):
         return files.entries(self.path)
 
+    def holds(self, entry):
+        """Whether the corpus already has a file for the entry's signature."""
+        return os.path.exists(os.path.join(self.path, entry.file_name(base=self.path)))
+
     def load_state(self, name):
         try:
             with open(self._state_path(name), encoding="utf-8") as f:
@@ -132,6 +136,14 @@ class RedisStore:
                 except redis.WatchError:
                     continue
         return f"{self.where}#{field}"
+
+    def holds(self, entry):
+        """Whether the corpus already has an entry for the entry's signature."""
+        import redis
+        try:
+            return bool(self.client.hexists(REDIS_KEY, self._field(entry)))
+        except redis.RedisError:
+            return False
 
     def entries(self):
         out = []
