@@ -71,10 +71,12 @@ cdef inline void _note_released(int64_t obj) noexcept:
 
 
 cdef inline int64_t _restamp(Pool pool) noexcept:
-    """The step of an acquisition that had to wait: in a controlled run the step that
-    gave the turn back, in a free run a fresh one (taken once, when the lock is held:
-    a sleeper must not move the step, or a deadlock would never look stalled), so
-    the record sorts after the release it waited for, not where the wait began."""
+    """The step of a lock acquisition, for one that had to wait: in a controlled run the
+    step that gave the turn back.  In a free run every acquisition and trylock takes a
+    fresh step once the attempt is made (and never while it sleeps: a deadlock must look
+    stalled), so it sorts after the release it followed even when the process was
+    preempted between its scheduling point and its attempt; a chaos run's order then
+    replays under control."""
     if pool.ctl.mode == MODE_CONTROLLED:
         return pool.ctl.step
     return fz_add64(&pool.ctl.step, 1) + 1
@@ -122,9 +124,7 @@ cdef class _HeapLock:
                     fz_relax()
                     continue
                 _sleep_on(pool, self.w, seen, &self.w[2], fz_load32(&self.w[1]), kind, self.obj)
-                s = -1
-            if s < 0 or spins:              # waited, asleep or spinning: stamped once it holds the lock
-                s = _restamp(pool)
+            s = _restamp(pool)              # stamped once it holds the lock (see _restamp)
         fz_store32(&self.w[1], g_pid)
         _note_taken(self.obj, kind)
         _record(pool, s, op, self.obj, 0, me)
@@ -135,6 +135,8 @@ cdef class _HeapLock:
         cdef int64_t s = _point(pool)
         cdef int32_t me = g_task + 2
         cdef int32_t seen = fz_cmpxchg32(self.w, 0, me)
+        if not _controlled(pool):
+            s = _restamp(pool)
         if seen == 0:
             fz_store32(&self.w[1], g_pid)
             _note_taken(self.obj, BLK_SPIN if op == OP_SPIN_TRYLOCK else BLK_MUTEX)
@@ -250,9 +252,7 @@ cdef class RWSem:
                 if (write and seen != 0) or (not write and seen < 0):
                     _sleep_on(pool, self.w, seen, &self.w[3], 0,
                               BLK_RWSEM_WRITE if write else BLK_RWSEM_READ, self.obj)
-                    s = -1
-            if s < 0 or spins:              # waited, asleep or spinning: stamped once it holds the lock
-                s = _restamp(pool)
+            s = _restamp(pool)              # stamped once it holds the lock (see _restamp)
         if write:
             fz_store32(&self.w[1], g_task)
         else:

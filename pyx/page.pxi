@@ -304,6 +304,8 @@ def trylock_page(Page page not None):
     _use(page, "trylock_page")
     cdef uint32_t before = fz_or32(<int32_t*>&page.pg.flags, C_PG_LOCKED)
     cdef bint ok = not (before & C_PG_LOCKED)
+    if page.pool.ctl.mode != MODE_CONTROLLED:
+        s = _restamp(page.pool)
     if ok:
         page.pg.lock_owner = g_task
         page.pg.lock_pid = g_pid
@@ -339,10 +341,8 @@ def lock_page(Page page not None):
                 continue
             _sleep_on(pool, <int32_t*>&p.flags, seen | C_PG_LOCKED, &p.waiters, fz_load32(&p.lock_pid),
                       BLK_PAGE, _pobj(page))
-            s = -1
             _check_live(page, "lock_page (after waiting)")
-        if s < 0 or spins:                  # waited, asleep or spinning: stamped once it holds the lock
-            s = _restamp(pool)
+        s = _restamp(pool)                  # stamped once it holds the lock (see _restamp)
     p.lock_owner = g_task
     p.lock_pid = g_pid
     _note_taken(_pobj(page), BLK_PAGE)
