@@ -20,14 +20,14 @@ def op(**domains):
 
     A range stays a range, so a domain of a million values costs no memory.  Values
     go through JSON in corpus files, where a tuple comes back as a list: Scenario.of
-    turns lists back into tuples, so a domain holds numbers, strings, None and tuples
-    of those."""
+    turns lists back into tuples, and so does this for a list among the values, so a
+    domain holds numbers, strings, None and tuples of those."""
     for name, values in domains.items():
         if not isinstance(values, (range, list, tuple)) or len(values) == 0:
             raise TypeError(f"@op argument {name!r} needs a non-empty range, list or tuple of values")
 
     def mark(fn):
-        fn.__fuzzmm_op__ = tuple((name, values if isinstance(values, range) else tuple(values))
+        fn.__fuzzmm_op__ = tuple((name, values if isinstance(values, range) else tuple(_from_json(v) for v in values))
                                  for name, values in domains.items())
         return fn
     return mark
@@ -45,6 +45,13 @@ def _same(a, b):
     if isinstance(a, tuple):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return a == b
+
+
+def _describe_domain(domain, limit=20):
+    """A domain as an error message shows it: a range as itself, a long list cut short."""
+    if isinstance(domain, range) or len(domain) <= limit:
+        return repr(domain if isinstance(domain, range) else list(domain))
+    return repr(list(domain[:limit]))[:-1] + f", ... ({len(domain)} values)]"
 
 
 def in_domain(value, domain):
@@ -165,7 +172,8 @@ class Program:
     SWARM_WHOLE = 256       # domains larger than this are sampled, not listed, for a swarm draw
 
     def _swarm_subset(self, values, keep):
-        """The domain's values in `keep`, in the domain's order (the whole domain if none)."""
+        """The domain's values in `keep`: in the domain's order, or for a domain too big to
+        list, in the order of their repr (the whole domain if none is kept)."""
         if len(values) > self.SWARM_WHOLE:
             subset = [v for v in sorted(keep, key=repr) if in_domain(v, values)]
         else:
@@ -257,4 +265,4 @@ class Program:
                 for value, (arg, domain) in zip(args, ops[name]):
                     if not in_domain(value, domain):
                         raise FuzzmmError(f"task {t}: {name}({arg}={value!r}) is outside the op's domain "
-                                          f"{list(domain)!r}")
+                                          f"{_describe_domain(domain)}")

@@ -45,6 +45,10 @@ class Domains(Program):
     def huge(self, n):
         pass
 
+    @op(p=[[1, 2], [3, 4]])
+    def listed(self, p):
+        pass
+
 
 def fuzzmm(*args, cwd):
     return subprocess.run([sys.executable, "-m", "fuzzmm", *args], capture_output=True, text=True,
@@ -65,6 +69,19 @@ def test_a_value_equal_to_a_domain_value_but_of_another_type_is_outside_it(args)
     """1.0, True and (1.0, 2) do not stand for 1 and (1, 2): validation names the argument."""
     with pytest.raises(FuzzmmError, match="outside the op's domain"):
         Domains.validate(Scenario.of([[("f", args)]]))
+
+
+def test_a_value_outside_a_huge_range_is_told_without_listing_the_range():
+    """The error names the range as a range: listing a trillion values would never end."""
+    with pytest.raises(FuzzmmError, match=r"outside the op's domain range\(0, 1000000000000\)"):
+        Domains.validate(Scenario.of([[("huge", (-1,))]]))
+
+
+def test_a_list_among_a_domain_s_values_is_a_tuple_there_and_after_json():
+    """A list value of a domain is held as a tuple, so a scenario using it validates after JSON."""
+    assert Domains.ops()["listed"][0][1] == ((1, 2), (3, 4))
+    scenario = Scenario.of([[("listed", ((3, 4),))]])
+    Domains.validate(Scenario.of(json.loads(json.dumps(scenario.to_json()))))
 
 
 @pytest.mark.parametrize("swarm", [False, True])
