@@ -112,10 +112,11 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
         entries.insert(sum(1 for e in entries if e[0] <= finding.step), marker)
     for start, end in _runs(entries):
         row(*entries[start])
-        if end - start > 2:         # a spin: its first and last rows, and how many between
-            lines.append(f"{'':5} ({end - start - 1} more like this, steps {entries[start + 1][0]} to "
-                         f"{entries[end - 1][0]})")
-        if end - start > 1:
+        if end - start >= 2:        # a spin: its first and last rows, and how many between
+            between = f"step {entries[start + 1][0]}" if end - start == 2 else \
+                f"steps {entries[start + 1][0]} to {entries[end - 1][0]}"
+            lines.append(f"{'':5} ({end - start - 1} more like this, {between})")
+        if end > start:
             row(*entries[end])
     if finding is not None:
         where = f"task {finding.task}" if finding.task >= 0 else "quiescent check"

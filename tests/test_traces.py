@@ -3,7 +3,10 @@ import io
 import json
 import os
 
+import pytest
+
 from fuzzmm import corpus
+from fuzzmm.program import Program, Scenario, op
 from fuzzmm.report import swimlane
 from fuzzmm.trace import write_json_lines
 
@@ -69,7 +72,6 @@ def test_a_finding_seen_after_the_run_has_no_row_at_a_step():
     """A lock-order cycle, found once the run is over, is told below the swimlane, not as
     a row at step 0 after the last operation."""
     from fuzzmm.sched.executor import Executor
-    from fuzzmm.program import Scenario
     from programs import SerialLockOrder
     with Executor(SerialLockOrder) as ex:
         result = ex.run(Scenario.of([[("ab", ()), ("ba", ())]]), keep_events=True)
@@ -79,11 +81,35 @@ def test_a_finding_seen_after_the_run_has_no_row_at_a_step():
     assert lines[-1].startswith("!! lock-order in ") and "step" not in lines[-1].split(":")[0]
 
 
+class Reads(Program):
+    """A task that loads one atomic n times: n rows alike but for their step."""
+    name = "reads"
+
+    def setup(self, pool):
+        self.x = pool.atomic(0)
+
+    @op(n=range(1, 6))
+    def reads(self, n):
+        for _ in range(n):
+            self.x.load()
+
+
+@pytest.mark.parametrize("n, shown", [(1, ["1"]), (2, ["1", "2"]), (3, ["1", "(1 more like this, step 2)", "3"]),
+                                      (5, ["1", "(3 more like this, steps 2 to 4)", "5"])])
+def test_rows_alike_are_never_dropped_only_counted(n, shown):
+    """Two rows alike both show; from three on, the first, a count of those between, and the last."""
+    from fuzzmm.sched.executor import Executor
+    scenario = Scenario.of([[("reads", (n,))]])
+    with Executor(Reads) as ex:
+        result = ex.run(scenario, keep_events=True)
+    body = swimlane(result, scenario, everything=True).splitlines()[2:]
+    assert [line.split()[0] if line.split()[0].isdigit() else line.strip() for line in body] == shown
+
+
 def test_a_spinning_task_shows_as_its_first_and_last_rows():
     """A hang's thousands of identical loads are two rows and a count between them, and the
     finding's row comes right after them, at its step."""
     from fuzzmm.sched.executor import Executor
-    from fuzzmm.program import Scenario
     from programs import Spin
     scenario = Scenario.of([[("spin_points", ())]])
     with Executor(Spin, workers=1) as ex:
@@ -99,7 +125,6 @@ def test_the_finding_row_sits_at_its_step_among_the_others():
     """A hazard noted mid-run (put-before-unlock at step 4) is printed at its step, before the
     other task's later operations, not after the last of them."""
     from fuzzmm.sched.executor import Executor
-    from fuzzmm.program import Scenario
     from test_ownership import Holder
     scenario = Scenario.of([[("put_then_unlock", ())], [("unlock_then_put", ())]])
     with Executor(Holder) as ex:
