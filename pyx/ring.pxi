@@ -94,6 +94,13 @@ def site_line(int64_t site):
     return code.co_firstlineno
 
 
+def site_hidden(int64_t site):
+    """Whether a site's function asks to be skipped in reports (a local `__tracebackhide__`,
+    as a kernel-style put_page wrapper has); False for a code this process does not know."""
+    code = CODES.get((site >> 24) & 0xffffffff)
+    return code is not None and "__tracebackhide__" in code.co_varnames
+
+
 def site_label(int64_t site):
     """`function (file:line)` for a site number, as far as this process knows it."""
     ident = (site >> 24) & 0xffffffff

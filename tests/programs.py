@@ -79,6 +79,36 @@ class LockOrderWithWaiter(LockOrder):
         self.a.unlock()
 
 
+class HiddenTake(LockOrder):
+    """The two orders, each lock taken through a helper that hides itself from reports
+    (`__tracebackhide__`), as a kernel-style wrapper does."""
+    name = "hidden-take"
+
+    def setup(self, pool):
+        super().setup(pool)
+        self.calls = pool.atomic(0)
+
+    def _take(self, lock):
+        __tracebackhide__ = True
+        lock.lock()
+
+    @op()
+    def ab_hidden(self):
+        self.calls.add(1)
+        self._take(self.a)
+        self._take(self.b)
+        self.b.unlock()
+        self.a.unlock()
+
+    @op()
+    def ba_hidden(self):
+        self.calls.add(1)
+        self._take(self.b)
+        self._take(self.a)
+        self.a.unlock()
+        self.b.unlock()
+
+
 class SerialLockOrder(LockOrder):
     """One task: the two orders can only follow each other, never deadlock."""
     name = "serial-lock-order"

@@ -9,7 +9,7 @@ from fuzzmm.program import Scenario, op
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
-from programs import BusyWait, Crash, DoublePut, LeakedLock, LockOrder, LockOrderWithBystander, LockOrderWithWaiter, MutexTrylock, Rendezvous, Spin
+from programs import BusyWait, Crash, DoublePut, HiddenTake, LeakedLock, LockOrder, LockOrderWithBystander, LockOrderWithWaiter, MutexTrylock, Rendezvous, Spin
 
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
@@ -48,6 +48,20 @@ def test_one_deadlock_cycle_has_one_signature_whoever_blocks_last(make_executor)
                 if result.finding is not None:
                     signatures.add(result.finding.signature)
     assert signatures == {"deadlock@LockOrder.ab"}
+
+
+def test_a_deadlock_in_a_hidden_helper_is_named_after_the_op_that_called_it(make_executor):
+    """Locks taken through a `__tracebackhide__` helper: the deadlock names an op of the cycle,
+    never the helper, whichever task blocks last."""
+    ex = make_executor(HiddenTake, lockdep=False)
+    signatures = set()
+    for tasks in ([["ab_hidden"], ["ba_hidden"]], [["ba_hidden"], ["ab_hidden"]]):
+        scenario = Scenario.of([[(name, ()) for name in task] for task in tasks])
+        for step in range(2, 6):
+            result = ex.run(scenario, Schedule.of_switches([(step, 1)]))
+            if result.finding is not None:
+                signatures.add(result.finding.signature)
+    assert signatures == {"deadlock@HiddenTake.ab_hidden"}
 
 
 def test_one_lock_order_cycle_has_one_signature_whichever_dependency_closes_it(make_executor):

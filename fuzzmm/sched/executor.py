@@ -255,16 +255,27 @@ class Executor:
         """Name a deadlock after the first, by name, of the functions its cycle's tasks wait
         in: the same cycle gets one signature whichever task blocked last, and a bystander
         (waiting on the cycle, not in it) never names it.  No cycle: where its task waits."""
-        places = sorted((self._last_function(t), t) for t in finding.tasks or (finding.task,))
-        function, task = next(((f, t) for f, t in places if f), ("", finding.task))
-        return dataclasses.replace(finding, function=function, line=0, task=task)
+        places = sorted((self._last_place(t), t) for t in finding.tasks or (finding.task,))
+        place, task = next(((p, t) for p, t in places if p[0]), (None, finding.task))
+        if place is None:
+            return finding
+        function, line, step, obj = place
+        return dataclasses.replace(finding, function=function, line=line, task=task, step=step, obj=obj)
+
+    def _last_place(self, task):
+        """(function, line, step, object) of the task's last operation, the function being the
+        innermost one not hidden by a `__tracebackhide__` (a wrapper like put_page)."""
+        last = None
+        for event in reversed(_core.events(self.pool)):
+            if event[1] != task:
+                continue
+            last = last or event
+            if not _core.site_hidden(event[6]):
+                return (_core.site_label(event[6]).split(" (")[0], _core.site_line(event[6]), last[0], last[3])
+        return ("", 0, last[0], last[3]) if last else ("", 0, 0, None)
 
     def _last_function(self, task):
-        for event in reversed(_core.events(self.pool)):
-            if event[1] == task:
-                label = _core.site_label(event[6])
-                return label.split(" (")[0]
-        return ""
+        return self._last_place(task)[0]
 
     @staticmethod
     def _task_finding(info):
