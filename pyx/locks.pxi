@@ -71,12 +71,14 @@ cdef inline void _note_released(int64_t obj) noexcept:
 
 
 cdef inline int64_t _restamp(Pool pool) noexcept:
-    """The step of a lock acquisition, for one that had to wait: in a controlled run the
-    step that gave the turn back.  In a free run every acquisition and trylock takes a
-    fresh step once the attempt is made (and never while it sleeps: a deadlock must look
-    stalled), so it sorts after the release it followed even when the process was
-    preempted between its scheduling point and its attempt; a chaos run's order then
-    replays under control."""
+    """The step of a lock operation, taken again next to its effect.  In a controlled run,
+    for an acquisition that had to wait: the step that gave the turn back.  In a free run
+    a fresh step: an acquisition takes it once it holds the lock (never while it sleeps:
+    a deadlock must look stalled), a release just before the lock is free, a trylock just
+    before its attempt (and again once it succeeded).  So each sorts on the right side of
+    the release it followed or missed, even when a chaos delay or the OS held the process
+    between its scheduling point and the effect, and a chaos run's order replays under
+    control."""
     if pool.ctl.mode == MODE_CONTROLLED:
         return pool.ctl.step
     return fz_add64(&pool.ctl.step, 1) + 1
@@ -134,9 +136,11 @@ cdef class _HeapLock:
         cdef Pool pool = self.pool
         cdef int64_t s = _point(pool)
         cdef int32_t me = g_task + 2
-        cdef int32_t seen = fz_cmpxchg32(self.w, 0, me)
         if not _controlled(pool):
-            s = _restamp(pool)
+            s = _restamp(pool)          # a failure sorts before the release it missed
+        cdef int32_t seen = fz_cmpxchg32(self.w, 0, me)
+        if seen == 0 and not _controlled(pool):
+            s = _restamp(pool)          # a success after the release it followed
         if seen == 0:
             fz_store32(&self.w[1], g_pid)
             _note_taken(self.obj, BLK_SPIN if op == OP_SPIN_TRYLOCK else BLK_MUTEX)
@@ -151,6 +155,8 @@ cdef class _HeapLock:
             raise Finding("bad-unlock", f"{what} @{self.offset} unlocked while not held", obj=self.obj)
         if held != me:
             raise Finding("bad-unlock", f"{what} @{self.offset} unlocked by task {g_task}, held by task {held - 2}", obj=self.obj)
+        if not _controlled(pool):
+            s = _restamp(pool)          # just before the lock is free (see _restamp)
         fz_store32(&self.w[1], 0)
         fz_store32(self.w, 0)
         _note_released(self.obj)
@@ -269,6 +275,8 @@ cdef class RWSem:
             raise Finding("bad-unlock", f"up_write on rwsem @{self.offset} not held for write", obj=self.obj)
         if not write and (before <= 0 or (self._bit() and not (fz_load32(&self.w[2]) & self._bit()))):
             raise Finding("bad-unlock", f"up_read on rwsem @{self.offset} by task {g_task}, not a reader", obj=self.obj)
+        if not _controlled(pool):
+            s = _restamp(pool)          # just before the lock is free (see _restamp)
         if write:
             fz_store32(&self.w[1], -1)
             fz_store32(self.w, 0)

@@ -302,10 +302,12 @@ def trylock_page(Page page not None):
     """Set PG_locked if it is clear; never sleeps.  Returns whether it did."""
     cdef int64_t s = _point(page.pool)
     _use(page, "trylock_page")
+    if page.pool.ctl.mode != MODE_CONTROLLED:
+        s = _restamp(page.pool)             # a failure sorts before the unlock it missed
     cdef uint32_t before = fz_or32(<int32_t*>&page.pg.flags, C_PG_LOCKED)
     cdef bint ok = not (before & C_PG_LOCKED)
-    if page.pool.ctl.mode != MODE_CONTROLLED:
-        s = _restamp(page.pool)
+    if ok and page.pool.ctl.mode != MODE_CONTROLLED:
+        s = _restamp(page.pool)             # a success after the unlock it followed
     if ok:
         page.pg.lock_owner = g_task
         page.pg.lock_pid = g_pid
@@ -399,6 +401,8 @@ def unlock_page(Page page not None):
     p.lock_owner = -1
     p.lock_pid = 0
     _note_released(_pobj(page))
+    if pool.ctl.mode != MODE_CONTROLLED:
+        s = _restamp(pool)                  # just before the page is unlocked (see _restamp)
     cdef uint32_t before = fz_and32(<int32_t*>&p.flags, ~C_PG_LOCKED)
     if _controlled(pool):
         _unblock(pool.ctl, BLK_PAGE, _pobj(page))
