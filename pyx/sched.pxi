@@ -79,8 +79,8 @@ cdef inline void _wake_all(int32_t* word) noexcept nogil:
 
 
 FAIR_SLICE = 1000
-"""Scheduling points a task may take in a row, while another could run, before the
-default rule hands the turn to the next task: a timeslice.  Without it a task that
+"""Scheduling points a task may take in a row before the default rule hands the turn to
+the next task that can run (at once, or as soon as one can): a timeslice.  Without it a task that
 busy-waits (a trylock loop, a spin on a flag) would never let the task it waits
 for run, and a correct program would be reported as a hang.  It is far longer than
 the operations of a run, so it changes nothing else."""
