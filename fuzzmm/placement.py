@@ -26,32 +26,44 @@ def current_cpu():
 class CpuClaims:
     """The CPUs a campaign's jobs hold, one job per CPU, shared between the campaign and its jobs."""
 
+    LOCK_WAIT_S = 2.0   # a job killed while holding the claims' lock must not stop the campaign
+
     def __init__(self, ctx):
         self.cpus = sorted(os.sched_getaffinity(0))
         self._holders = ctx.Array("q", max(self.cpus) + 1)     # per CPU: the pid of the job on it, 0 if none
+        self._lock = self._holders.get_lock()
+        self._pids = self._holders.get_obj()    # read and written under _lock (indexing the wrapper takes it)
 
     def claim(self):
         """In a job: pin this process to the CPU the kernel put it on, or else to a free
         one (the highest: CPU 0 tends to serve the machine's interrupts); None, and no
         pinning, when the campaign's jobs already hold every CPU."""
         here = current_cpu()
-        with self._holders.get_lock():
-            free = [c for c in self.cpus if self._holders[c] == 0]
+        if not self._lock.acquire(timeout=self.LOCK_WAIT_S):
+            return None
+        try:
+            free = [c for c in self.cpus if self._pids[c] == 0]
             if not free:
                 return None
             cpu = here if here in free else free[-1]
-            self._holders[cpu] = os.getpid()
+            self._pids[cpu] = os.getpid()
+        finally:
+            self._lock.release()
         os.sched_setaffinity(0, {cpu})
         return cpu
 
     def release(self, pid):
-        """In the campaign: free whatever the job with this pid held (it ended or died)."""
-        with self._holders.get_lock():
+        """In the campaign: free whatever the job with this pid held (it ended or died).
+        Done without the lock if a job killed while holding it left it taken."""
+        locked = self._lock.acquire(timeout=self.LOCK_WAIT_S)
+        try:
             for cpu in self.cpus:
-                if self._holders[cpu] == pid:
-                    self._holders[cpu] = 0
+                if self._pids[cpu] == pid:
+                    self._pids[cpu] = 0
+        finally:
+            if locked:
+                self._lock.release()
 
     def held(self):
         """{cpu: pid} of the CPUs held now."""
-        with self._holders.get_lock():
-            return {cpu: self._holders[cpu] for cpu in self.cpus if self._holders[cpu]}
+        return {cpu: self._pids[cpu] for cpu in self.cpus if self._pids[cpu]}

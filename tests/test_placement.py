@@ -64,3 +64,15 @@ def test_a_released_cpu_is_claimed_again():
     claims.release(pids[0])
     assert claims.held() == {}
     assert claim_from(claims, CPUS[0])[0] == CPUS[0]
+
+
+def test_a_job_killed_holding_the_claims_lock_does_not_stop_the_campaign():
+    """The campaign still frees CPUs, and a later job starts unpinned, when a job died holding the lock."""
+    ctx = multiprocess.get_context("fork")
+    claims = CpuClaims(ctx)
+    claims.LOCK_WAIT_S = 0.2
+    proc = ctx.Process(target=lambda: (claims._lock.acquire(), os._exit(0)))
+    proc.start()
+    proc.join(10)
+    claims.release(12345)
+    assert claim_from(claims, CPUS[0]) == (None, CPUS[:1])
