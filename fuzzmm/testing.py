@@ -27,6 +27,7 @@ The global Hypothesis profile (your own @given tests) is not touched; pass
 from dataclasses import dataclass
 import json
 import os
+import sys
 import time
 
 PROFILES = ("ci", "dev", "long")
@@ -103,7 +104,18 @@ def _matches(finding, expect):
 
 def _model_name(cls, ref):
     from fuzzmm.models import BUILTIN_MODELS
-    return cls.name if BUILTIN_MODELS.get(cls.name) == ref.source else ref.source
+    return cls.name if BUILTIN_MODELS.get(cls.name) == ref.source else _source_file(ref.source)
+
+
+def _source_file(source):
+    """A program's module named by its file (absolute), so the corpus line replays from any
+    directory: a test module or a project module imports only where pytest put it on the
+    path.  fuzzmm's own modules keep their names, which import anywhere."""
+    from fuzzmm.models import is_file_source
+    if is_file_source(source) or source.split(".")[0] == "fuzzmm":
+        return source
+    path = getattr(sys.modules.get(source), "__file__", None)
+    return os.path.abspath(path) if path else source
 
 
 def swimlane_text(result, scenario, names=None, limit=SWIMLANE_LINES):
@@ -148,7 +160,8 @@ def _failure_report(executor, finding, scenario, schedule, profile, runs):
     from fuzzmm.corpus.files import Entry
     cls = type(executor.program)
     again = executor.run_alone(scenario, schedule, keep_events=True)
-    entry = Entry(model=_model_name(cls, executor.ref), variant=cls.variant, program=str(executor.ref),
+    entry = Entry(model=_model_name(cls, executor.ref), variant=cls.variant,
+                  program=f"{_source_file(executor.ref.source)}:{executor.ref.qualname}",
                   scenario=scenario, schedule=schedule, kind=finding.kind, signature=finding.signature,
                   message=finding.message, found_by={"strategy": "hypothesis", "profile": profile})
     text = [f"fuzzmm found {finding.signature} in {cls.name} variant {cls.variant} "

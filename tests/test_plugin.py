@@ -219,6 +219,38 @@ def test_fuzz_test_passes_clean_and_expected_and_reports_a_finding_as_signature_
                                  "--fuzzmm-profile", "ci", "-p", "no:cacheprovider").assert_outcomes(passed=2)
 
 
+def test_the_corpus_line_of_a_program_in_a_test_module_replays_from_anywhere(pytester, tmp_path):
+    """A program defined in the test module itself is named by its file, so `fuzzmm replay` of the
+    printed line works outside pytest, from another directory."""
+    pytester.makepyfile(test_inline="""
+        from fuzzmm.program import Program, op
+        from fuzzmm.testing import fuzz_test
+
+        class Racy(Program):
+            name, tasks = "inline", (2, 2)
+
+            def setup(self, pool):
+                self.x = pool.atomic(0)
+
+            @op(n=[1, 2])
+            def inc(self, n):
+                self.x.store(self.x.load() + n)
+
+            def check(self, scenario):
+                assert self.x.peek() == sum(args[0] for task in scenario.tasks for _, args in task)
+
+        test_racy = fuzz_test(Racy)
+    """)
+    result = pytester.runpytest_inprocess("--fuzzmm-profile", "ci", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    line = next(x for x in failure_sections(result).splitlines() if x.startswith('{"format"'))
+    assert json.loads(line)["program"] == f"{pytester.path / 'test_inline.py'}:Racy"
+    (tmp_path / "saved.json").write_text(line)
+    replay = subprocess.run([sys.executable, "-m", "fuzzmm", "replay", str(tmp_path / "saved.json")],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert replay.returncode == 1, replay.stderr
+
+
 def test_a_refused_program_fails_its_fuzz_test_with_the_reason_once(pytester):
     """A program fuzzmm refuses (an @op naming an argument its method lacks) fails its
     test with the one-line reason, not a chain of tracebacks."""
