@@ -197,7 +197,12 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     from hypothesis import given, settings as Settings
     from hypothesis.reporting import with_reporter
     from fuzzmm import strategies as fz_strategies
+    from fuzzmm.errors import FuzzmmError
 
+    if _expect_error(expect):
+        raise FuzzmmError(_expect_error(expect))
+    if isinstance(profile, str) and profile not in PROFILES:
+        raise FuzzmmError(f"profile {profile!r}: choose one of {', '.join(PROFILES)}")
     if profile is None or isinstance(profile, str):
         name = profile or active_profile()[0]
         settings, profile = profile_settings(name), f"fuzzmm-{name}"
@@ -207,6 +212,9 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     if overrides:
         settings = Settings(settings, **overrides)
     cls = type(executor.program)
+    if executor.nworkers < cls.tasks[0]:
+        raise FuzzmmError(f"the executor has {executor.nworkers} workers but {cls.__name__} runs at least "
+                          f"{cls.tasks[0]} tasks at once")
     ntasks = min(cls.tasks[1], executor.nworkers)
     if max_step is None:
         default = executor.program.checked_default_scenario()
@@ -277,23 +285,39 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     return FuzzResult(state["runs"])
 
 
-def _definition_error(expect, workers, max_switches, max_step, shrink_s, settings):
-    """What is wrong with fuzz_test's arguments, in one line, or None.
-
-    Checked where the test is defined, so a misspelt kind or setting fails the
-    test at once instead of after a whole budget spent fuzzing for nothing."""
-    from hypothesis import settings as Settings
-    from hypothesis.errors import InvalidArgument
+def _expect_error(expect):
+    """What is wrong with an `expect=` argument, in one line, or None."""
     from fuzzmm.errors import FINDING_KINDS
     if expect is not None:
         kind = expect.split("@", 1)[0] if isinstance(expect, str) else None
         if kind not in FINDING_KINDS:
             return f"expect={expect!r}: give a finding kind ({', '.join(FINDING_KINDS)}) or a signature kind@function"
+    return None
+
+
+def _definition_error(program, expect, workers, max_switches, max_step, shrink_s, settings):
+    """What is wrong with fuzz_test's arguments, in one line, or None.
+
+    Checked where the test is defined, so a misspelt kind or setting fails the
+    test at once instead of after a whole budget spent fuzzing for nothing."""
+    import inspect
+    from hypothesis import settings as Settings
+    from hypothesis.errors import InvalidArgument
+    from fuzzmm.models import ProgramRef
+    from fuzzmm.program import Program
+    if not (isinstance(program, ProgramRef) or (inspect.isclass(program) and issubclass(program, Program))):
+        return f"fuzz_test({program!r}): expected a Program subclass or a ProgramRef"
+    if _expect_error(expect):
+        return _expect_error(expect)
     for name, value, lowest in (("workers", workers, 1), ("max_switches", max_switches, 0), ("max_step", max_step, 1)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < lowest):
             return f"{name}={value!r}: expected a whole number from {lowest}"
     if shrink_s is not None and (not isinstance(shrink_s, (int, float)) or not shrink_s >= 0):
         return f"shrink_s={shrink_s!r}: expected a number of seconds"
+    least = program.tasks[0] if inspect.isclass(program) else 1
+    if workers is not None and workers < least:
+        return (f"workers={workers}: {program.__name__} runs at least {least} tasks at once, "
+                f"so fewer workers could run none of its scenarios")
     try:
         Settings(**settings)
     except (TypeError, InvalidArgument) as exc:
@@ -314,7 +338,7 @@ def fuzz_test(program, expect=None, *, workers=None, max_switches=8, max_step=No
     the test at once with one line.
     """
     import pytest
-    error = _definition_error(expect, workers, max_switches, max_step, shrink_s, settings)
+    error = _definition_error(program, expect, workers, max_switches, max_step, shrink_s, settings)
 
     def test(fuzzmm_profile, request):
         # In a test class pytest passes the instance in the first slot and only the

@@ -274,10 +274,11 @@ def test_a_refused_program_fails_its_fuzz_test_with_the_reason_once(pytester):
 
 def test_fuzz_test_works_in_a_test_class_and_refuses_arguments_that_cannot_work_at_once(pytester):
     """A fuzz_test in a test class runs like one in a module; a misspelt kind in `expect`,
-    a misspelt Hypothesis setting or a worker count given as text fails with one line
-    and no fuzzing run at all."""
+    a misspelt Hypothesis setting, a worker count given as text or below the program's least
+    tasks, or something not a program fails with one line and no fuzzing run at all; fuzz()
+    refuses a misspelt kind or profile before it runs."""
     pytester.makepyfile(test_defs="""
-        from fuzzmm.testing import fuzz_test
+        from fuzzmm.testing import fuzz, fuzz_test
         from fuzzmm.examples.lost_update import LostUpdate, LostUpdateFixed
 
         class TestLostUpdate:
@@ -287,13 +288,24 @@ def test_fuzz_test_works_in_a_test_class_and_refuses_arguments_that_cannot_work_
         test_kind_typo = fuzz_test(LostUpdate, expect="asertion")
         test_setting_typo = fuzz_test(LostUpdate, max_exampels=20)
         test_workers_as_text = fuzz_test(LostUpdate, workers="2")
+        test_not_a_program = fuzz_test(object)
+        test_fewer_workers_than_tasks = fuzz_test(LostUpdate, workers=1)
+
+        def test_fuzz_kind_typo(fuzzmm_executor):
+            fuzz(fuzzmm_executor(LostUpdate), expect="asertion")
+
+        def test_fuzz_profile_typo(fuzzmm_executor):
+            fuzz(fuzzmm_executor(LostUpdate), profile="nope")
     """)
     result = pytester.runpytest_inprocess("--fuzzmm-profile", "ci", "-rf", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, failed=3)
+    result.assert_outcomes(passed=2, failed=7)
     failures = failure_sections(result)
-    assert_no_fuzzer_traceback(failures)
+    assert_no_fuzzer_traceback(failures[:failures.index("test_fuzz_kind_typo")])
     assert "expect='asertion': give a finding kind (refcount-underflow," in failures
     assert "max_exampels" in failures and "workers='2': expected a whole number from 1" in failures
+    assert "fuzz_test(<class 'object'>): expected a Program subclass or a ProgramRef" in failures
+    assert "workers=1: LostUpdate runs at least 2 tasks at once" in failures
+    assert "FuzzmmError: expect='asertion'" in failures and "FuzzmmError: profile 'nope'" in failures
     assert "none in" not in failures        # refused before any run
 
 
