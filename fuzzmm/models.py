@@ -88,6 +88,8 @@ def _import(source):
         raise FuzzmmError(f"{source} is a directory, not a model file (a .py file)")
     if not os.path.isfile(path):
         raise FuzzmmError(f"model file {source} does not exist")
+    if os.path.dirname(path) not in sys.path:      # as `python file.py` would: the modules beside it
+        sys.path.append(os.path.dirname(path))
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

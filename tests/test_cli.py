@@ -354,6 +354,16 @@ def test_option_help_says_what_strategies_and_trace_all_do():
     assert lines[1] > lines[0], lines
 
 
+def test_a_model_file_imports_the_modules_beside_it(tmp_path):
+    """A model file that imports a sibling module loads from any working directory."""
+    (tmp_path / "shared_ops.py").write_text("DOMAIN = (1, 2)\n")
+    (tmp_path / "model.py").write_text("from fuzzmm.program import Program, op\nfrom shared_ops import DOMAIN\n"
+                                       "class A(Program):\n    @op(n=DOMAIN)\n    def inc(self, n): pass\n")
+    (tmp_path / "elsewhere").mkdir()
+    proc = fuzzmm("variants", "--model", str(tmp_path / "model.py"), cwd=tmp_path / "elsewhere")
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_a_directory_given_as_model_is_named_as_one(tmp_path):
     """`--model DIR` says it is a directory, not that it does not exist."""
     (tmp_path / "models.py").mkdir()
