@@ -34,6 +34,7 @@ PROFILES = ("ci", "dev", "long")
 PROFILE_ENV = "FUZZMM_PROFILE"
 SWIMLANE_LINES = 150          # operations shown at most; the finding is at the end
 SHRINK_SECONDS = {"ci": 30.0, "dev": 60.0, "long": 300.0}   # then the smallest failure so far is reported
+SHRINK_RUNS = 3000      # the same bound for a derandomized profile (ci), in runs: the same result on any machine
 
 _registered = False
 
@@ -138,15 +139,15 @@ def describe_finding(finding):
             f"  where:     {finding.function or '?'} ({where})")
 
 
-def _switches_shrunk(executor, finding, scenario, schedule, seconds):
-    """The failure shrunk further by fuzzmm's minimiser, for at most `seconds`.
+def _switches_shrunk(executor, finding, scenario, schedule, seconds, max_runs=None):
+    """The failure shrunk further by fuzzmm's minimiser, for at most `seconds` (or `max_runs`).
 
     Hypothesis shrinks what it drew, but a random walk's switches were recorded
     from the run, not drawn, so only this pass can make them few."""
     from fuzzmm.corpus import Entry, shrink_quickly
     entry = Entry(model="", variant="", program=str(executor.ref), scenario=scenario, schedule=schedule,
                   kind=finding.kind, signature=finding.signature, message=finding.message)
-    small = shrink_quickly(entry, executor, seconds)
+    small = shrink_quickly(entry, executor, seconds, max_runs)
     if small is entry:
         return finding, scenario, schedule
     again = executor.run_alone(small.scenario, small.schedule)     # its finding, as the report shows it
@@ -227,12 +228,20 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     class _Stop(BaseException):
         """Ends Hypothesis at once: a BaseException is neither retried nor shrunk."""
 
-    state = {"runs": 0, "other": None, "failed": None, "first_failure_t": None}
+    state = {"runs": 0, "other": None, "failed": None, "first_failure_t": None, "first_failure_run": 0}
+
+    def shrunk_enough():
+        """Shrinking is over budget: in seconds, or, in a derandomized profile, in runs, so
+        that a slow or loaded machine reports the same reproducer as a fast one."""
+        if state["first_failure_t"] is None or shrink_s is None:
+            return False
+        if settings.derandomize and shrink_s > 0:
+            return state["runs"] - state["first_failure_run"] > SHRINK_RUNS
+        return time.monotonic() - state["first_failure_t"] > shrink_s
 
     def probe(scenario, schedule):
-        if state["first_failure_t"] is not None and shrink_s is not None \
-                and time.monotonic() - state["first_failure_t"] > shrink_s:
-            raise _Stop()                 # shrinking is over budget: keep the smallest so far
+        if shrunk_enough():
+            raise _Stop()                 # keep the smallest failure so far
         result = executor.run_alone(scenario, schedule)   # Hypothesis needs each example to stand alone
         state["runs"] += 1
         finding = result.finding
@@ -241,7 +250,8 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
         if expect is None:
             # Every failing example Hypothesis tries after the first is smaller than the last.
             state["failed"] = (finding, scenario, result.schedule)
-            state["first_failure_t"] = state["first_failure_t"] or time.monotonic()
+            if state["first_failure_t"] is None:
+                state["first_failure_t"], state["first_failure_run"] = time.monotonic(), state["runs"]
             raise _Finding(finding, scenario, result.schedule)
         if _matches(finding, expect):
             state["hit"] = (finding, scenario, result.schedule)
@@ -271,8 +281,9 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
         failed = state["failed"]
     if failed is not None:
         if shrink_s != 0:
-            from fuzzmm.corpus.minimize import QUICK_S
-            failed = _switches_shrunk(executor, *failed, seconds=min(QUICK_S, shrink_s or QUICK_S))
+            from fuzzmm.corpus.minimize import QUICK_RUNS, QUICK_S
+            failed = _switches_shrunk(executor, *failed, seconds=min(QUICK_S, shrink_s or QUICK_S),
+                                      max_runs=QUICK_RUNS if settings.derandomize else None)
         raise FuzzFailure(_failure_report(executor, *failed, profile, state["runs"])) from None
     if expect is not None:
         text = (f"fuzzmm: expected a finding matching {expect!r} in {cls.name} variant {cls.variant} "

@@ -60,6 +60,7 @@ def _candidates(entry, ops):
 
 RESEARCH_RUNS = 300
 QUICK_S = 2.0       # how long a new finding is shrunk before a campaign keeps it or a fuzz test reports it
+QUICK_RUNS = 2000   # the same, counted in runs, where the result must not depend on the machine's speed
 
 
 def _research(executor, scenario, signature, rng, depths=(1, 2, 3), deadline=None):
@@ -126,14 +127,18 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None, a
     return best
 
 
-def shrink_quickly(entry, executor, seconds=QUICK_S):
-    """The entry shrunk for at most `seconds`, so a new finding reads as a small
-    reproducer (`fuzzmm minimize` goes further).  Never loses the finding: a hang
-    is kept as found, since each run that tried to shrink it would last a watchdog,
-    and an error while shrinking keeps the entry as it was."""
+def shrink_quickly(entry, executor, seconds=QUICK_S, max_runs=None):
+    """The entry shrunk for at most `seconds`, or else for at most `max_runs` runs,
+    whatever the time (the same result on any machine, as a deterministic test
+    wants), so a new finding reads as a small reproducer (`fuzzmm minimize` goes
+    further).  Never loses the finding: a hang is kept as found, since each run
+    that tried to shrink it would last a watchdog, and an error while shrinking
+    keeps the entry as it was."""
     if entry.kind == "hang":
         return entry
     try:
+        if max_runs is not None:
+            return minimize(entry, executor, max_runs=max_runs)
         return minimize(entry, executor, deadline=time.monotonic() + seconds)
     except Exception:
         return entry
