@@ -136,6 +136,19 @@ def fuzzmm_profile(pytestconfig):
     pytest.fail(error, pytrace=False)
 
 
+def _failure(text, item):
+    """A failure shown whole in the failures section, and by its first line alone in the short
+    summary: pytest prints a plain-text report whole there too when it runs in CI."""
+    try:
+        from _pytest._code.code import ExceptionChainRepr, ReprEntryNative, ReprFileLocation, ReprTraceback
+    except ImportError:         # a pytest without these: the text alone still says it all
+        return text
+    path, lineno, _ = item.location
+    summary = text.splitlines()[0] if text else ""
+    return ExceptionChainRepr([(ReprTraceback([ReprEntryNative([text + "\n"])], None, "native"),
+                                ReprFileLocation(path, (lineno or 0) + 1, summary), None)])
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """A FuzzFailure (from fuzzmm.testing.fuzz in any test) is shown as its report, no traceback."""
@@ -145,7 +158,7 @@ def pytest_runtest_makereport(item, call):
         return
     report = outcome.get_result()
     if report.failed:
-        report.longrepr = str(call.excinfo.value)
+        report.longrepr = _failure(str(call.excinfo.value), item)
 
 
 # ---- corpus replay ----
@@ -248,11 +261,11 @@ class CorpusItem(pytest.Item):
     def repr_failure(self, excinfo, style=None):
         from fuzzmm.errors import FuzzmmError
         if isinstance(excinfo.value, CorpusFailure):
-            return str(excinfo.value)
+            return _failure(str(excinfo.value), self)
         if isinstance(excinfo.value, FuzzmmError):       # a bad file or a model that does not load
             shown = self._shown_path()
             message = str(excinfo.value).replace(str(self.path), shown)
-            return message if message.startswith(shown) else f"{shown}: {message}"
+            return _failure(message if message.startswith(shown) else f"{shown}: {message}", self)
         return super().repr_failure(excinfo, style=style)
 
     def _shown_path(self):

@@ -251,6 +251,26 @@ def test_the_corpus_line_of_a_program_in_a_test_module_replays_from_anywhere(pyt
     assert replay.returncode == 1, replay.stderr
 
 
+def test_in_ci_the_short_summary_gives_a_failure_one_line(pytester, monkeypatch):
+    """With CI set pytest prints a text report whole in its short summary; a fuzz failure and a
+    corpus failure there are one line each, and the full report stays in the failures section."""
+    monkeypatch.setenv("CI", "true")
+    pytester.makepyfile(test_ci="""
+        from fuzzmm.testing import fuzz_test
+        from fuzzmm.examples.lost_update import LostUpdate
+
+        test_racy = fuzz_test(LostUpdate)
+    """)
+    write_corpus(pytester.path / "corpus", {"broken.json": '{"format": 1, "model": '})
+    result = pytester.runpytest_inprocess("--fuzzmm-corpus", "corpus", "test_ci.py", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    summary = result.stdout.str().split("short test summary info")[1].splitlines()[1:]
+    assert sorted(line.split(" - ")[0] for line in summary[:2]) == ["FAILED corpus/broken.json::replay",
+                                                             "FAILED test_ci.py::test_racy"]
+    assert summary[2].startswith("2 failed") or "2 failed" in summary[2]
+    assert "  switches:  [(2, 1)]" in failure_sections(result)
+
+
 def test_a_refused_program_fails_its_fuzz_test_with_the_reason_once(pytester):
     """A program fuzzmm refuses (an @op naming an argument its method lacks) fails its
     test with the one-line reason, not a chain of tracebacks."""
