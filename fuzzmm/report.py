@@ -56,17 +56,18 @@ def _cell(rec):
 _WRITES = {"store", "xchg", "cmpxchg"}
 
 
-def _focused(rows, focus):
-    """The operations on the object of the finding, and the stores to shared state
-    (a page-table entry, say) that other tasks made while it was in play."""
-    mine = [i for i, r in enumerate(rows) if r["obj"] == focus]
+def _focused(rows, focus, task=-1):
+    """The operations on the objects of the finding, and the stores to shared state (a
+    page-table entry, a slot) that the tasks involved made up to the last of them: the
+    tasks that touched those objects and the task the finding is in."""
+    mine = [i for i, r in enumerate(rows) if r["obj"] in focus]
     if not mine:
         return rows
-    first, last = mine[0], mine[-1]
-    actors = {rows[i]["task"] for i in mine}
+    last = mine[-1]
+    actors = {rows[i]["task"] for i in mine} | {task}
     return [r for i, r in enumerate(rows)
-            if r["obj"] == focus
-            or (first <= i <= last and r["op"] in _WRITES and r["before"] != r["after"] and r["task"] in actors)]
+            if r["obj"] in focus
+            or (i <= last and r["op"] in _WRITES and r["before"] != r["after"] and r["task"] in actors)]
 
 
 def _runs(entries):
@@ -91,7 +92,10 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
     focus = None if everything or finding is None or finding.obj is None else finding.obj
     rows = [r for r in records(result, names) if r["task"] >= 0]
     if focus is not None:
-        rows = _focused(rows, focus)
+        objects = {focus}
+        if finding.kind == "deadlock":          # every lock the deadlocked tasks wait for
+            objects |= {r["obj"] for r in rows if r["op"] == "block"}
+        rows = _focused(rows, objects, finding.task)
     cells = [_cell(r) for r in rows]
     ntasks = scenario.ntasks
     if width is None:
@@ -124,6 +128,7 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
         lines.append(f"!! {finding.kind} in {finding.function or '?'} ({where}{when}): {finding.message}")
     if focus is not None:
         label = next((r["object"] for r in rows if r["obj"] == focus), "the object")
-        lines.append(f"(only {label}'s operations and the stores made while it was in play; "
-                     f"--trace-all shows every step)")
+        locks = " and the locks waited for" if finding.kind == "deadlock" else ""
+        lines.append(f"(only the operations on {label}{locks}, and the stores the tasks involved made up to "
+                     f"the last of them; --trace-all shows every step)")
     return "\n".join(lines)

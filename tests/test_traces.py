@@ -132,3 +132,17 @@ def test_the_finding_row_sits_at_its_step_among_the_others():
     rows = [line.split() for line in swimlane(result, scenario, everything=True).splitlines()[2:]]
     steps = [int(row[0]) for row in rows if row and row[0].isdigit()]
     assert result.finding.kind == "put-before-unlock" and steps == sorted(steps) and steps[-1] > result.finding.step
+
+
+def test_a_deadlock_s_swimlane_shows_every_lock_of_the_cycle():
+    """The default (focused) view of a deadlock shows both locks taken and both waits, not one lock."""
+    from fuzzmm.sched.executor import Executor
+    from fuzzmm.sched.schedule import Schedule
+    from programs import LockOrder
+    scenario = Scenario.of([[("ab", ())], [("ba", ())]])
+    with Executor(LockOrder, lockdep=False) as ex:
+        result = ex.run(scenario, Schedule.of_switches([(2, 1)]), keep_events=True)
+        text = swimlane(result, scenario, names=ex.object_names)
+    assert result.finding.kind == "deadlock"
+    for cell in ("mutex_lock a 0->2", "mutex_lock b 0->3", "waits for a", "waits for b"):
+        assert cell in text, text
