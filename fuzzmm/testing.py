@@ -200,8 +200,8 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     from fuzzmm import strategies as fz_strategies
     from fuzzmm.errors import FuzzmmError
 
-    if _expect_error(expect):
-        raise FuzzmmError(_expect_error(expect))
+    if (error := _expect_error(expect)) is not None:
+        raise FuzzmmError(error)
     if isinstance(profile, str) and profile not in PROFILES:
         raise FuzzmmError(f"profile {profile!r}: choose one of {', '.join(PROFILES)}")
     if profile is None or isinstance(profile, str):
@@ -318,8 +318,8 @@ def _definition_error(program, expect, workers, max_switches, max_step, shrink_s
     from fuzzmm.program import Program
     if not (isinstance(program, ProgramRef) or (inspect.isclass(program) and issubclass(program, Program))):
         return f"fuzz_test({program!r}): expected a Program subclass or a ProgramRef"
-    if _expect_error(expect):
-        return _expect_error(expect)
+    if (error := _expect_error(expect)) is not None:
+        return error
     for name, value, lowest in (("workers", workers, 1), ("max_switches", max_switches, 0), ("max_step", max_step, 1)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < lowest):
             return f"{name}={value!r}: expected a whole number from {lowest}"
