@@ -108,7 +108,7 @@ cdef class _HeapLock:
 
     cdef int _acquire(self, int kind, int op) except -1:
         cdef Pool pool = self.pool
-        cdef int64_t s = _point(pool)
+        cdef int64_t s = _point(pool, False)
         cdef int32_t me = g_task + 2, seen
         cdef int spins = 0
         if _controlled(pool):
@@ -134,7 +134,7 @@ cdef class _HeapLock:
 
     cdef int _trylock(self, int op) except -1:
         cdef Pool pool = self.pool
-        cdef int64_t s = _point(pool)
+        cdef int64_t s = _point(pool, False)
         cdef int32_t me = g_task + 2
         if not _controlled(pool):
             s = _restamp(pool)          # a failure sorts before the release it missed
@@ -149,7 +149,7 @@ cdef class _HeapLock:
 
     cdef int _release(self, int op, str what) except -1:
         cdef Pool pool = self.pool
-        cdef int64_t s = _point(pool)
+        cdef int64_t s = _point(pool, False)
         cdef int32_t me = g_task + 2, held = fz_load32(self.w)
         if held == 0:
             raise Finding("bad-unlock", f"{what} @{self.offset} unlocked while not held", obj=self.obj)
@@ -236,7 +236,7 @@ cdef class RWSem:
         cdef Pool pool = self.pool
         pool.check()
         _might_sleep("down_write" if write else "down_read")
-        cdef int64_t s = _point(pool)
+        cdef int64_t s = _point(pool, False)
         cdef int32_t seen
         cdef int spins = 0
         if _controlled(pool):
@@ -269,7 +269,7 @@ cdef class RWSem:
 
     cdef int _up(self, bint write) except -1:
         cdef Pool pool = self.pool
-        cdef int64_t s = _point(pool)
+        cdef int64_t s = _point(pool, False)
         cdef int32_t before = fz_load32(self.w)
         if write and before != -1:
             raise Finding("bad-unlock", f"up_write on rwsem @{self.offset} not held for write", obj=self.obj)

@@ -300,13 +300,13 @@ def page_remove_rmap(Page page not None):
 
 def trylock_page(Page page not None):
     """Set PG_locked if it is clear; never sleeps.  Returns whether it did."""
-    cdef int64_t s = _point(page.pool)
+    cdef int64_t s = _point(page.pool, False)
     _use(page, "trylock_page")
-    if page.pool.ctl.mode != MODE_CONTROLLED:
+    if not _controlled(page.pool):
         s = _restamp(page.pool)             # a failure sorts before the unlock it missed
     cdef uint32_t before = fz_or32(<int32_t*>&page.pg.flags, C_PG_LOCKED)
     cdef bint ok = not (before & C_PG_LOCKED)
-    if ok and page.pool.ctl.mode != MODE_CONTROLLED:
+    if ok and not _controlled(page.pool):
         s = _restamp(page.pool)             # a success after the unlock it followed
     if ok:
         page.pg.lock_owner = g_task
@@ -320,7 +320,7 @@ def lock_page(Page page not None):
     """Take PG_locked, sleeping until it is free (blocked, when scheduled)."""
     cdef Pool pool = page.pool
     _might_sleep("lock_page")
-    cdef int64_t s = _point(pool)
+    cdef int64_t s = _point(pool, False)
     _use(page, "lock_page")
     cdef fz_page* p = page.pg
     cdef uint32_t seen
@@ -393,7 +393,7 @@ def locks_held(Pool pool not None):
 def unlock_page(Page page not None):
     """Clear PG_locked and wake its waiters (bad-unlock if it was not locked)."""
     cdef Pool pool = page.pool
-    cdef int64_t s = _point(pool)
+    cdef int64_t s = _point(pool, False)
     _use(page, "unlock_page")
     cdef fz_page* p = page.pg
     if not (fz_load32(<int32_t*>&p.flags) & C_PG_LOCKED):
@@ -401,7 +401,7 @@ def unlock_page(Page page not None):
     p.lock_owner = -1
     p.lock_pid = 0
     _note_released(_pobj(page))
-    if pool.ctl.mode != MODE_CONTROLLED:
+    if not _controlled(pool):
         s = _restamp(pool)                  # just before the page is unlocked (see _restamp)
     cdef uint32_t before = fz_and32(<int32_t*>&p.flags, ~C_PG_LOCKED)
     if _controlled(pool):

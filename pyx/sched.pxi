@@ -215,15 +215,17 @@ cdef inline int64_t _next_step(fz_ctl* c) except -1:
     return s
 
 
-cdef inline int64_t _point(Pool pool) except -1:
-    """A scheduling point, taken by every primitive before it touches shared state."""
+cdef inline int64_t _point(Pool pool, bint stamp=True) except -1:
+    """A scheduling point, taken by every primitive before it touches shared state.
+    Outside a controlled run, `stamp=False` takes no step: a lock operation takes
+    its own next to its effect (see _restamp), and the shared counter is hot."""
     pool.check()
     cdef fz_ctl* c = pool.ctl
     cdef int mode = c.mode, nxt
-    cdef int64_t s
+    cdef int64_t s = 0
     cdef uint64_t r
     if g_task < 0 or mode == MODE_FREE:
-        return fz_add64(&c.step, 1) + 1
+        return fz_add64(&c.step, 1) + 1 if stamp else 0
     if fz_load32(&c.abort):
         raise RunAborted()
     if mode == MODE_CONTROLLED:
@@ -235,7 +237,8 @@ cdef inline int64_t _point(Pool pool) except -1:
             s = c.step          # the operation happens now, at the step that handed the turn back
         c.nops += 1
         return s
-    s = fz_add64(&c.step, 1) + 1
+    if stamp:
+        s = fz_add64(&c.step, 1) + 1
     if c.delay_prob:
         r = _xorshift(&g_chaos_rng)
         if (r & 0xffffffffULL) < c.delay_prob:
