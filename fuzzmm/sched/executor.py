@@ -181,7 +181,7 @@ class Executor:
             finding = self._task_finding(info)
             if finding is not None and finding.kind == "deadlock":
                 finding = self._place_deadlock(finding)
-        latent = [self._latent_finding(hazard) for hazard in info["latent"]]
+        latent = [self._latent_finding(hazard) for hazard in info["latent"]] if finding is None else []
         if finding is None:     # a bad free outranks the quiescent checks, which see its aftermath
             finding = next((f for f in latent if f.kind == "bad-page-state"), None)
         if finding is None:
@@ -255,18 +255,19 @@ class Executor:
         """Name a deadlock after the first, by name, of the functions its cycle's tasks wait
         in: the same cycle gets one signature whichever task blocked last, and a bystander
         (waiting on the cycle, not in it) never names it.  No cycle: where its task waits."""
-        places = sorted((self._last_place(t), t) for t in finding.tasks or (finding.task,))
-        place, task = next(((p, t) for p, t in places if p[0]), (None, finding.task))
-        if place is None:
+        events = _core.events(self.pool)
+        named = [(self._last_place(t, events), t) for t in finding.tasks or (finding.task,)]
+        named = [(place, t) for place, t in named if place[0]]
+        if not named:
             return finding
-        function, line, step, obj = place
+        (function, line, step, obj), task = min(named, key=lambda pt: (pt[0][:3], pt[1]))
         return dataclasses.replace(finding, function=function, line=line, task=task, step=step, obj=obj)
 
-    def _last_place(self, task):
+    def _last_place(self, task, events=None):
         """(function, line, step, object) of the task's last operation, the function being the
         innermost one not hidden by a `__tracebackhide__` (a wrapper like put_page)."""
         last = None
-        for event in reversed(_core.events(self.pool)):
+        for event in reversed(_core.events(self.pool) if events is None else events):
             if event[1] != task:
                 continue
             last = last or event
