@@ -295,24 +295,26 @@ def cmd_minimize(args):
 
 def cmd_dedup(args):
     from fuzzmm import corpus
-    bad = []
+    bad, spare = [], set()          # errors to tell; readable files its program refuses, left for a person
     for _, entry in corpus.entries(args.dir):
+        if isinstance(entry, FuzzmmError):
+            bad.append(entry)
+            continue
         try:
-            if isinstance(entry, FuzzmmError):
-                raise entry
-            corpus.checked_ref(entry)          # a file its program refuses is left for a person to see
+            corpus.checked_ref(entry)
         except FuzzmmError as exc:
-            bad.append((entry, exc))
+            bad.append(exc)
+            spare.add(entry.path)
 
     def reproduces(entry):
         try:
             return corpus.replay(entry).reproduced
         except FuzzmmError:
             return False
-    removed = corpus.dedup(args.dir, reproduces, spare={e.path for e, _ in bad if not isinstance(e, FuzzmmError)})
+    removed = corpus.dedup(args.dir, reproduces, spare)
     for path in removed:
         print(f"removed {path}")
-    for _, error in bad:
+    for error in bad:
         print(f"fuzzmm: warning: skipped {error}", file=sys.stderr)
     print(f"{len(removed)} duplicate(s) removed")
     return 0
