@@ -27,7 +27,8 @@ cdef class Page:
     """A handle on one `struct page` record, remembering the generation it was taken at.
 
     Any operation through a handle whose page has since been freed (its
-    generation changed) or whose refcount is 0 is a use-after-free.
+    generation changed) or whose refcount is 0 is a use-after-free, except
+    get_page_unless_zero, the speculative get that exists for exactly that case.
     """
     cdef Pool pool
     cdef fz_page* pg
@@ -248,15 +249,22 @@ def put_page(Page page not None, bint own=True):
 
 
 def get_page_unless_zero(Page page not None):
-    """Take a reference unless the count is already 0; returns whether it did."""
+    """The speculative get: take a reference unless the count is already 0; returns whether it did.
+
+    A `struct page` is never unmapped, so, unlike every other operation, this one
+    is safe on a page that may have been freed since the handle was taken: that is
+    what it is for (kref_get_unless_zero, find_get_page).  A count of 0 refuses the
+    reference and is no finding.  A page freed and reused since gives a reference on
+    its new use, and the handle follows it there; checking that it is still the
+    page wanted (the slot, the mapping) is the caller's job, as in the kernel."""
     cdef int64_t s = _point(page.pool)
-    _check_live(page, "get_page_unless_zero", True)
     cdef int32_t seen = fz_load32(&page.pg.refcount)
     while seen > 0:
         if fz_cmpxchg32(&page.pg.refcount, seen, seen + 1) == seen:
             break
         seen = fz_load32(&page.pg.refcount)
     if seen > 0:
+        page.gen = fz_load32(<int32_t*>&page.pg.gen)     # stable while the reference is held
         _own_get(page)
     _record(page.pool, s, OP_GET_UNLESS_ZERO, _pobj(page), seen, seen + 1 if seen > 0 else seen)
     return seen > 0

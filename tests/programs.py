@@ -279,3 +279,57 @@ class TestAndSet(Program):
             assert self.inside.add(1) == 1, "two tasks inside"
             self.inside.add(-1)
             self.flag.store(0)
+
+
+class WeakTable(Program):
+    """A table slot naming a refcounted object without holding a reference (kref style):
+    the last put unhashes it under the table lock.  A lookup under that lock must take
+    its reference with get_page_unless_zero, since the count may already be 0."""
+    name = "weak-table"
+    tasks = (2, 2)
+    speculative = True
+
+    def setup(self, pool):
+        self.lock = pool.spinlock()
+        self.slot = pool.atomic(0)          # the object's page index + 1; 0: empty
+        self.owner_put = pool.atomic(0)
+
+    def init(self, scenario):
+        self.slot.poke(k.alloc_pages_node(self.pool, 0).index + 1)
+
+    def put(self, page):
+        k.put_page(page)
+        if self.pool.page(page.index).gen != page.gen:      # the last reference: unhash
+            self.lock.lock()
+            if self.slot.load() == page.index + 1:
+                self.slot.store(0)
+            self.lock.unlock()
+
+    @op()
+    def lookup(self):
+        self.lock.lock()
+        found, page = self.slot.load(), None
+        if found:
+            page = self.pool.page(found - 1)
+            if self.speculative:
+                page = page if k.get_page_unless_zero(page) else None
+            else:
+                k.get_page(page)
+        self.lock.unlock()
+        if page is not None:
+            k.read_page(page)
+            self.put(page)
+
+    @op()
+    def release(self):
+        """The creator drops its reference, once."""
+        if self.owner_put.xchg(1) == 0:
+            self.put(self.pool.page(self.slot.load() - 1))
+
+    def default_scenario(self):
+        return Scenario.of([[("lookup", ())], [("release", ())]])
+
+
+class WeakTablePlainGet(WeakTable):
+    variant = "plain-get"
+    speculative = False

@@ -117,6 +117,27 @@ def test_stale_handle_after_free_and_reallocation_is_use_after_free(pool):
     assert K.read_page(new) == 2 and K.page_count(new) == 1
 
 
+def test_speculative_get_on_a_freed_page_refuses_without_a_finding(pool):
+    """get_page_unless_zero through a handle whose page was freed returns False and fires nothing."""
+    page = K.alloc_pages_node(pool, 0)
+    K.put_page(page)
+    assert K.get_page_unless_zero(page) is False
+    assert pool.page(page.index).state()["refcount"] == 0
+    fires("use-after-free", K.get_page, page)          # a plain get through it still fires
+
+
+def test_speculative_get_on_a_reused_page_follows_it(pool):
+    """get_page_unless_zero on a page freed and reused since gets a reference on its new use."""
+    old = K.alloc_pages_node(pool, 0)
+    K.put_page(old)
+    new = K.alloc_pages_node(pool, 0)
+    assert new.index == old.index
+    assert K.get_page_unless_zero(old) is True
+    assert old.gen == new.gen and K.page_count(new) == 2
+    K.put_page(old)                                     # silent: the reference it took
+    assert K.page_count(new) == 1
+
+
 def _free_and_reallocate(name, index):
     view = Pool.attach(name)
     page = view.page(index)
