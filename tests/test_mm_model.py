@@ -83,7 +83,8 @@ def test_variants_override_only_what_their_patch_changed():
     assert own(Mel) == {"pinned_after_isolation", "put_back_refused"}
     assert own(V38) == {"put_back_refused"} and issubclass(V38, Mel)
     assert own(Hugh) == {"do_huge_pmd_numa_page", "numamigrate_isolate_page", "migrate_misplaced_page",
-                         "migrate_misplaced_transhuge_page", "thp_migration_failed"}
+                         "migrate_misplaced_transhuge_page", "thp_migration_failed", "check_same",
+                         "migration_refused"}
 
 
 def test_operations_have_small_finite_domains():
@@ -385,6 +386,29 @@ def test_single_switches_in_workers_show_h3_only_on_rc2(make_executor, variant):
     if variant == "hugh":
         assert kinds == {"ok"}
     assert not kinds & {"error", "assertion", "deadlock", "hang", "refcount-leak", "unreclaimable-page"}
+
+
+class ClearsOnlyWhenStayingLocal(VARIANTS["hugh+a54a407"]):
+    """Half of a54a407: the fault that stays local clears the bit under the page lock, but a
+    failed migration still leaves the clearing to the fault, after the page is unlocked."""
+    variant = "half-a54a407"
+    check_same = Hugh.check_same
+    migration_refused = Hugh.migration_refused
+
+
+FAILED_MIGRATION_CLEARS = Scenario.of([[("numa_fault", (0, 1))],
+                                       [("direct_io_read", (0, 1)), ("numa_scan", (0,))],
+                                       [("reclaim", (0,)), ("numa_fault", (0, 1))]])
+
+
+@pytest.mark.parametrize("variant, lost", [(ClearsOnlyWhenStayingLocal, True), (VARIANTS["hugh+a54a407"], False)])
+def test_a54a407_clears_the_numa_bit_with_the_page_locked_after_a_failed_migration_too(make_executor, variant, lost):
+    """A migration that fails and unlocks before the bit is cleared lets a second migration copy the
+    page while a direct IO pins and writes it; clearing before the unlock closes that."""
+    ex = make_executor(variant, workers=3)
+    switches = [(12, 1), (28, 2), (80, 1), (87, 2), (95, 2), (118, 0)]
+    result = ex.run(FAILED_MIGRATION_CLEARS, Schedule.of_switches(switches))
+    assert (result.finding is not None and result.finding.kind == "lost-write") == lost, result.finding
 
 
 USER_FILE = '''

@@ -45,7 +45,6 @@ class Hugh(ThpNuma):
 
     def do_huge_pmd_numa_page(self, addr, pmd, target):
         """The callee now unlocks the page on every path; this function never does after it."""
-        mm, ptl = self.mm, self.mm.page_table_lock
         nr = 1 << HPAGE_PMD_ORDER
         locked = self.lock_misplaced_thp(addr, pmd, target)
         if locked is None:
@@ -54,12 +53,18 @@ class Hugh(ThpNuma):
         if self.migrate_misplaced_transhuge_page(addr, pmd, page, target_nid):
             self.task_numa_fault(target_nid, nr, True)
             return 0
-        ptl.lock()                                          # check_same
-        if mm.pmd[addr].load() == pmd:
-            mm.pmd[addr].store(st.mknonnuma(pmd))           # clear_pmdnuma, page lock not needed
-        ptl.unlock()
+        self.check_same(addr, pmd)
         self.task_numa_fault(current_nid, nr, False)
         return 0
+
+    def check_same(self, addr, pmd):
+        """After a failed migration: clear the NUMA bit if the pmd is unchanged (the page lock
+        is no longer held: the callee dropped it)."""
+        mm, ptl = self.mm, self.mm.page_table_lock
+        ptl.lock()
+        if mm.pmd[addr].load() == pmd:
+            mm.pmd[addr].store(st.mknonnuma(pmd))           # clear_pmdnuma
+        ptl.unlock()
 
     def numamigrate_isolate_page(self, node, page):
         """Isolate and account, or return 0 with the caller's reference still held."""
@@ -92,24 +97,26 @@ class Hugh(ThpNuma):
     def migrate_misplaced_transhuge_page(self, addr, pmd, page, node):
         nr = page.nr_pages
         if k.page_mapcount(page) != 1 or self.numamigrate_update_ratelimit(node, nr):
-            k.unlock_page(page)                             # out_dropref
-            self.put_page(page)
-            return 0
+            return self.migration_refused(addr, pmd, page)
         new_page = k.alloc_pages_node(self.pool, node, HPAGE_PMD_ORDER)
         if new_page is None:
-            return self.thp_migration_failed(page)
+            return self.thp_migration_failed(addr, pmd, page)
         isolated = self.numamigrate_isolate_page(node, page)
         if not isolated:
             self.put_page(new_page)
-            return self.thp_migration_failed(page)
+            return self.thp_migration_failed(addr, pmd, page)
         if not self.remap_transhuge_page(addr, pmd, page, new_page):
             isolated = 0                                    # failed at the last hurdle: say so
         k.mod_node_page_state(self.pool, page.node, NR_ISOLATED_ANON, -nr)
         return isolated
 
-    def thp_migration_failed(self, page):
-        """out_fail: count the failure, unlock, then drop the caller's reference."""
+    def thp_migration_failed(self, addr, pmd, page):
+        """out_fail: count the failure, then leave as out_dropref does."""
         k.count_vm_events(self.pool, PGMIGRATE_FAIL, page.nr_pages)
+        return self.migration_refused(addr, pmd, page)
+
+    def migration_refused(self, addr, pmd, page):
+        """out_dropref: unlock, then drop the caller's reference."""
         k.unlock_page(page)
         self.put_page(page)
         return 0
@@ -117,11 +124,13 @@ class Hugh(ThpNuma):
 
 class HughLockedClear(Hugh):
     """Hugh's cleanup plus the later fix "mm: Close races between THP migration and PMD
-    numa clearing" (a54a407fbf77, 3.13): a fault that finds no better node clears the
-    NUMA bit only with the page locked, and waits for a migration in flight instead.
-    Without it a hinting fault can clear the bit while another task migrates the
-    page, a write lands in the old page, a NUMA scan sets the bit again, and the
-    migration's pmd_same check passes: the write is lost."""
+    numa clearing" (a54a407fbf77, 3.13): the NUMA bit is cleared only with the page
+    locked.  A fault that finds no better node clears it holding the page lock, or
+    waits for a migration in flight instead; a migration that fails clears it before
+    it unlocks the page, and the fault no longer clears it afterwards.  Without it a
+    task can clear the bit while another migrates the page, a write lands in the old
+    page, a NUMA scan sets the bit again, and the migration's pmd_same check passes:
+    the write is lost."""
     variant = "hugh+a54a407"
     summary = "hugh plus the 3.13 fix: clear_pmdnuma only with the page locked (no lost write)"
 
@@ -137,6 +146,18 @@ class HughLockedClear(Hugh):
             k.lock_page(page)                               # wait_on_page_locked
             k.unlock_page(page)
             self.put_page(page)
+
+    def check_same(self, addr, pmd):
+        """Nothing: a failed migration cleared the bit before it unlocked the page."""
+
+    def migration_refused(self, addr, pmd, page):
+        """out_dropref: clear the NUMA bit if the pmd is unchanged, the page still locked."""
+        mm, ptl = self.mm, self.mm.page_table_lock
+        ptl.lock()
+        if mm.pmd[addr].load() == pmd:
+            mm.pmd[addr].store(st.mknonnuma(pmd))           # clear_pmdnuma, page locked
+        ptl.unlock()
+        return super().migration_refused(addr, pmd, page)
 
 
 class HughPinCheck(Hugh):
