@@ -34,6 +34,8 @@ cdef class Page:
     cdef fz_page* pg
     cdef readonly int index
     cdef readonly uint32_t gen
+    cdef int32_t born_run           # the run and step the handle was taken at (put-before-unlock)
+    cdef int64_t born_step
 
     def __init__(self, Pool pool not None, index):
         pool.check()
@@ -44,6 +46,8 @@ cdef class Page:
         self.pg = &pool.pages[index]
         self.index = index
         self.gen = fz_load32(<int32_t*>&self.pg.gen)
+        self.born_run = fz_load32(&pool.ctl.run_gen)
+        self.born_step = fz_load64(&pool.ctl.step)
 
     @property
     def node(self):
@@ -105,10 +109,13 @@ cdef int _check_live(Page page, str what, bint allow_zero=False) except -1:
 #
 # Each task's own references to a page (its gets, the isolation or pin it took)
 # are counted in the page record.  Once a task has put its last own reference,
-# using the page again (unlock_page, flags, data, counts) without a new get is
-# put-before-unlock, even when other references keep the page alive this time.
-# Puts are exempt: dropping a reference the task does not own (a mapping's, say)
-# is how a page legitimately goes away.
+# using the page again (unlock_page, flags, data, counts) through a handle it held
+# across that put, without a new get, is put-before-unlock, even when other
+# references keep the page alive this time.  A handle taken after the put is a new
+# lookup (a page table read under its lock, say), which is how the kernel reaches
+# a page it holds no reference to, so it is not suspect.  Puts are exempt:
+# dropping a reference the task does not own (a mapping's, say) is how a page
+# legitimately goes away.
 
 cdef inline void _own_get(Page page) noexcept:
     cdef int t = g_task
@@ -131,6 +138,8 @@ cdef int _check_owned(Page page, str what) except -1:
         if page.pool.ctl.latent_len[t]:
             return 0
         put_step = _last_put_step(page.pool, _pobj(page), t)
+        if put_step >= 0 and page.born_run == page.pool.ctl.run_gen and page.born_step >= put_step:
+            return 0                    # looked up again since the put
         _note_latent(page.pool, "put-before-unlock", f"{what} on page {page.index} by task {t}, which put "
                      f"its last reference at step {put_step}", _pobj(page))
     return 0

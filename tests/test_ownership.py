@@ -1,5 +1,5 @@
 """The put-before-unlock detector: a task must not use a page after putting its last own reference."""
-from fuzzmm.kernel import alloc_pages_node, get_page, lock_page, put_page, unlock_page, page_count
+from fuzzmm.kernel import alloc_pages_node, get_page, lock_page, put_page, trylock_page, unlock_page, page_count
 from fuzzmm.program import Program, Scenario, op
 from fuzzmm.sched.schedule import Schedule
 
@@ -36,6 +36,17 @@ class Holder(Program):
         put_page(page)
 
     @op()
+    def put_then_look_up_again(self):
+        """Drop the reference, then reach the page anew, as a fault re-reads a page table
+        entry and trylocks the page it maps, pinned by the mapping, not by the task."""
+        page = self.page()
+        get_page(page)
+        put_page(page)
+        again = self.page()
+        if trylock_page(again):
+            unlock_page(again)
+
+    @op()
     def put_then_get_again(self):
         page = self.page()
         get_page(page)
@@ -58,3 +69,9 @@ def test_unlock_before_put_and_a_fresh_get_are_clean(make_executor):
     """Unlocking while holding a reference, or using a page after getting it again, is fine."""
     ex = make_executor(Holder, workers=2)
     assert ex.run(Scenario.of([[("unlock_then_put", ())], [("put_then_get_again", ())]])).ok
+
+
+def test_a_page_looked_up_again_after_the_put_is_not_put_before_unlock(make_executor):
+    """A handle taken after the task's last put is a new lookup; only a handle held across the put is suspect."""
+    ex = make_executor(Holder, workers=1)
+    assert ex.run(Scenario.of([[("put_then_look_up_again", ())]])).ok
