@@ -7,8 +7,8 @@
     test_racy_account_is_caught = fuzz_test(Account, expect="assertion")
 
 `fuzz_test` returns a pytest test function that uses the plugin's fixtures
-(`fuzzmm_executor`, `fuzzmm_profile`): Hypothesis draws scenarios and switch
-lists, every example is one controlled run, and a finding is shrunk by
+(`fuzzmm_executor`, `fuzzmm_profile`): Hypothesis draws scenarios (the program's
+default scenario often among them) and schedules, every example is one controlled run, and a finding is shrunk by
 Hypothesis to a small scenario and schedule.  A failure is reported as the
 finding's signature, the reproducer, its swimlane and a corpus entry to keep,
 not as a traceback.  `fuzz(executor, ...)` does the same inside a test of your
@@ -217,9 +217,11 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
         raise FuzzmmError(f"the executor has {executor.nworkers} workers but {cls.__name__} runs at least "
                           f"{cls.tasks[0]} tasks at once")
     ntasks = min(cls.tasks[1], executor.nworkers)
+    default = executor.program.checked_default_scenario()
+    if not min(cls.tasks[0], ntasks) <= default.ntasks <= ntasks:
+        default = None
     if max_step is None:
-        default = executor.program.checked_default_scenario()
-        max_step = executor.run(default).steps if default.ntasks <= executor.nworkers else 0
+        max_step = executor.run(default).steps if default is not None else 0
         max_step = min(max(16, max_step), 5000)
 
     class _Finding(Exception):
@@ -262,9 +264,9 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     # Distinct database keys and derandomized seeds per program and expectation.
     probe._hypothesis_internal_add_digest = f"{executor.ref}|{expect}".encode()
     test = settings(given(scenario=fz_strategies.scenarios(cls, min_tasks=min(cls.tasks[0], ntasks),
-                                                           max_tasks=ntasks),
+                                                           max_tasks=ntasks, default=default),
                           schedule=fz_strategies.schedules(ntasks, max_step=max_step,
-                                                           max_switches=max_switches))(probe))
+                                                           max_switches=max_switches, pct=True))(probe))
     failed = None
     try:
         with with_reporter(lambda *args, **kwargs: None):

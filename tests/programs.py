@@ -333,3 +333,27 @@ class WeakTable(Program):
 class WeakTablePlainGet(WeakTable):
     variant = "plain-get"
     speculative = False
+
+
+class RareKey(Program):
+    """A lost update only on key 777 of a thousand, which both tasks must pick: the
+    program's default scenario names it; a drawn scenario almost never does."""
+    name = "rare-key"
+    tasks = (2, 2)
+    ops_per_task = (1, 1)
+
+    def setup(self, pool):
+        self.counter = pool.atomic(0)
+
+    @op(key=range(1000))
+    def bump(self, key):
+        if key == 777:
+            value = self.counter.load()
+            self.counter.store(value + 1)
+
+    def check(self, scenario):
+        hits = sum(1 for task in scenario.tasks for _, (key,) in task if key == 777)
+        assert self.counter.peek() == hits, "an increment was lost"
+
+    def default_scenario(self):
+        return Scenario.of([[("bump", (777,))], [("bump", (777,))]])

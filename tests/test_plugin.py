@@ -409,3 +409,22 @@ def test_sigterm_during_a_fuzzmm_test_leaves_no_segment(tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert [n for n in os.listdir("/dev/shm") if n.startswith(f"fuzzmm-{proc.pid}-")] == []
+
+
+def test_fuzz_draws_the_default_scenario_of_the_program(make_executor):
+    """fuzz() tries the author's default scenario among its drawn ones, so a race only that scenario sets up is found."""
+    from fuzzmm.testing import fuzz
+    from programs import RareKey
+    result = fuzz(make_executor(RareKey), "ci", expect="assertion")
+    assert result.scenario.tasks == ((("bump", (777,)),), (("bump", (777,)),))
+
+
+def test_fuzz_tests_draw_pct_schedules_and_campaign_hypothesis_does_not():
+    """schedules(pct=True), which fuzz() uses, draws PCT priorities over every task; the default does not."""
+    from hypothesis import find
+    from hypothesis.errors import NoSuchExample
+    from fuzzmm.strategies import schedules
+    drawn = find(schedules(3, max_step=40, pct=True), lambda s: s.kind == "pct")
+    assert sorted(drawn.priorities) == [0, 1, 2] and all(1 <= p <= 40 for p in drawn.change_points)
+    with pytest.raises(NoSuchExample):
+        find(schedules(3, max_step=40), lambda s: s.kind == "pct")
