@@ -101,3 +101,17 @@ def test_an_interrupted_minimize_writes_the_smallest_reproducer_so_far(tmp_path,
         signal.signal(signal.SIGTERM, sigterm)
     small = corpus.load(str(out))
     assert small.size < corpus.load(source).size and corpus.replay(small).reproduced
+
+
+def test_max_runs_bounds_every_run_a_minimisation_makes(make_executor):
+    """The runs of the searches for new switches count against max_runs too."""
+    ex = make_executor(LostUpdate)
+    found = next(Search(ex, "random", seed=2).run(max_runs=1000, stop_at_first=True))
+    big = entry_of(found, "racy", ex.ref)
+    made = []
+    run_alone = ex.run_alone
+    ex.run_alone = lambda *args, **kwargs: made.append(1) or run_alone(*args, **kwargs)
+    for limit in (1, 7, 40):
+        made.clear()
+        corpus.minimize(big, ex, max_runs=limit)
+        assert len(made) <= limit

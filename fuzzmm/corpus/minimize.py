@@ -63,15 +63,30 @@ QUICK_S = 2.0       # how long a new finding is shrunk before a campaign keeps i
 QUICK_RUNS = 2000   # the same, counted in runs, where the result must not depend on the machine's speed
 
 
-def _research(executor, scenario, signature, rng, depths=(1, 2, 3), deadline=None):
+class _Budget:
+    """The runs and time a minimisation may spend; every run it makes is counted here,
+    the searches for new switches included, so --max-runs bounds them all."""
+
+    def __init__(self, max_runs, deadline):
+        self.max_runs, self.deadline, self.runs = max_runs, deadline, 0
+
+    def spent(self):
+        return self.runs >= self.max_runs or (self.deadline is not None and time.monotonic() >= self.deadline)
+
+    def run(self, executor, scenario, schedule):
+        self.runs += 1
+        return executor.run_alone(scenario, schedule)
+
+
+def _research(executor, scenario, signature, rng, budget, depths=(1, 2, 3)):
     """A PCT search, shallowest first, for switches that show `signature` on `scenario`."""
     from fuzzmm.sched.strategies import PCT
     for depth in depths:
         strategy = PCT(rng.getrandbits(32), depth=depth)
         for _ in range(RESEARCH_RUNS // len(depths)):
-            if deadline is not None and time.monotonic() >= deadline:
+            if budget.spent():
                 return None
-            result = executor.run_alone(scenario, strategy.schedule(scenario.ntasks))
+            result = budget.run(executor, scenario, strategy.schedule(scenario.ntasks))
             strategy.observe(result)
             if result.finding is not None and result.finding.signature == signature:
                 return result
@@ -84,13 +99,11 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None, a
     With `acceptable`, a smaller entry is kept only if acceptable(entry) holds too:
     that it still does not reproduce on the variants its file lists as fixed, say."""
     ops = type(executor.program).ops()
-    best, runs, improved = entry, 0, True
+    best, improved = entry, True
+    budget = _Budget(max_runs, deadline)
     rng = random.Random(0)
     hopeless = set()            # smaller scenarios a search already failed on
-
-    def spent():
-        return runs >= max_runs or (deadline is not None and time.monotonic() >= deadline)
-    while improved and not spent():
+    while improved and not budget.spent():
         improved = False
         for tasks, switches in _candidates(best, ops):
             candidate = replace(best, scenario=Scenario.of(tasks), schedule=Schedule.of_switches(switches))
@@ -99,14 +112,12 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None, a
             if sorted(candidate.scenario.tasks) == sorted(best.scenario.tasks) and candidate.scenario != best.scenario \
                     and len(best.schedule.switches) <= 1:
                 continue                               # reordering tasks only helps a longer schedule
-            runs += 1
-            result = executor.run_alone(candidate.scenario, candidate.schedule)
+            result = budget.run(executor, candidate.scenario, candidate.schedule)
             reshaped = candidate.scenario != best.scenario
             if reshaped and candidate.scenario not in hopeless and (
                     result.finding is None or result.finding.signature != entry.signature):
-                found_again = _research(executor, candidate.scenario, entry.signature, rng, deadline=deadline)
-                runs += RESEARCH_RUNS
-                if found_again is None:
+                found_again = _research(executor, candidate.scenario, entry.signature, rng, budget)
+                if found_again is None and not budget.spent():
                     hopeless.add(candidate.scenario)
                 result = found_again or result
             found = None
@@ -117,13 +128,12 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None, a
                 best = found
                 improved = True
                 if on_progress:
-                    on_progress(best, runs)
+                    on_progress(best, budget.runs)
                 break
-            if spent():
+            if budget.spent():
                 break
-        if not improved and not spent():
-            best, improved = _fewer_switches(executor, best, entry.signature, rng, deadline, acceptable)
-            runs += 6 * RESEARCH_RUNS
+        if not improved and not budget.spent():
+            best, improved = _fewer_switches(executor, best, entry.signature, rng, budget, acceptable)
     return best
 
 
@@ -144,10 +154,10 @@ def shrink_quickly(entry, executor, seconds=QUICK_S, max_runs=None):
         return entry
 
 
-def _fewer_switches(executor, best, signature, rng, deadline=None, acceptable=None):
+def _fewer_switches(executor, best, signature, rng, budget, acceptable=None):
     """Searches with shallower PCT for a schedule of the same scenario with fewer switches."""
     for depth in (1, 2, 2, 3, 3, 3):
-        result = _research(executor, best.scenario, signature, rng, (depth,), deadline)
+        result = _research(executor, best.scenario, signature, rng, budget, (depth,))
         if result is not None and len(result.switches) < len(best.schedule.switches):
             found = replace(best, schedule=result.schedule, message=result.finding.message)
             if acceptable is None or acceptable(found):
