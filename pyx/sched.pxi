@@ -611,6 +611,20 @@ def shutdown_workers(Pool pool not None):
     _wake_all(&pool.ctl.current)
 
 
+def note_sample(Pool pool not None, int task, bytes detail):
+    """Worker side, from a signal handler: leave a note of where the task is now in its
+    result slot, which stays free until the task ends.  The watchdog asks for these to
+    name the function a task spins in without reaching a scheduling point."""
+    pool.check()
+    cdef fz_ctl* c = pool.ctl
+    if not 0 <= task < FZ_MAX_TASKS or c.task_state[task] == T_DONE:
+        return
+    n = min(len(detail), FZ_DETAIL)
+    c.detail_len[task] = 0
+    memcpy(c.detail[task], <char*>detail, n)
+    c.detail_len[task] = n
+
+
 def run_info(Pool pool not None):
     """What the last run did: steps, the switches it took, why it ended, each task's result."""
     pool.check()
@@ -628,6 +642,7 @@ def run_info(Pool pool not None):
         "abort_task": c.abort_task,
         "results": results,
         "finished": c.nfinished,
+        "current": c.current,
     }
 
 

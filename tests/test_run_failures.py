@@ -177,6 +177,18 @@ def test_a_task_spinning_in_python_is_a_hang_within_the_watchdog(make_executor):
     assert ex.run(Scenario.of([[("work", ())], [("work", ())]])).ok
 
 
+@pytest.mark.parametrize("spinner, switches", [(0, []), (1, [(1, 1)])])
+def test_a_python_spin_is_signed_after_the_function_and_task_that_spin(make_executor, spinner, switches):
+    """The watchdog asks the spinning task's worker where it is, so the hang is named after the
+    function that spins, whichever task spins and whether the other was preempted first."""
+    ex = make_executor(Spin, workers=2, watchdog_s=1.0)
+    tasks = [[("work", ())], [("work", ())]]
+    tasks[spinner] = [("spin_python", ())]
+    result = ex.run(Scenario.of(tasks), Schedule.of_switches(switches))
+    assert result.finding is not None and result.finding.signature == "hang@Spin.spin_python", result.finding
+    assert result.finding.task == spinner and "in Spin.spin_python" in result.finding.message
+
+
 def test_a_task_that_never_ends_is_a_hang_at_the_step_limit(make_executor):
     """A task looping over scheduling points is a hang once it passes max_steps."""
     ex = make_executor(Spin, workers=1)

@@ -30,6 +30,15 @@ from fuzzmm.trace import object_names
 READY_TIMEOUT_S = 60.0
 
 
+def _note_of(detail):
+    """A worker's note of where its task is (worker._note_where), or None."""
+    try:
+        note = json.loads(detail.decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return note if isinstance(note, dict) and "note" in note and "stack" in note else None
+
+
 def default_start_method():
     """fork where it is safe (a single-threaded parent), else forkserver."""
     return "fork" if threading.active_count() == 1 else "forkserver"
@@ -230,14 +239,52 @@ class Executor:
                 self._end_abnormally(n)
                 return report
             if time.monotonic() > deadline:
-                stuck = [t for t, r in enumerate(_core.run_info(self.pool)["results"]) if r[3] != 3]
-                report = FindingReport("hang", f"run exceeded the {self.watchdog_s:g} s watchdog; "
+                info = _core.run_info(self.pool)
+                stuck = [t for t, r in enumerate(info["results"]) if r[3] != 3]
+                # Under control only the task whose turn it is can be running; the others wait.
+                suspects = [info["current"]] if not chaos and info["current"] in stuck else stuck
+                function, line, task = self._where_stuck(suspects)
+                if not function and stuck:
+                    function, task = self._last_function(stuck[0]), stuck[0]
+                where = f" in {function} (task {task})" if function else ""
+                report = FindingReport("hang", f"run exceeded the {self.watchdog_s:g} s watchdog{where}; "
                                        f"task(s) {', '.join(map(str, stuck))} never ended",
-                                       function=self._last_function(stuck[0]) if stuck else "",
-                                       task=stuck[0] if stuck else -1)
+                                       function=function, line=line, task=task if stuck else -1)
                 self._end_abnormally(n)
                 return report
         return None
+
+    WHERE_NOTES = 8      # notes of where a stuck task is: its function is the deepest they all share
+
+    def _where_stuck(self, tasks):
+        """(function, line, task) where a stuck task spins, from the notes its worker leaves
+        when signalled (worker._note_where); ("", 0, -1) if none answers.  The deepest
+        function on every note is named: a signal lands where the interpreter next checks
+        for one, which may vary when a spin loop calls helpers."""
+        for task in tasks:
+            stacks, seen = [], None
+            for _ in range(self.WHERE_NOTES):
+                try:
+                    os.kill(self._procs[task].pid, signal.SIGUSR1)
+                except (OSError, ValueError):
+                    break
+                until = time.monotonic() + 0.05
+                while time.monotonic() < until:
+                    note = _note_of(_core.run_info(self.pool)["results"][task][2])
+                    if note is not None and note["note"] != seen:
+                        seen = note["note"]
+                        stacks.append([tuple(frame) for frame in note["stack"]])
+                        break
+                    time.sleep(0.002)
+            shared = stacks[0] if stacks else []
+            for stack in stacks[1:]:
+                depth = 0
+                while depth < min(len(shared), len(stack)) and shared[depth][0] == stack[depth][0]:
+                    depth += 1
+                shared = shared[:depth]
+            if shared:
+                return shared[-1][0], shared[-1][1], task
+        return "", 0, -1
 
     def _end_abnormally(self, n):
         """Abort the run, give its tasks a moment to unwind, replace every worker that did not."""

@@ -9,7 +9,7 @@ _MACHINERY = (
 )
 
 
-def _is_machinery(frame):
+def is_machinery(frame):
     """fuzzmm's own frames, and model helpers that ask to be skipped the way pytest's
     are: a local `__tracebackhide__ = True` (a kernel-style put_page wrapper, say)."""
     filename = frame.f_code.co_filename
@@ -22,7 +22,7 @@ def model_site(tb):
     """(qualified function name, line) of the innermost model frame of a traceback."""
     best = ("", 0)
     for frame, line in traceback.walk_tb(tb):
-        if not _is_machinery(frame):
+        if not is_machinery(frame):
             best = (frame.f_code.co_qualname, line)
     return best
 
@@ -31,7 +31,7 @@ def caller_site():
     """(qualified function name, line) of the innermost model frame now running."""
     frame = sys._getframe(1)
     while frame is not None:
-        if not _is_machinery(frame):
+        if not is_machinery(frame):
             return frame.f_code.co_qualname, frame.f_lineno
         frame = frame.f_back
     return "", 0
@@ -40,5 +40,5 @@ def caller_site():
 def short_traceback(tb, limit=8):
     """The last model frames as 'function (file:line)' lines, innermost last."""
     lines = [f"{frame.f_code.co_qualname} ({os.path.basename(frame.f_code.co_filename)}:{line})"
-             for frame, line in traceback.walk_tb(tb) if not _is_machinery(frame)]
+             for frame, line in traceback.walk_tb(tb) if not is_machinery(frame)]
     return lines[-limit:]

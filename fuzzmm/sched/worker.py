@@ -11,7 +11,7 @@ import signal
 
 from fuzzmm import _core
 from fuzzmm.errors import Finding, RunAborted
-from fuzzmm.sched.sites import model_site, short_traceback
+from fuzzmm.sched.sites import is_machinery, model_site, short_traceback
 
 
 DETAIL_LIMIT = 2000     # bytes of a task's result slot the detail may fill
@@ -47,9 +47,30 @@ def _detail(kind, exc):
     return encoded
 
 
+_running = {}       # the pool and task index while a task runs, for _note_where
+_notes = [0]
+
+
+def _note_where(signum, frame):
+    """SIGUSR1 from the executor's watchdog: note the task's model frames, outermost first,
+    in its result slot.  A task that spins in plain Python reaches no scheduling point,
+    so only its own process can say where it is."""
+    if not _running:
+        return
+    stack = []
+    while frame is not None:
+        if not is_machinery(frame):
+            stack.append((frame.f_code.co_qualname, frame.f_lineno))
+        frame = frame.f_back
+    _notes[0] += 1
+    note = json.dumps({"note": _notes[0], "stack": stack[::-1]}).encode()
+    _core.note_sample(_running["pool"], _running["index"], note[:DETAIL_LIMIT])
+
+
 def run_task(pool, program, index, ops):
     """Run one task's operations as task `index`, and report how it ended."""
     kind, detail = "ok", b""
+    _running.update(pool=pool, index=index)
     try:
         _core.begin_task(pool, index)
         program.run_task(ops)
@@ -61,6 +82,7 @@ def run_task(pool, program, index, ops):
         kind, detail = "assertion", _detail("assertion", exc)
     except (Exception, KeyboardInterrupt) as exc:   # SIGINT is ignored here: the op raised it itself
         kind, detail = "error", _detail("error", exc)
+    _running.clear()
     _core.end_task(pool, index, kind, detail[:DETAIL_LIMIT])
 
 
@@ -68,6 +90,7 @@ def main(pool_name, ref, index, parent_pid, cpu=None):
     """Entry point of worker `index`; returns when the executor shuts down or the parent dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not a handler inherited from the parent
+    signal.signal(signal.SIGUSR1, _note_where)
     _core.set_pdeathsig()
     if os.getppid() != parent_pid:
         return
