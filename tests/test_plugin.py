@@ -412,7 +412,7 @@ def test_sigterm_during_a_fuzzmm_test_leaves_no_segment(tmp_path):
 
 
 def test_fuzz_draws_the_default_scenario_of_the_program(make_executor):
-    """fuzz() tries the author's default scenario among its drawn ones, so a race only that scenario sets up is found."""
+    """fuzz() tries the author's default scenario among its drawn ones: a race only it sets up is found."""
     from fuzzmm.testing import fuzz
     from programs import RareKey
     result = fuzz(make_executor(RareKey), "ci", expect="assertion")

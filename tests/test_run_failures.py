@@ -9,7 +9,8 @@ from fuzzmm.program import Scenario, op
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
-from programs import BusyWait, Crash, DoublePut, HiddenTake, LeakedLock, LockOrder, LockOrderWithBystander, LockOrderWithWaiter, MutexTrylock, Rendezvous, Spin, WeakTable, WeakTablePlainGet
+from programs import (BusyWait, Crash, DoublePut, HiddenTake, LeakedLock, LockOrder, LockOrderWithBystander,
+                      LockOrderWithWaiter, MutexTrylock, Rendezvous, Spin, WeakTable, WeakTablePlainGet)
 
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
@@ -330,5 +331,6 @@ def test_the_chaos_search_keeps_a_lock_order_cycle_as_a_replayable_schedule(make
 def test_a_speculative_get_racing_the_last_put_is_no_use_after_free(make_executor, program, found):
     """get_page_unless_zero under the lock that the last put's unhashing takes is correct; a plain get is not."""
     ex = make_executor(program)
-    kinds = {f.finding.kind for f in Search(ex, "pct", seed=2, scenario=ex.program.default_scenario()).run(max_runs=300)}
+    search = Search(ex, "pct", seed=2, scenario=ex.program.default_scenario())
+    kinds = {f.finding.kind for f in search.run(max_runs=300)}
     assert kinds == ({found} if found else set())
