@@ -261,9 +261,15 @@ def cmd_minimize(args):
     if args.max_runs < 1:
         raise FuzzmmError(f"--max-runs must be at least 1, not {args.max_runs}")
     entry = corpus.load(args.file)
+    if args.output == "":
+        raise FuzzmmError("-o needs a file name")
     out = args.output or args.file
     if os.path.isdir(out):
         raise FuzzmmError(f"{out}: is a directory; -o names the file to write")
+    if args.output and (os.path.lexists(out) and not os.path.isfile(out) or os.path.islink(out)):
+        raise FuzzmmError(f"{out}: not a regular file; -o writes a corpus file in its place")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise FuzzmmError(f"{out}: no such directory")
     with contextlib.ExitStack() as stack:
         executor = stack.enter_context(Executor(corpus.checked_ref(entry), workers=entry.scenario.ntasks))
         first = corpus.replay(entry, executor=executor)

@@ -65,8 +65,9 @@ class Model:
 
 
 def is_file_source(source):
-    """Whether a model source names a .py file (else a module or a built-in name)."""
-    return source.endswith(".py") or os.sep in source
+    """Whether a model source names a file (else a module or a built-in name): a .py
+    ending, a path separator, or a leading dot (`.`, `..`, no module name)."""
+    return source.endswith(".py") or os.sep in source or source.startswith(".")
 
 
 def _import(source):
@@ -88,6 +89,8 @@ def _import(source):
         raise FuzzmmError(f"{source} is a directory, not a model file (a .py file)")
     if not os.path.isfile(path):
         raise FuzzmmError(f"model file {source} does not exist")
+    if not path.endswith(".py"):
+        raise FuzzmmError(f"model file {source} is not a .py file")
     if os.path.dirname(path) not in sys.path:      # as `python file.py` would: the modules beside it
         sys.path.append(os.path.dirname(path))
     spec = importlib.util.spec_from_file_location(name, path)
@@ -95,6 +98,9 @@ def _import(source):
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except KeyboardInterrupt:
+        del sys.modules[name]
+        raise
     except BaseException as exc:  # a model file's own error, reported as bad input
         del sys.modules[name]
         raise FuzzmmError(f"model file {source} raised on import: {type(exc).__name__}: {exc}") from None

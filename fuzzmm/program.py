@@ -223,6 +223,12 @@ class Program:
         out of range, or an @op whose argument names differ from its method's."""
         import inspect
         where = f"{cls.__qualname__} (variant {cls.variant!r})"
+        for attr in ("name", "variant", "summary"):
+            if not isinstance(getattr(cls, attr), str) or (attr != "summary" and not getattr(cls, attr)):
+                raise FuzzmmError(f"{where}: `{attr}` must be a{' non-empty' if attr != 'summary' else ''} "
+                                  f"string, not {getattr(cls, attr)!r}")
+        if not isinstance(cls.max_steps, int) or isinstance(cls.max_steps, bool) or cls.max_steps < 1:
+            raise FuzzmmError(f"{where}: `max_steps` must be a whole number from 1, not {cls.max_steps!r}")
         for attr, low, high in (("tasks", 1, 16), ("ops_per_task", 1, None)):
             value = getattr(cls, attr)
             if not (isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value)
@@ -234,7 +240,12 @@ class Program:
         if not ops:
             raise FuzzmmError(f"{where}: no @op methods to build a scenario from")
         for name, domains in ops.items():
-            signature = inspect.signature(getattr(cls, name))
+            method = getattr(cls, name)
+            if inspect.isgeneratorfunction(method) or inspect.iscoroutinefunction(method) \
+                    or inspect.isasyncgenfunction(method):
+                raise FuzzmmError(f"{where}: @op {name} is a generator or async function, whose body a "
+                                  "call does not run; make it a plain method")
+            signature = inspect.signature(method)
             named = [arg for arg, _ in domains]
             params = list(signature.parameters)[1:]
             try:

@@ -34,6 +34,7 @@ cdef enum:
     BLK_RWSEM_WRITE = 5
 
 MAX_SWITCHES = FZ_MAX_SWITCH     # switches one schedule may hold
+SCENARIO_BYTES = FZ_SCENARIO     # the largest pickled scenario a run can hold
 MODES = {"free": MODE_FREE, "controlled": MODE_CONTROLLED, "chaos": MODE_CHAOS}
 STRATEGY_CODES = {"switches": S_SWITCH, "pct": S_PCT, "random": S_RANDOM, "guided": S_GUIDED}
 ABORT_REASONS = {ABORT_NONE: None, ABORT_FINDING: "finding", ABORT_DEADLOCK: "deadlock",

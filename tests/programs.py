@@ -357,3 +357,27 @@ class RareKey(Program):
 
     def default_scenario(self):
         return Scenario.of([[("bump", (777,))], [("bump", (777,))]])
+
+
+class ParentSpins(Program):
+    """init or check, which run in the parent process, spinning forever when the scenario asks."""
+    name = "parent-spins"
+    tasks = (1, 1)
+
+    def setup(self, pool):
+        self.x = pool.atomic(0)
+
+    def spins_in(self, scenario, where):
+        return any(args == (where,) for task in scenario.tasks for _, args in task)
+
+    @op(where=["nowhere", "init", "check"])
+    def go(self, where):
+        self.x.add(1)
+
+    def init(self, scenario):
+        while self.spins_in(scenario, "init"):
+            pass
+
+    def check(self, scenario):
+        while self.spins_in(scenario, "check"):
+            pass

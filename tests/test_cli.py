@@ -92,6 +92,12 @@ BAD_MODELS = {
         "class A(Program):\n    @op(m=(1,))\n    def inc(self, n): pass\n", "the method takes (n)"),
     "tasks out of range": (
         "class A(Program):\n    tasks = (0, 0)\n    @op(n=(1,))\n    def inc(self, n): pass\n", "`tasks`"),
+    "a variant that is not a string": (
+        "class A(Program):\n    variant = 7\n    @op()\n    def go(self): pass\n", "`variant` must be"),
+    "a generator op, whose body a call never runs": (
+        "class A(Program):\n    @op()\n    def go(self):\n        yield 1\n", "generator or async"),
+    "max_steps below 1": (
+        "class A(Program):\n    max_steps = -1\n    @op()\n    def go(self): pass\n", "`max_steps`"),
     "a built-in variant's name taken by a subclass": (
         "from fuzzmm.mm.variants import V38\nclass Mine(V38): pass\n",
         "Mine would take the variant name 'v3.8' of V38"),
@@ -402,3 +408,54 @@ def test_the_table_says_when_a_campaign_was_interrupted():
     summary = {"findings": [], "runs": 10, "elapsed_s": 1.0, "runs_per_s": 10.0, "seed": 1, "interrupted": True}
     assert "interrupted" in table(summary, ["racy"]).splitlines()[-1]
     assert "interrupted" not in table({**summary, "interrupted": False}, ["racy"])
+
+
+def test_paths_that_are_no_model_file_or_corpus_file_are_refused_in_one_line(tmp_path):
+    """A model path that is not a .py file or is `.`, a corpus path that is a FIFO or holds an
+    integer too long to convert, a file whose program is another variant: one line, exit 2."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x = 1\n")
+    for model in (str(notes), "."):
+        assert one_line_error(fuzzmm("variants", "--model", model))
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    proc = fuzzmm("replay", str(fifo), timeout=30)
+    assert one_line_error(proc) and "not a regular file" in proc.stderr
+    doc = json.loads(open(os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")).read())
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps(doc).replace('"switches": [', '"switches": [[' + "9" * 5000 + ', 0], ', 1))
+    assert one_line_error(fuzzmm("replay", str(huge)))
+    mismatch = tmp_path / "mismatch.json"
+    mismatch.write_text(json.dumps(dict(doc, variant="hugh")))
+    proc = fuzzmm("replay", str(mismatch))
+    assert one_line_error(proc) and "is variant 'mel', not the file's 'hugh'" in proc.stderr
+
+
+def test_minimize_writes_only_a_regular_file_in_an_existing_directory(tmp_path):
+    """-o naming a device, a dangling link, a missing directory or nothing is refused before any run."""
+    source = os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")
+    (tmp_path / "dangling.json").symlink_to(tmp_path / "nowhere")
+    for out in ("/dev/null", str(tmp_path / "dangling.json"), str(tmp_path / "no" / "x.json"), ""):
+        assert one_line_error(fuzzmm("minimize", source, "-o", out)), out
+    assert os.path.islink(tmp_path / "dangling.json")
+
+
+def test_a_corpus_url_of_another_scheme_or_a_bad_port_is_refused(tmp_path):
+    """rediss:// is not taken for a directory, and a Redis URL with a bad port is one line, exit 2."""
+    for url in ("rediss://localhost:6379/0", "redis://localhost:99999/0"):
+        proc = fuzzmm("fuzz", "--model", "lost-update", "--duration", "1", "--corpus", url, cwd=tmp_path)
+        assert one_line_error(proc), proc.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_what_model_code_prints_stays_off_the_json_lines(tmp_path):
+    """Prints from ops (in workers) and from check (in the campaign) go to stderr, so stdout is JSON lines."""
+    model = tmp_path / "model.py"
+    model.write_text("from fuzzmm.program import Program, op\nclass A(Program):\n    @op()\n"
+                     "    def go(self):\n        print('from an op')\n"
+                     "    def check(self, scenario):\n        print('from check')\n")
+    proc = fuzzmm("fuzz", "--model", str(model), "--duration", "1", "--executors", "1",
+                  "--corpus", str(tmp_path / "c"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["event"] for line in proc.stdout.splitlines()][-1] == "summary"
+    assert "from an op" in proc.stderr and "from check" in proc.stderr

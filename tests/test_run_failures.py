@@ -10,7 +10,7 @@ from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
 from programs import (BusyWait, Crash, DoublePut, HiddenTake, LeakedLock, LockOrder, LockOrderWithBystander,
-                      LockOrderWithWaiter, MutexTrylock, Rendezvous, Spin, WeakTable, WeakTablePlainGet)
+                      LockOrderWithWaiter, MutexTrylock, ParentSpins, Rendezvous, Spin, WeakTable, WeakTablePlainGet)
 
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
@@ -334,3 +334,15 @@ def test_a_speculative_get_racing_the_last_put_is_no_use_after_free(make_executo
     search = Search(ex, "pct", seed=2, scenario=ex.program.default_scenario())
     kinds = {f.finding.kind for f in search.run(max_runs=300)}
     assert kinds == ({found} if found else set())
+
+
+@pytest.mark.parametrize("where", ["init", "check"])
+def test_init_or_check_spinning_in_the_parent_is_a_hang_within_the_watchdog(make_executor, where):
+    """Model code the parent runs has a watchdog too: a spin there is a hang named after it, and runs go on."""
+    ex = make_executor(ParentSpins, workers=1, watchdog_s=1.0)
+    start = time.monotonic()
+    result = ex.run(Scenario.of([[("go", (where,))]]))
+    assert time.monotonic() - start < 5
+    assert result.finding is not None and result.finding.kind == "hang"
+    assert result.finding.function.startswith("ParentSpins.")
+    assert ex.run(Scenario.of([[("go", ("nowhere",))]])).ok

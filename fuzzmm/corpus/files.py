@@ -86,11 +86,19 @@ def _map_path(value, convert):
     return convert(source) + colon + qualname if is_file_source(source) else value
 
 
+MAX_FILE_BYTES = 16 << 20     # a corpus file is a few KiB: anything this large is something else
+
+
 def load(path):
     """Read and validate one corpus file; FuzzmmError says what is wrong and where."""
     try:
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise FuzzmmError(f"{path}: not a regular file")       # a FIFO would block, /dev/zero never end
         with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+            text = f.read(MAX_FILE_BYTES + 1)
+        if len(text) > MAX_FILE_BYTES:
+            raise FuzzmmError(f"{path}: over {MAX_FILE_BYTES >> 20} MiB, too large to be a corpus file")
+        doc = json.loads(text)
     except FileNotFoundError:
         raise FuzzmmError(f"{path}: no such corpus file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -99,6 +107,8 @@ def load(path):
         raise FuzzmmError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
     except RecursionError:
         raise FuzzmmError(f"{path}: JSON nested too deeply to be a corpus file") from None
+    except ValueError as exc:          # an integer of thousands of digits, say
+        raise FuzzmmError(f"{path}: not a corpus file: {exc}") from None
     return load_doc(doc, path, base=os.path.dirname(os.path.abspath(path)))
 
 

@@ -25,7 +25,13 @@ def checked_ref(entry, variant=None):
     file is bad input, told before any executor starts."""
     ref = program_ref(entry, variant)
     try:
-        ref.load().validate(entry.scenario)
+        cls = ref.load()
+        if (variant is None or variant == entry.variant) and cls.variant != entry.variant \
+                and load_model(entry.model).variants.get(entry.variant) != ref:
+            raise FuzzmmError(f"its program {entry.program} is variant {cls.variant!r}, "
+                              f"not the file's {entry.variant!r}")
+        cls.validate(entry.scenario)
+        Executor.check_scenario_size(entry.scenario)
     except FuzzmmError as exc:
         raise FuzzmmError(f"{entry.path}: {exc}") from None
     return ref

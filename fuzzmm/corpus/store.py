@@ -22,6 +22,9 @@ def open_store(spec):
     """A DirectoryStore for a path, a RedisStore for redis://host:port/db."""
     if spec.startswith("redis://"):
         return RedisStore(spec)
+    if "://" in spec:
+        raise FuzzmmError(f"{spec}: a corpus is a directory or redis://host:port/db "
+                          f"({spec.split('://')[0]}:// is not supported)")
     return DirectoryStore(spec)
 
 
@@ -92,7 +95,11 @@ class RedisStore:
         if not parts.hostname:
             raise FuzzmmError(f"{url}: expected redis://host:port/db")
         self.where = url
-        self.client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+        try:
+            self.client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+            parts.port                          # urlparse checks the port only when asked
+        except ValueError as exc:
+            raise FuzzmmError(f"{url}: {exc}") from None
         try:
             self.client.ping()
         except redis.RedisError as exc:

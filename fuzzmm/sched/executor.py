@@ -5,6 +5,7 @@ pool's model state is restored from a snapshot taken after `setup`, not
 rebuilt.  The parent only prepares a run, releases it, and waits: in
 controlled mode the workers pass the turn among themselves.
 """
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -28,6 +29,32 @@ from fuzzmm.detect.lockdep import LockDep
 from fuzzmm.trace import object_names
 
 READY_TIMEOUT_S = 60.0
+
+
+class _Overran(BaseException):
+    """Raised by the alarm into model code the parent runs (setup, init, check) past the watchdog."""
+
+
+@contextlib.contextmanager
+def _in_parent(seconds):
+    """Run model code in this process: bounded by an alarm that raises _Overran after
+    `seconds`, since there is no worker to kill here, and with its prints sent to stderr,
+    since stdout carries the command's own output (--json lines).  Only the main thread
+    receives signals: elsewhere the code runs unbounded."""
+    with contextlib.redirect_stdout(sys.stderr):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def ring(signum, frame):
+            raise _Overran()
+        old = signal.signal(signal.SIGALRM, ring)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
 
 
 def _note_of(detail):
@@ -107,7 +134,11 @@ class Executor:
         self._scenario = None
         self.pool = _core.Pool.create(**cls.pool_config)
         try:
-            self.program.bind(self.pool)
+            try:
+                with _in_parent(watchdog_s):
+                    self.program.bind(self.pool)
+            except _Overran:
+                raise FuzzmmError(f"{cls.__qualname__}.setup ran past the {watchdog_s:g} s watchdog") from None
             self._snapshot = self.pool.snapshot()
             self.object_names = object_names(self.program)
             _core.register_sites(*[__import__(k.__module__, fromlist=["_"]) for k in cls.__mro__
@@ -173,9 +204,11 @@ class Executor:
         pool.restore(self._snapshot)
         _core.finish_run(pool)
         _core.set_task(-1)
-        self.program.init(scenario)
+        failed = self._init(scenario)
+        if failed is not None:
+            return RunResult(finding=failed, mode=mode)
         if scenario != self._scenario:
-            _core.put_scenario(pool, pickle.dumps(scenario))
+            _core.put_scenario(pool, self.check_scenario_size(scenario))
             self._scenario = scenario
         _core.prepare_run(pool, n, mode=mode, strategy=schedule.kind, switches=schedule.switches,
                           priorities=schedule.priorities, change_points=schedule.change_points,
@@ -202,6 +235,15 @@ class Executor:
         return RunResult(finding=finding, switches=tuple(info["switches"]),
                          switches_complete=info["switches_complete"], steps=info["steps"], mode=mode,
                          events=_core.events(pool) if keep_events or mode == "chaos" else None)
+
+    @staticmethod
+    def check_scenario_size(scenario):
+        """The scenario pickled, as a run takes it; FuzzmmError if it is too large to hold."""
+        blob = pickle.dumps(scenario)
+        if len(blob) > _core.SCENARIO_BYTES:
+            raise FuzzmmError(f"the scenario takes {len(blob)} bytes pickled; a run holds at most "
+                              f"{_core.SCENARIO_BYTES}: give it fewer or smaller operations")
+        return blob
 
     def run_alone(self, scenario, schedule, **kwargs):
         """Run with a fresh lock-dependency graph: does a lock-order cycle show in this
@@ -352,10 +394,29 @@ class Executor:
         return FindingReport(d["kind"], d["message"], d.get("function", ""), d.get("line", 0),
                              task=task, step=step, obj=d.get("obj"))
 
+    def _init(self, scenario):
+        """The program's init, in the parent, before the tasks start: a finding if it fails."""
+        try:
+            with _in_parent(self.watchdog_s):
+                self.program.init(scenario)
+        except _Overran as exc:
+            return self._parent_finding("hang", f"init ran past the {self.watchdog_s:g} s watchdog", exc)
+        except Finding as exc:
+            return self._parent_finding(exc.kind, exc.message, exc)
+        except AssertionError as exc:
+            return self._parent_finding("assertion", str(exc) or "assert failed", exc)
+        except Exception as exc:
+            return self._parent_finding("error", f"{type(exc).__name__}: {exc}", exc)
+        return None
+
     def _check(self, scenario):
         """The program's quiescent invariant, in the parent, after every task has ended."""
         try:
-            self.program.check(scenario)
+            with _in_parent(self.watchdog_s):
+                self.program.check(scenario)
+        except _Overran as exc:
+            return self._parent_finding("hang", f"the quiescent check ran past the {self.watchdog_s:g} s "
+                                        "watchdog", exc)
         except Finding as exc:
             return self._parent_finding(exc.kind, exc.message, exc)
         except AssertionError as exc:

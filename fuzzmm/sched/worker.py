@@ -91,6 +91,7 @@ def main(pool_name, ref, index, parent_pid, cpu=None):
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not a handler inherited from the parent
     signal.signal(signal.SIGUSR1, _note_where)
+    os.dup2(2, 1)           # what a task prints is the model's: stdout carries the command's own output
     _core.set_pdeathsig()
     if os.getppid() != parent_pid:
         return
