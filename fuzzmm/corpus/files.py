@@ -212,22 +212,37 @@ def _umask():
     return mask
 
 
-def save(directory, entry):
-    """Store `entry` unless the corpus already holds a smaller one of the same signature.
+def holder(directory, entry):
+    """The file of `directory` that holds the entry's key (model, variant, signature), or None:
+    the file of its generated name, else any file with that key, since a person may have
+    named a reproducer by hand (h1-mel-counter-leak.json) or copied it in."""
+    path = os.path.join(directory, entry.file_name(base=directory))
+    if os.path.exists(path):
+        return path
+    key = entry.key(base=directory)
+    return next((other for other, found in entries(directory)
+                 if not isinstance(found, FuzzmmError) and found.key(base=directory) == key), None) \
+        if os.path.isdir(directory) else None
 
-    Returns the path that holds the signature's reproducer afterwards.
+
+def save(directory, entry):
+    """Store `entry` unless the corpus already holds a reproducer of its key that is no larger.
+
+    Returns the path that holds the signature's reproducer afterwards.  A smaller one
+    goes under its generated name; a file named by hand is never overwritten.
     """
     path = os.path.join(directory, entry.file_name(base=directory))
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, LOCK_NAME), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)    # compare and write as one step against other campaigns
-        if os.path.exists(path):
+        held = holder(directory, entry)
+        if held is not None:
             try:
-                old = load(path)
+                old = load(held)
                 if old.size <= entry.size:
-                    return path
+                    return held
             except FuzzmmError:     # an unreadable file of the same name moves aside, kept for its owner
-                os.replace(path, path + ".bad")
+                os.replace(held, held + ".bad")
         write_atomic(path, entry.to_json(base=directory))
     entry.path = path
     return path

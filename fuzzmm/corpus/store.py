@@ -49,8 +49,8 @@ class DirectoryStore:
         return files.entries(self.path)
 
     def holds(self, entry):
-        """Whether the corpus already has a file for the entry's signature."""
-        return os.path.exists(os.path.join(self.path, entry.file_name(base=self.path)))
+        """Whether the corpus already has a file for the entry's signature, by any name."""
+        return files.holder(self.path, entry) is not None
 
     def load_state(self, name):
         try:
