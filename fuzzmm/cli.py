@@ -261,6 +261,9 @@ def cmd_minimize(args):
     if args.max_runs < 1:
         raise FuzzmmError(f"--max-runs must be at least 1, not {args.max_runs}")
     entry = corpus.load(args.file)
+    if entry.variant in entry.fixed_in:
+        raise FuzzmmError(f"{args.file}: fixed_in names the file's own variant {entry.variant!r}, "
+                          "where it must reproduce")
     if args.output == "":
         raise FuzzmmError("-o needs a file name")
     out = args.output or args.file

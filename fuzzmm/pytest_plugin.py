@@ -237,13 +237,13 @@ class CorpusItem(pytest.Item):
 
     def runtest(self):
         from fuzzmm import corpus
-        from fuzzmm.models import load_model
         entry = corpus.load(self.path)
         cache = self.config.stash.setdefault(_EXECUTORS, _ExecutorCache())
         verdicts = []
         for name, must_reproduce in [(entry.variant, True)] + [(v, False) for v in entry.fixed_in]:
-            # The file's own program; a fixed variant always by its name in the model.
-            ref = corpus.program_ref(entry) if must_reproduce else load_model(entry.model).ref(name)
+            # The file's own program; a fixed variant by its name in the model, or among the
+            # built-in variants a model file extends, as `fuzzmm replay --variant` finds it.
+            ref = corpus.program_ref(entry, None if must_reproduce else name)
             wrong = _variant_mismatch(entry, ref.load()) if must_reproduce else None
             if wrong:
                 verdicts.append((name, must_reproduce, None, wrong))

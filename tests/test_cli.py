@@ -459,3 +459,14 @@ def test_what_model_code_prints_stays_off_the_json_lines(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line)["event"] for line in proc.stdout.splitlines()][-1] == "summary"
     assert "from an op" in proc.stderr and "from check" in proc.stderr
+
+
+def test_minimize_refuses_a_file_fixed_where_it_must_reproduce(tmp_path):
+    """A file whose fixed_in names its own variant contradicts itself: minimize says so and names the file."""
+    with open(os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")) as f:
+        doc = json.load(f)
+    for fixed, said in ((["mel"], "names the file's own variant 'mel'"), (["nosuch"], "no variant 'nosuch'")):
+        path = tmp_path / "f.json"
+        path.write_text(json.dumps(dict(doc, fixed_in=fixed)))
+        proc = fuzzmm("minimize", str(path))
+        assert one_line_error(proc) and said in proc.stderr and str(path) in proc.stderr, proc.stderr

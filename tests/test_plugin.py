@@ -428,3 +428,17 @@ def test_fuzz_tests_draw_pct_schedules_and_campaign_hypothesis_does_not():
     assert sorted(drawn.priorities) == [0, 1, 2] and all(1 <= p <= 40 for p in drawn.change_points)
     with pytest.raises(NoSuchExample):
         find(schedules(3, max_step=40), lambda s: s.kind == "pct")
+
+
+def test_fixed_in_may_name_a_built_in_variant_a_model_file_extends(pytester):
+    """A file of a user's variant of the seed model lists a built-in variant as fixed, as
+    `fuzzmm replay --variant hugh` accepts it: the corpus item replays it there and passes."""
+    (pytester.path / "corpus").mkdir()
+    (pytester.path / "corpus" / "mine.py").write_text(
+        "from fuzzmm.mm.base import ThpNuma\nclass Mine(ThpNuma):\n    variant = 'mine'\n")
+    with open(os.path.join(HERE, "..", "corpus", "h3-rc2-lost-write.json")) as f:
+        doc = json.load(f)
+    doc.update(model="mine.py", program="mine.py:Mine", variant="mine", fixed_in=["hugh"])
+    (pytester.path / "corpus" / "mine-lost-write.json").write_text(json.dumps(doc))
+    result = pytester.runpytest_inprocess("--fuzzmm-corpus", "corpus", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

@@ -23,8 +23,8 @@ def program_ref(entry, variant=None):
 def checked_ref(entry, variant=None):
     """The program to run, once the entry's scenario is known to suit it: a bad
     file is bad input, told before any executor starts."""
-    ref = program_ref(entry, variant)
     try:
+        ref = program_ref(entry, variant)
         cls = ref.load()
         if (variant is None or variant == entry.variant) and cls.variant != entry.variant \
                 and load_model(entry.model).variants.get(entry.variant) != ref:
