@@ -60,7 +60,9 @@ class Model:
         try:
             return self.variants[variant]
         except KeyError:
-            raise FuzzmmError(f"model {self.name} has no variant {variant!r} "
+            where = f"model file {os.path.relpath(self.source)}" if is_file_source(self.source) \
+                else f"model {self.name}"
+            raise FuzzmmError(f"{where} has no variant {variant!r} "
                               f"(it has: {', '.join(self.variants)})") from None
 
 
