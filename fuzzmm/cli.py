@@ -122,6 +122,10 @@ def main(argv=None):
         return 2
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        empty = [name for name, value in vars(args).items() if value == "" or value == [""]]
+        if empty:           # an empty value would silently mean the default, or nothing
+            name = empty[0] if empty[0] in ("file", "dir", "source") else "--" + empty[0].replace("_", "-")
+            raise FuzzmmError(f"{args.command}: {name} needs a value, not an empty string")
         if args.command == "variants":
             return cmd_variants(args)
         if args.command == "fuzz":
@@ -332,16 +336,20 @@ def cmd_dedup(args):
 def cmd_export(args):
     from fuzzmm.corpus import files
     from fuzzmm.corpus.store import open_store
-    written = 0
     if not args.source.startswith("redis://") and not os.path.isdir(args.source):
         raise FuzzmmError(f"{args.source}: not a directory")     # a store would create it
+    if os.path.isdir(args.source) and os.path.isdir(args.dir) and os.path.samefile(args.source, args.dir):
+        raise FuzzmmError(f"{args.dir}: is the corpus being exported; name another directory")
+    written = set()         # a signature held twice in the source is written once, the smaller
     for where, entry in open_store(args.source).entries():
         if isinstance(entry, FuzzmmError):
             print(f"fuzzmm: warning: skipped {entry}", file=sys.stderr)
             continue
-        print(files.save(args.dir, entry))
-        written += 1
-    print(f"{written} entr{'y' if written == 1 else 'ies'} in {args.dir}")
+        path = files.save(args.dir, entry)
+        if path not in written:
+            print(path)
+        written.add(path)
+    print(f"{len(written)} entr{'y' if len(written) == 1 else 'ies'} in {args.dir}")
     return 0
 
 

@@ -470,3 +470,25 @@ def test_minimize_refuses_a_file_fixed_where_it_must_reproduce(tmp_path):
         path.write_text(json.dumps(dict(doc, fixed_in=fixed)))
         proc = fuzzmm("minimize", str(path))
         assert one_line_error(proc) and said in proc.stderr and str(path) in proc.stderr, proc.stderr
+
+
+def test_an_empty_option_value_is_refused_not_taken_for_the_default(tmp_path):
+    """--model '' would fuzz the seed model and --trace-json '' write nothing: both are one-line errors."""
+    corpus_file = os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")
+    for args in (("fuzz", "--model", "", "--duration", "1"), ("replay", corpus_file, "--trace-json", "")):
+        proc = fuzzmm(*args, cwd=tmp_path)
+        assert one_line_error(proc) and "needs a value" in proc.stderr, proc.stderr
+
+
+def test_export_writes_each_signature_once_and_not_into_its_own_source(tmp_path):
+    """Two files of one signature export as one, and the count says so; exporting into the source is refused."""
+    source = tmp_path / "src"
+    source.mkdir()
+    original = os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")
+    for name in ("a.json", "b.json"):
+        shutil.copy(original, source / name)
+    proc = fuzzmm("corpus", "export", str(source), str(tmp_path / "out"))
+    assert proc.returncode == 0 and proc.stdout.strip().splitlines()[-1].startswith("1 entry in")
+    assert len([n for n in os.listdir(tmp_path / "out") if n.endswith(".json")]) == 1
+    assert one_line_error(fuzzmm("corpus", "export", str(source), str(source)))
+    assert sorted(n for n in os.listdir(source) if n.endswith(".json")) == ["a.json", "b.json"]
