@@ -346,3 +346,11 @@ def test_init_or_check_spinning_in_the_parent_is_a_hang_within_the_watchdog(make
     assert result.finding is not None and result.finding.kind == "hang"
     assert result.finding.function.startswith("ParentSpins.")
     assert ex.run(Scenario.of([[("go", ("nowhere",))]])).ok
+
+
+def test_the_hypothesis_strategy_keeps_a_hang_as_found_without_shrinking_it(make_executor):
+    """Every smaller example that hangs too would wait out the watchdog, so a hang ends the round at once."""
+    ex = make_executor(Spin, workers=2, watchdog_s=0.5)
+    search = Search(ex, "hypothesis", seed=0)
+    found = next(f for f in search.run(max_runs=200) if f.finding.kind == "hang")
+    assert search.runs == found.run

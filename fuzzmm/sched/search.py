@@ -255,6 +255,8 @@ class Search:
                     target["first_s"] = time.monotonic() - start
                 if finding.signature == target["signature"]:
                     target["found"] = (finding, scenario, result.schedule)
+                    if finding.kind == "hang":
+                        raise _Stop()       # each smaller example that hangs would wait out the watchdog
                     raise _Hit()
 
             try:
