@@ -115,3 +115,16 @@ def test_max_runs_bounds_every_run_a_minimisation_makes(make_executor):
         made.clear()
         corpus.minimize(big, ex, max_runs=limit)
         assert len(made) <= limit
+
+
+def test_a_hang_at_the_step_limit_is_shrunk_before_a_campaign_keeps_it(make_executor):
+    """Unlike a watchdog hang, a task that loops over scheduling points hangs in a bounded run: it shrinks."""
+    from programs import Spin
+    ex = make_executor(Spin, workers=2)
+    scenario = Scenario.of([[("spin_points", ())], [("spin_points", ())]])
+    result = ex.run(scenario, Schedule.of_switches([(3, 1)]))
+    assert result.finding is not None and result.finding.kind == "hang"
+    big = Entry(model="m", variant="v", program=str(ex.ref), scenario=scenario, schedule=result.schedule,
+                kind="hang", signature=result.finding.signature, message=result.finding.message)
+    small = corpus.shrink_quickly(big, ex, max_runs=200)
+    assert small.scenario.tasks == ((("spin_points", ()),),) and small.schedule.switches == ()

@@ -141,10 +141,11 @@ def shrink_quickly(entry, executor, seconds=QUICK_S, max_runs=None):
     """The entry shrunk for at most `seconds`, or else for at most `max_runs` runs,
     whatever the time (the same result on any machine, as a deterministic test
     wants), so a new finding reads as a small reproducer (`fuzzmm minimize` goes
-    further).  Never loses the finding: a hang is kept as found, since each run
-    that tried to shrink it would last a watchdog, and an error while shrinking
-    keeps the entry as it was."""
-    if entry.kind == "hang":
+    further).  Never loses the finding: a hang past the watchdog is kept as found,
+    since each run that tried to shrink it would last a watchdog too (a hang at the
+    step limit shrinks like any finding), and an error while shrinking keeps the
+    entry as it was."""
+    if entry.kind == "hang" and "watchdog" in entry.message:
         return entry
     try:
         if max_runs is not None:
