@@ -354,3 +354,27 @@ def test_the_hypothesis_strategy_keeps_a_hang_as_found_without_shrinking_it(make
     search = Search(ex, "hypothesis", seed=0)
     found = next(f for f in search.run(max_runs=200) if f.finding.kind == "hang")
     assert search.runs == found.run
+
+
+def test_an_alarm_someone_else_set_still_rings_their_handler(make_executor):
+    """The watchdog of init and check leaves another SIGALRM timer (pytest-timeout's, say) running, and
+    its handler gets the alarm; closing the executor gives SIGALRM back to that handler."""
+    import signal
+    rang = []
+
+    def theirs(signum, frame):
+        rang.append(signum)
+    before = signal.signal(signal.SIGALRM, theirs)
+    try:
+        ex = make_executor(ParentSpins, workers=1)
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        assert ex.run(Scenario.of([[("go", ("nowhere",))]])).ok
+        deadline = time.monotonic() + 5
+        while not rang and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert rang == [signal.SIGALRM]
+        ex.close()
+        assert signal.getsignal(signal.SIGALRM) is theirs
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)

@@ -5,7 +5,6 @@ pool's model state is restored from a snapshot taken after `setup`, not
 rebuilt.  The parent only prepares a run, releases it, and waits: in
 controlled mode the workers pass the turn among themselves.
 """
-import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -35,26 +34,51 @@ class _Overran(BaseException):
     """Raised by the alarm into model code the parent runs (setup, init, check) past the watchdog."""
 
 
-@contextlib.contextmanager
-def _in_parent(seconds):
-    """Run model code in this process: bounded by an alarm that raises _Overran after
-    `seconds`, since there is no worker to kill here, and with its prints sent to stderr,
-    since stdout carries the command's own output (--json lines).  Only the main thread
-    receives signals: elsewhere the code runs unbounded."""
-    with contextlib.redirect_stdout(sys.stderr):
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
+class _InParent:
+    """Runs model code in this process (setup, init, check): bounded by an alarm that raises
+    _Overran after `seconds`, since there is no worker to kill here, and with its prints sent
+    to stderr, since stdout carries the command's own output (--json lines).
 
-        def ring(signum, frame):
+    It runs twice per run, so it costs two setitimer calls and no more: the SIGALRM
+    handler stays installed and passes an alarm it did not arm to the handler it replaced
+    (pytest-timeout's, say), and a timer someone else has running is left to run, unarmed
+    by us.  Only the main thread receives signals: elsewhere the code runs unbounded."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.armed = False
+        self.previous = None
+
+    def _ring(self, signum, frame):
+        if self.armed:
             raise _Overran()
-        old = signal.signal(signal.SIGALRM, ring)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            yield
-        finally:
+        if callable(self.previous):
+            self.previous(signum, frame)
+
+    def __enter__(self):
+        self.stdout, sys.stdout = sys.stdout, sys.stderr
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGALRM) != self._ring:
+                self.previous = signal.signal(signal.SIGALRM, self._ring)
+            running = signal.setitimer(signal.ITIMER_REAL, self.seconds)[0]
+            if running:
+                signal.setitimer(signal.ITIMER_REAL, running)      # someone else's: leave it be
+            else:
+                self.armed = True
+        return self
+
+    def __exit__(self, *exc):
+        if self.armed:
+            self.armed = False
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
+        sys.stdout = self.stdout
+
+    def close(self):
+        """Give SIGALRM back to the handler it had."""
+        if self.previous is not None and signal.getsignal(signal.SIGALRM) == self._ring \
+                and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGALRM, self.previous)
+        self.previous = None
 
 
 def _note_of(detail):
@@ -122,6 +146,7 @@ class Executor:
         if not 1 <= self.nworkers <= 16:
             raise FuzzmmError(f"an executor has 1..16 workers, not {self.nworkers}")
         self.watchdog_s = watchdog_s
+        self._in_parent = _InParent(watchdog_s)
         self.should_stop = None     # a callable polled while a run is under way: True abandons it
         self.cpu = cpu
         self.lockdep = LockDep() if lockdep else None
@@ -135,7 +160,7 @@ class Executor:
         self.pool = _core.Pool.create(**cls.pool_config)
         try:
             try:
-                with _in_parent(watchdog_s):
+                with self._in_parent:
                     self.program.bind(self.pool)
             except _Overran:
                 raise FuzzmmError(f"{cls.__qualname__}.setup ran past the {watchdog_s:g} s watchdog") from None
@@ -397,7 +422,7 @@ class Executor:
     def _init(self, scenario):
         """The program's init, in the parent, before the tasks start: a finding if it fails."""
         try:
-            with _in_parent(self.watchdog_s):
+            with self._in_parent:
                 self.program.init(scenario)
         except _Overran as exc:
             return self._parent_finding("hang", f"init ran past the {self.watchdog_s:g} s watchdog", exc)
@@ -412,7 +437,7 @@ class Executor:
     def _check(self, scenario):
         """The program's quiescent invariant, in the parent, after every task has ended."""
         try:
-            with _in_parent(self.watchdog_s):
+            with self._in_parent:
                 self.program.check(scenario)
         except _Overran as exc:
             return self._parent_finding("hang", f"the quiescent check ran past the {self.watchdog_s:g} s "
@@ -434,6 +459,7 @@ class Executor:
 
     def close(self):
         """Stop the workers and remove the pool; safe to call twice."""
+        self._in_parent.close()
         procs = [p for p in self._procs if p is not None]
         if not self.pool.closed:
             _core.shutdown_workers(self.pool)
