@@ -87,7 +87,10 @@ def _parser():
                        "2 when it does not reproduce.")
     m.add_argument("file", help="the corpus file")
     m.add_argument("-o", "--output", help="where to write the result (default: replace FILE)")
-    m.add_argument("--max-runs", type=int, default=20000, help="bound on the runs tried (default: 20000)")
+    m.add_argument("--max-runs", type=int, default=20000,
+                   help="bound on the runs made on the file's own variant, searches for new switches "
+                   "included; each smaller file kept is also replayed once on each fixed_in variant "
+                   "(default: 20000)")
 
     c = sub.add_parser("corpus", help="corpus maintenance")
     csub = c.add_subparsers(dest="corpus_command", metavar="ACTION")
@@ -122,10 +125,12 @@ def main(argv=None):
         return 2
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        empty = [name for name, value in vars(args).items() if value == "" or value == [""]]
+        empty = [name for name, value in vars(args).items()
+                 if value == "" or isinstance(value, list) and "" in value]
         if empty:           # an empty value would silently mean the default, or nothing
             name = empty[0] if empty[0] in ("file", "dir", "source") else "--" + empty[0].replace("_", "-")
-            raise FuzzmmError(f"{args.command}: {name} needs a value, not an empty string")
+            command = " ".join(filter(None, (args.command, getattr(args, "corpus_command", None))))
+            raise FuzzmmError(f"{command}: {name} needs a value, not an empty string")
         if args.command == "variants":
             return cmd_variants(args)
         if args.command == "fuzz":
@@ -268,8 +273,6 @@ def cmd_minimize(args):
     if entry.variant in entry.fixed_in:
         raise FuzzmmError(f"{args.file}: fixed_in names the file's own variant {entry.variant!r}, "
                           "where it must reproduce")
-    if args.output == "":
-        raise FuzzmmError("-o needs a file name")
     out = args.output or args.file
     if os.path.isdir(out):
         raise FuzzmmError(f"{out}: is a directory; -o names the file to write")

@@ -31,7 +31,7 @@ def scenarios(program, min_tasks=None, max_tasks=None, default=None):
     task = st.lists(one_op, min_size=lo_o, max_size=hi_o).map(tuple)
     drawn = st.lists(task, min_size=min_tasks or lo_t, max_size=max_tasks or hi_t).map(
         lambda tasks: Scenario(tuple(tasks)))
-    return drawn if default is None else st.one_of(st.just(default), drawn)
+    return drawn if default is None else st.one_of(drawn, st.just(default))   # shrinks toward drawn
 
 
 def _pct(seed, ntasks, max_step, depth=3):

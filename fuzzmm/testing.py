@@ -217,8 +217,13 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
         raise FuzzmmError(f"the executor has {executor.nworkers} workers but {cls.__name__} runs at least "
                           f"{cls.tasks[0]} tasks at once")
     ntasks = min(cls.tasks[1], executor.nworkers)
-    default = executor.program.checked_default_scenario()
-    if not min(cls.tasks[0], ntasks) <= default.ntasks <= ntasks:
+    try:
+        default = executor.program.checked_default_scenario()
+    except FuzzmmError:
+        if max_step is None:        # it was needed to size the switches
+            raise
+        default = None              # only a help to the search
+    if default is not None and not min(cls.tasks[0], ntasks) <= default.ntasks <= ntasks:
         default = None
     if max_step is None:
         max_step = executor.run(default).steps if default is not None else 0

@@ -79,7 +79,7 @@ cdef class Page:
             and (<Page>other).gen == self.gen and (<Page>other).pool is self.pool
 
     def __hash__(self):
-        return hash((self.index, self.gen))
+        return hash(self.index)         # not the generation: get_page_unless_zero may move it on
 
     def __repr__(self):
         return f"<Page {self.index} gen {self.gen}>"

@@ -411,17 +411,22 @@ def test_the_table_says_when_a_campaign_was_interrupted():
 
 
 def test_paths_that_are_no_model_file_or_corpus_file_are_refused_in_one_line(tmp_path):
-    """A model path that is not a .py file or is `.`, a corpus path that is a FIFO or holds an
-    integer too long to convert, a file whose program is another variant: one line, exit 2."""
+    """A model path that is not a .py file or is `.`, a corpus path that never ends or holds an
+    integer too long to convert, a file whose program is another variant: one line, exit 2.
+    A pipe holding a corpus file replays."""
     notes = tmp_path / "notes.txt"
     notes.write_text("x = 1\n")
     for model in (str(notes), "."):
         assert one_line_error(fuzzmm("variants", "--model", model))
-    fifo = tmp_path / "fifo.json"
+    proc = fuzzmm("replay", "/dev/zero", timeout=60)
+    assert one_line_error(proc) and "too large to be a corpus file" in proc.stderr
+    source = os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")
+    fifo = tmp_path / "fifo.json"           # as `fuzzmm replay <(...)` reads a pipe
     os.mkfifo(fifo)
-    proc = fuzzmm("replay", str(fifo), timeout=30)
-    assert one_line_error(proc) and "not a regular file" in proc.stderr
-    doc = json.loads(open(os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")).read())
+    writer = subprocess.Popen(["sh", "-c", f"cat '{source}' > '{fifo}'"])
+    assert fuzzmm("replay", str(fifo), timeout=60).returncode == 1
+    writer.wait(10)
+    doc = json.loads(open(source).read())
     huge = tmp_path / "huge.json"
     huge.write_text(json.dumps(doc).replace('"switches": [', '"switches": [[' + "9" * 5000 + ', 0], ', 1))
     assert one_line_error(fuzzmm("replay", str(huge)))
@@ -492,3 +497,11 @@ def test_export_writes_each_signature_once_and_not_into_its_own_source(tmp_path)
     assert len([n for n in os.listdir(tmp_path / "out") if n.endswith(".json")]) == 1
     assert one_line_error(fuzzmm("corpus", "export", str(source), str(source)))
     assert sorted(n for n in os.listdir(source) if n.endswith(".json")) == ["a.json", "b.json"]
+
+
+def test_dedup_skips_a_file_that_is_no_regular_file_instead_of_blocking_on_it(tmp_path):
+    """A FIFO among the corpus files would block a scan: dedup warns of it and goes on."""
+    shutil.copy(os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json"), tmp_path / "a.json")
+    os.mkfifo(tmp_path / "pipe.json")
+    proc = fuzzmm("corpus", "dedup", str(tmp_path), timeout=60)
+    assert proc.returncode == 0 and "pipe.json: not a regular file" in proc.stderr

@@ -132,8 +132,10 @@ def test_speculative_get_on_a_reused_page_follows_it(pool):
     K.put_page(old)
     new = K.alloc_pages_node(pool, 0)
     assert new.index == old.index
+    kept = {old}
     assert K.get_page_unless_zero(old) is True
     assert old.gen == new.gen and K.page_count(new) == 2
+    assert old in kept                                  # a handle's hash does not move with it
     K.put_page(old)                                     # silent: the reference it took
     assert K.page_count(new) == 1
 

@@ -92,8 +92,6 @@ MAX_FILE_BYTES = 16 << 20     # a corpus file is a few KiB: anything this large 
 def load(path):
     """Read and validate one corpus file; FuzzmmError says what is wrong and where."""
     try:
-        if os.path.exists(path) and not os.path.isfile(path):
-            raise FuzzmmError(f"{path}: not a regular file")       # a FIFO would block, /dev/zero never end
         with open(path, encoding="utf-8") as f:
             text = f.read(MAX_FILE_BYTES + 1)
         if len(text) > MAX_FILE_BYTES:
@@ -212,17 +210,31 @@ def _umask():
     return mask
 
 
+_keys = {}      # directory -> (its mtime when read, {key: file}) of files not under their generated name
+
+
 def holder(directory, entry):
     """The file of `directory` that holds the entry's key (model, variant, signature), or None:
     the file of its generated name, else any file with that key, since a person may have
-    named a reproducer by hand (h1-mel-counter-leak.json) or copied it in."""
+    named a reproducer by hand (h1-mel-counter-leak.json) or copied it in.  The keys of a
+    directory are read once and again only when it changes, so an export stays linear."""
     path = os.path.join(directory, entry.file_name(base=directory))
     if os.path.exists(path):
         return path
-    key = entry.key(base=directory)
-    return next((other for other, found in entries(directory)
-                 if not isinstance(found, FuzzmmError) and found.key(base=directory) == key), None) \
-        if os.path.isdir(directory) else None
+    if not os.path.isdir(directory):
+        return None
+    stamp = os.stat(directory).st_mtime_ns
+    if _keys.get(directory, (None,))[0] != stamp:
+        _keys[directory] = (stamp, {found.key(base=directory): other for other, found in entries(directory)
+                                    if not isinstance(found, FuzzmmError)})
+    return _keys[directory][1].get(entry.key(base=directory))
+
+
+def _known(directory, entry, path):
+    """Note a file just written in the directory's keys, so the next holder() need not reread them."""
+    if directory in _keys:
+        _keys[directory][1][entry.key(base=directory)] = path
+        _keys[directory] = (os.stat(directory).st_mtime_ns, _keys[directory][1])
 
 
 def save(directory, entry):
@@ -244,6 +256,7 @@ def save(directory, entry):
             except FuzzmmError:     # an unreadable file of the same name moves aside, kept for its owner
                 os.replace(held, held + ".bad")
         write_atomic(path, entry.to_json(base=directory))
+        _known(directory, entry, path)
     entry.path = path
     return path
 
@@ -256,6 +269,9 @@ def entries(directory):
     for name in sorted(os.listdir(directory)):
         if name.endswith(".json") and not name.startswith(".tmp-"):
             path = os.path.join(directory, name)
+            if not os.path.isfile(path):    # a FIFO would block a scan, /dev/zero fill its memory
+                out.append((path, FuzzmmError(f"{path}: not a regular file")))
+                continue
             try:
                 out.append((path, load(path)))
             except FuzzmmError as exc:

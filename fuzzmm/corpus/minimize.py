@@ -13,7 +13,7 @@ import random
 import time
 
 from fuzzmm.program import Scenario
-from fuzzmm.sched.schedule import Schedule
+from fuzzmm.sched.schedule import Schedule, past_watchdog
 
 
 def _renumber(switches, removed_task):
@@ -145,7 +145,7 @@ def shrink_quickly(entry, executor, seconds=QUICK_S, max_runs=None):
     since each run that tried to shrink it would last a watchdog too (a hang at the
     step limit shrinks like any finding), and an error while shrinking keeps the
     entry as it was."""
-    if entry.kind == "hang" and "watchdog" in entry.message:
+    if past_watchdog(entry.kind, entry.message):
         return entry
     try:
         if max_runs is not None:

@@ -34,51 +34,79 @@ class _Overran(BaseException):
     """Raised by the alarm into model code the parent runs (setup, init, check) past the watchdog."""
 
 
+class _Alarm:
+    """The one SIGALRM handler of this process, shared by every executor in it: an alarm
+    it armed raises _Overran; any other goes to the handler that was there before it
+    (pytest-timeout's, say), or takes its default action.  Installed while an executor
+    is open, and the old handler given back when the last one closes."""
+
+    def __init__(self):
+        self.armed = False
+        self.previous = None        # the handler found when installing; None: not installed
+        self.users = 0
+
+    def ring(self, signum, frame):
+        if self.armed:
+            raise _Overran()
+        previous = self.previous
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:        # as if nobody had caught it
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGALRM)
+
+    def install(self):
+        """Put the handler in place, if someone replaced it since (False off the main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        if signal.getsignal(signal.SIGALRM) != self.ring:
+            self.previous = signal.signal(signal.SIGALRM, self.ring)
+        return True
+
+    def opened(self):
+        self.users += 1
+
+    def closed(self):
+        self.users -= 1
+        if self.users == 0 and self.previous is not None and signal.getsignal(signal.SIGALRM) == self.ring \
+                and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGALRM, self.previous)
+            self.previous = None
+
+
+_ALARM = _Alarm()
+
+
 class _InParent:
     """Runs model code in this process (setup, init, check): bounded by an alarm that raises
     _Overran after `seconds`, since there is no worker to kill here, and with its prints sent
     to stderr, since stdout carries the command's own output (--json lines).
 
-    It runs twice per run, so it costs two setitimer calls and no more: the SIGALRM
-    handler stays installed and passes an alarm it did not arm to the handler it replaced
-    (pytest-timeout's, say), and a timer someone else has running is left to run, unarmed
-    by us.  Only the main thread receives signals: elsewhere the code runs unbounded."""
+    It runs twice a run (init, check), so each time costs two setitimer calls and no more;
+    a timer someone else has running is left to run, unarmed by us.  Only the main thread
+    receives signals and owns sys.stdout: in another thread the code runs as it is."""
 
     def __init__(self, seconds):
         self.seconds = seconds
-        self.armed = False
-        self.previous = None
-
-    def _ring(self, signum, frame):
-        if self.armed:
-            raise _Overran()
-        if callable(self.previous):
-            self.previous(signum, frame)
+        self.stdout = None
 
     def __enter__(self):
+        if not _ALARM.install():
+            return self
         self.stdout, sys.stdout = sys.stdout, sys.stderr
-        if threading.current_thread() is threading.main_thread():
-            if signal.getsignal(signal.SIGALRM) != self._ring:
-                self.previous = signal.signal(signal.SIGALRM, self._ring)
-            running = signal.setitimer(signal.ITIMER_REAL, self.seconds)[0]
-            if running:
-                signal.setitimer(signal.ITIMER_REAL, running)      # someone else's: leave it be
-            else:
-                self.armed = True
+        running = signal.setitimer(signal.ITIMER_REAL, self.seconds)[0]
+        if running:
+            signal.setitimer(signal.ITIMER_REAL, running)      # someone else's: leave it be
+        else:
+            _ALARM.armed = True
         return self
 
     def __exit__(self, *exc):
-        if self.armed:
-            self.armed = False
+        if self.stdout is not None:
+            sys.stdout, self.stdout = self.stdout, None     # first: an alarm now must not keep it on stderr
+        if _ALARM.armed:
+            _ALARM.armed = False
             signal.setitimer(signal.ITIMER_REAL, 0)
-        sys.stdout = self.stdout
-
-    def close(self):
-        """Give SIGALRM back to the handler it had."""
-        if self.previous is not None and signal.getsignal(signal.SIGALRM) == self._ring \
-                and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGALRM, self.previous)
-        self.previous = None
 
 
 def _note_of(detail):
@@ -147,6 +175,7 @@ class Executor:
             raise FuzzmmError(f"an executor has 1..16 workers, not {self.nworkers}")
         self.watchdog_s = watchdog_s
         self._in_parent = _InParent(watchdog_s)
+        _ALARM.opened()
         self.should_stop = None     # a callable polled while a run is under way: True abandons it
         self.cpu = cpu
         self.lockdep = LockDep() if lockdep else None
@@ -311,8 +340,8 @@ class Executor:
                 # Under control only the task whose turn it is can be running; the others wait.
                 suspects = [info["current"]] if not chaos and info["current"] in stuck else stuck
                 function, line, task = self._where_stuck(suspects)
-                if not function and stuck:
-                    function, task = self._last_function(stuck[0]), stuck[0]
+                if not function and suspects:
+                    function, task = self._last_function(suspects[0]), suspects[0]
                 where = f" in {function} (task {task})" if function else ""
                 report = FindingReport("hang", f"run exceeded the {self.watchdog_s:g} s watchdog{where}; "
                                        f"task(s) {', '.join(map(str, stuck))} never ended",
@@ -335,14 +364,16 @@ class Executor:
                     os.kill(self._procs[task].pid, signal.SIGUSR1)
                 except (OSError, ValueError):
                     break
-                until = time.monotonic() + 0.05
-                while time.monotonic() < until:
+                until, answered = time.monotonic() + 0.05, False
+                while time.monotonic() < until and not answered:
                     note = _note_of(_core.run_info(self.pool)["results"][task][2])
                     if note is not None and note["note"] != seen:
-                        seen = note["note"]
+                        seen, answered = note["note"], True
                         stacks.append([tuple(frame) for frame in note["stack"]])
-                        break
-                    time.sleep(0.002)
+                    else:
+                        time.sleep(0.002)
+                if not answered:
+                    break           # blocked outside Python (a futex wait): ask the next one
             shared = stacks[0] if stacks else []
             for stack in stacks[1:]:
                 depth = 0
@@ -424,8 +455,9 @@ class Executor:
         try:
             with self._in_parent:
                 self.program.init(scenario)
-        except _Overran as exc:
-            return self._parent_finding("hang", f"init ran past the {self.watchdog_s:g} s watchdog", exc)
+        except _Overran:        # named after init itself: where the alarm lands inside it varies
+            return FindingReport("hang", f"init ran past the {self.watchdog_s:g} s watchdog",
+                                 type(self.program).init.__qualname__, task=-1)
         except Finding as exc:
             return self._parent_finding(exc.kind, exc.message, exc)
         except AssertionError as exc:
@@ -439,9 +471,9 @@ class Executor:
         try:
             with self._in_parent:
                 self.program.check(scenario)
-        except _Overran as exc:
-            return self._parent_finding("hang", f"the quiescent check ran past the {self.watchdog_s:g} s "
-                                        "watchdog", exc)
+        except _Overran:
+            return FindingReport("hang", f"the quiescent check ran past the {self.watchdog_s:g} s watchdog",
+                                 type(self.program).check.__qualname__, task=-1)
         except Finding as exc:
             return self._parent_finding(exc.kind, exc.message, exc)
         except AssertionError as exc:
@@ -459,7 +491,9 @@ class Executor:
 
     def close(self):
         """Stop the workers and remove the pool; safe to call twice."""
-        self._in_parent.close()
+        if getattr(self, "_in_parent", None) is not None:
+            self._in_parent = None
+            _ALARM.closed()
         procs = [p for p in self._procs if p is not None]
         if not self.pool.closed:
             _core.shutdown_workers(self.pool)

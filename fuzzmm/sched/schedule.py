@@ -63,6 +63,13 @@ class FindingReport:
                 "obj": self.obj}
 
 
+def past_watchdog(kind, message):
+    """Whether a finding is a hang the watchdog ended, each run of which lasts the watchdog
+    (shrinking it would cost that per try), rather than one at the step limit.  The executor
+    says "watchdog" in every such message."""
+    return kind == "hang" and "watchdog" in message
+
+
 @dataclass
 class RunResult:
     finding: FindingReport = None

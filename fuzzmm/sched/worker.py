@@ -4,6 +4,7 @@ Workers never report through pipes: the scenario arrives pickled in the
 control block, the result goes back as a kind code and a short JSON detail in
 the task's result slot, and the turn passes through shared memory.
 """
+import itertools
 import json
 import os
 import pickle
@@ -48,23 +49,27 @@ def _detail(kind, exc):
 
 
 _running = {}       # the pool and task index while a task runs, for _note_where
-_notes = [0]
+_notes = itertools.count(1)
+NOTE_FRAMES = 24    # model frames a note keeps, from the op inward: well inside the result slot
 
 
 def _note_where(signum, frame):
     """SIGUSR1 from the executor's watchdog: note the task's model frames, outermost first,
     in its result slot.  A task that spins in plain Python reaches no scheduling point,
-    so only its own process can say where it is."""
+    so only its own process can say where it is.  The walk stops at run_task: beyond
+    it lie the worker's and, after a fork, the parent's frames."""
     if not _running:
         return
     stack = []
-    while frame is not None:
+    while frame is not None and frame.f_code is not run_task.__code__:
         if not is_machinery(frame):
             stack.append((frame.f_code.co_qualname, frame.f_lineno))
         frame = frame.f_back
-    _notes[0] += 1
-    note = json.dumps({"note": _notes[0], "stack": stack[::-1]}).encode()
-    _core.note_sample(_running["pool"], _running["index"], note[:DETAIL_LIMIT])
+    if frame is None:
+        return              # not inside a task after all
+    note = json.dumps({"note": next(_notes), "stack": stack[::-1][:NOTE_FRAMES]}).encode()
+    if len(note) <= DETAIL_LIMIT:
+        _core.note_sample(_running["pool"], _running["index"], note)
 
 
 def run_task(pool, program, index, ops):
