@@ -35,33 +35,68 @@ class _Overran(BaseException):
 
 
 class _Alarm:
-    """The one SIGALRM handler of this process, shared by every executor in it: an alarm
-    it armed raises _Overran; any other goes to the handler that was there before it
-    (pytest-timeout's, say), or takes its default action.  Installed while an executor
-    is open, and the old handler given back when the last one closes."""
+    """The one SIGALRM handler of this process, shared by every executor in it, bounding the
+    model code the parent runs (setup, init, check) with a watchdog.
+
+    A block costs no system call: it notes when it began, and one timer, set for twice the
+    watchdog, is renewed only when it would not cover the block (about once per watchdog
+    period while runs go on; a setitimer per block had cost 7% of the runs).  When the
+    timer rings inside a block past its watchdog, _Overran is raised there; inside a block
+    not yet past it, the timer is set for the rest.  An alarm that is not ours goes to the
+    handler that was there before (pytest-timeout's, say), or takes its default action, and
+    a timer someone else has running is left to run.  Whether someone took the signal over
+    is looked at only when the timer is renewed: until then a block may run unbounded (a
+    handler that takes the signal sets its own timer, which replaces ours).  Only the main
+    thread receives signals."""
 
     def __init__(self):
-        self.armed = False
         self.previous = None        # the handler found when installing; None: not installed
         self.users = 0
+        self.expires = None         # when our timer rings (monotonic), if it is set
+        self.started = None         # when the block under way began
+        self.seconds = 0.0
 
     def ring(self, signum, frame):
-        if self.armed:
+        now = time.monotonic()
+        ours = self.expires is not None and now >= self.expires - 0.05
+        if ours:
+            self.expires = None
+        if self.started is not None and now - self.started >= self.seconds:
+            self.started = None
             raise _Overran()
+        if ours:
+            if self.started is not None:            # a block not yet past its watchdog
+                self._set(self.seconds - (now - self.started), now)
+            return
         previous = self.previous
         if callable(previous):
             previous(signum, frame)
-        elif previous == signal.SIG_DFL:        # as if nobody had caught it
+        elif previous == signal.SIG_DFL:            # as if nobody had caught it
             signal.signal(signal.SIGALRM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGALRM)
 
-    def install(self):
-        """Put the handler in place, if someone replaced it since (False off the main thread)."""
+    def _set(self, seconds, now):
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        self.expires = now + seconds
+
+    def begin(self, seconds):
+        """A block of model code starts; False if it runs unbounded (off the main thread)."""
         if threading.current_thread() is not threading.main_thread():
             return False
-        if signal.getsignal(signal.SIGALRM) != self.ring:
-            self.previous = signal.signal(signal.SIGALRM, self.ring)
+        now = time.monotonic()
+        if self.expires is None or self.expires - now < seconds:
+            # Only here, about once per watchdog period: signal.getsignal alone costs microseconds.
+            if signal.getsignal(signal.SIGALRM) != self.ring:
+                self.previous = signal.signal(signal.SIGALRM, self.ring)
+                self.expires = None                 # whoever took the signal may have set the timer
+            if self.expires is None and signal.getitimer(signal.ITIMER_REAL)[0]:
+                return True                         # someone else's timer: leave it be, unbounded
+            self._set(2 * seconds, now)
+        self.started, self.seconds = now, seconds
         return True
+
+    def end(self):
+        self.started = None
 
     def opened(self):
         self.users += 1
@@ -70,6 +105,9 @@ class _Alarm:
         self.users -= 1
         if self.users == 0 and self.previous is not None and signal.getsignal(signal.SIGALRM) == self.ring \
                 and threading.current_thread() is threading.main_thread():
+            if self.expires is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                self.expires = None
             signal.signal(signal.SIGALRM, self.previous)
             self.previous = None
 
@@ -78,35 +116,24 @@ _ALARM = _Alarm()
 
 
 class _InParent:
-    """Runs model code in this process (setup, init, check): bounded by an alarm that raises
-    _Overran after `seconds`, since there is no worker to kill here, and with its prints sent
-    to stderr, since stdout carries the command's own output (--json lines).
-
-    It runs twice a run (init, check), so each time costs two setitimer calls and no more;
-    a timer someone else has running is left to run, unarmed by us.  Only the main thread
-    receives signals and owns sys.stdout: in another thread the code runs as it is."""
+    """Runs model code in this process (setup, init, check): bounded by the watchdog (see
+    _Alarm), since there is no worker to kill here, and with its prints sent to stderr, since
+    stdout carries the command's own output (--json lines).  Off the main thread, which alone
+    receives signals and owns sys.stdout, the code runs as it is."""
 
     def __init__(self, seconds):
         self.seconds = seconds
         self.stdout = None
 
     def __enter__(self):
-        if not _ALARM.install():
-            return self
-        self.stdout, sys.stdout = sys.stdout, sys.stderr
-        running = signal.setitimer(signal.ITIMER_REAL, self.seconds)[0]
-        if running:
-            signal.setitimer(signal.ITIMER_REAL, running)      # someone else's: leave it be
-        else:
-            _ALARM.armed = True
+        if _ALARM.begin(self.seconds):
+            self.stdout, sys.stdout = sys.stdout, sys.stderr
         return self
 
     def __exit__(self, *exc):
         if self.stdout is not None:
             sys.stdout, self.stdout = self.stdout, None     # first: an alarm now must not keep it on stderr
-        if _ALARM.armed:
-            _ALARM.armed = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            _ALARM.end()
 
 
 def _note_of(detail):
