@@ -479,33 +479,26 @@ class Executor:
 
     def _init(self, scenario):
         """The program's init, in the parent, before the tasks start: a finding if it fails."""
+        return self._in_parent_finding(self.program.init, scenario, "init")
+
+    def _check(self, scenario):
+        """The program's quiescent invariant, in the parent, after every task has ended."""
+        return self._in_parent_finding(self.program.check, scenario, "the quiescent check")
+
+    def _in_parent_finding(self, method, scenario, what):
+        """Run one of the program's methods here; what it raised, as a finding, or None.
+        A bug in it is reported as one in an op would be."""
         try:
             with self._in_parent:
-                self.program.init(scenario)
-        except _Overran:        # named after init itself: where the alarm lands inside it varies
-            return FindingReport("hang", f"init ran past the {self.watchdog_s:g} s watchdog",
-                                 type(self.program).init.__qualname__, task=-1)
+                method(scenario)
+        except _Overran:        # named after the method itself: where the alarm lands inside it varies
+            return FindingReport("hang", f"{what} ran past the {self.watchdog_s:g} s watchdog",
+                                 getattr(method, "__func__", method).__qualname__, task=-1)
         except Finding as exc:
             return self._parent_finding(exc.kind, exc.message, exc)
         except AssertionError as exc:
             return self._parent_finding("assertion", str(exc) or "assert failed", exc)
         except Exception as exc:
-            return self._parent_finding("error", f"{type(exc).__name__}: {exc}", exc)
-        return None
-
-    def _check(self, scenario):
-        """The program's quiescent invariant, in the parent, after every task has ended."""
-        try:
-            with self._in_parent:
-                self.program.check(scenario)
-        except _Overran:
-            return FindingReport("hang", f"the quiescent check ran past the {self.watchdog_s:g} s watchdog",
-                                 type(self.program).check.__qualname__, task=-1)
-        except Finding as exc:
-            return self._parent_finding(exc.kind, exc.message, exc)
-        except AssertionError as exc:
-            return self._parent_finding("assertion", str(exc) or "assert failed", exc)
-        except Exception as exc:           # a bug in the check, reported as one in an op would be
             return self._parent_finding("error", f"{type(exc).__name__}: {exc}", exc)
         return None
 
