@@ -201,8 +201,7 @@ class Executor:
         if not 1 <= self.nworkers <= 16:
             raise FuzzmmError(f"an executor has 1..16 workers, not {self.nworkers}")
         self.watchdog_s = watchdog_s
-        self._in_parent = _InParent(watchdog_s)
-        _ALARM.opened()
+        self._in_parent = None
         self.should_stop = None     # a callable polled while a run is under way: True abandons it
         self.cpu = cpu
         self.lockdep = LockDep() if lockdep else None
@@ -214,6 +213,8 @@ class Executor:
         self._procs = [None] * self.nworkers
         self._scenario = None
         self.pool = _core.Pool.create(**cls.pool_config)
+        self._in_parent = _InParent(watchdog_s)         # given back by close()
+        _ALARM.opened()
         try:
             try:
                 with self._in_parent:
@@ -511,7 +512,7 @@ class Executor:
 
     def close(self):
         """Stop the workers and remove the pool; safe to call twice."""
-        if getattr(self, "_in_parent", None) is not None:
+        if self._in_parent is not None:
             self._in_parent = None
             _ALARM.closed()
         procs = [p for p in self._procs if p is not None]
