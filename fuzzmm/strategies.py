@@ -1,8 +1,8 @@
 """Hypothesis strategies for scenarios and schedules, so Hypothesis can shrink both.
 
-A drawn schedule is a switch list, a random walk or a PCT schedule; shrinking a switch list
-removes switches, moves them to earlier steps and to lower-numbered tasks,
-which is what a reader of a minimal reproducer wants.
+A drawn schedule is a switch list, a random walk or a PCT schedule; shrinking
+a switch list removes switches, moves them to earlier steps and to
+lower-numbered tasks, which is what a reader of a minimal reproducer wants.
 """
 import random
 
@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
+from fuzzmm.sched.strategies import pct_schedule
 
 
 def _op_strategy(name, domains):
@@ -20,8 +21,9 @@ def scenarios(program, min_tasks=None, max_tasks=None, default=None):
     """Scenarios of `program` (a Program subclass): tasks, each a list of its @op calls.
 
     `default`, a scenario such as the program's default_scenario(), is drawn often
-    (about a third of the examples): it is the case the author wrote down as the interesting one, and a
-    race in it needs only the right schedule, not also the right ops."""
+    (about a third of the examples): it is the case the author wrote down as the
+    interesting one, and a race in it needs only the right schedule, not also the
+    right ops."""
     ops = program.ops()
     if not ops:
         raise ValueError(f"{program.__name__} has no @op methods")
@@ -35,13 +37,9 @@ def scenarios(program, min_tasks=None, max_tasks=None, default=None):
 
 
 def _pct(seed, ntasks, max_step, depth=3):
-    """The PCT schedule a campaign would draw with this seed: uniform, which Hypothesis's
+    """The PCT schedule of a seed, drawn as a campaign draws one: uniform, which Hypothesis's
     own draws of priorities and steps, biased toward small values, are not."""
-    rng = random.Random(seed)
-    priorities = list(range(ntasks))
-    rng.shuffle(priorities)
-    points = sorted(rng.randint(1, max(1, max_step)) for _ in range(depth - 1))
-    return Schedule("pct", priorities=tuple(priorities), change_points=tuple(points))
+    return pct_schedule(random.Random(seed), ntasks, max(1, max_step), depth)
 
 
 def schedules(max_tasks, max_step=200, max_switches=8, pct=False):
@@ -57,8 +55,8 @@ def schedules(max_tasks, max_step=200, max_switches=8, pct=False):
     strategy of its own; in a pytest fuzz test Hypothesis is the only search,
     so there it draws PCT schedules too (about a fifth of its schedules),
     which found a reference taken after an unlock in a median of 19 examples
-    against 75 without (16 tries each).  Shrinking prefers the switch lists; a walk's or a PCT
-    run's switches are reported as it actually took them."""
+    against 75 without (16 tries each).  Shrinking prefers the switch lists; a
+    walk's or a PCT run's switches are reported as it actually took them."""
     switch = st.tuples(st.integers(0, max_step), st.integers(0, max_tasks - 1))
     switch_lists = st.lists(switch, max_size=max_switches).map(Schedule.of_switches)
     walks = st.integers(0, 2 ** 32 - 1).map(lambda seed: Schedule("random", seed=seed))

@@ -49,11 +49,15 @@ class PCT(Strategy):
         self.depth = depth
 
     def schedule(self, ntasks):
-        priorities = list(range(ntasks))
-        self.rng.shuffle(priorities)
-        k = max(2, int(self.steps_seen * 1.2))
-        points = tuple(sorted(self.rng.randint(1, k) for _ in range(self.depth - 1)))
-        return Schedule("pct", priorities=tuple(priorities), change_points=points)
+        return pct_schedule(self.rng, ntasks, max(2, int(self.steps_seen * 1.2)), self.depth)
+
+
+def pct_schedule(rng, ntasks, last_step, depth):
+    """Distinct random priorities for `ntasks` tasks and depth-1 change points in 1..last_step."""
+    priorities = list(range(ntasks))
+    rng.shuffle(priorities)
+    points = tuple(sorted(rng.randint(1, last_step) for _ in range(depth - 1)))
+    return Schedule("pct", priorities=tuple(priorities), change_points=points)
 
 
 class Chaos(Strategy):
