@@ -244,7 +244,7 @@ class CorpusItem(pytest.Item):
             # The file's own program; a fixed variant by its name in the model, or among the
             # built-in variants a model file extends, as `fuzzmm replay --variant` finds it.
             ref = corpus.program_ref(entry, None if must_reproduce else name)
-            wrong = _variant_mismatch(entry, ref.load()) if must_reproduce else None
+            wrong = corpus.variant_mismatch(entry, ref.load()) if must_reproduce else None
             if wrong:
                 verdicts.append((name, must_reproduce, None, wrong))
                 continue
@@ -273,24 +273,6 @@ class CorpusItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, f"fuzzmm corpus {self.path.name}"
-
-
-def _variant_mismatch(entry, cls):
-    """Why the file's program is not the variant the file names, or None when it is."""
-    if cls.variant == entry.variant:
-        return None
-    from fuzzmm.errors import FuzzmmError
-    from fuzzmm.models import load_model
-    import inspect
-    try:
-        named = load_model(entry.model).ref(entry.variant).load()
-        if named is cls or (named.__qualname__ == cls.__qualname__
-                            and inspect.getfile(named) == inspect.getfile(cls)):
-            return None
-    except (FuzzmmError, TypeError):
-        pass
-    return (f"the file names variant {entry.variant!r}, but its program {entry.program} "
-            f"is variant {cls.variant!r}")
 
 
 def _failed(verdict):

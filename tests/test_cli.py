@@ -433,7 +433,8 @@ def test_paths_that_are_no_model_file_or_corpus_file_are_refused_in_one_line(tmp
     mismatch = tmp_path / "mismatch.json"
     mismatch.write_text(json.dumps(dict(doc, variant="hugh")))
     proc = fuzzmm("replay", str(mismatch))
-    assert one_line_error(proc) and "is variant 'mel', not the file's 'hugh'" in proc.stderr
+    assert one_line_error(proc) and "names variant 'hugh', but its program" in proc.stderr \
+        and "is variant 'mel'" in proc.stderr
 
 
 def test_minimize_writes_only_a_regular_file_in_an_existing_directory(tmp_path):

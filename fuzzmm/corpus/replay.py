@@ -20,16 +20,32 @@ def program_ref(entry, variant=None):
     return model.ref(variant)
 
 
+def variant_mismatch(entry, cls):
+    """Why the file's program is not the variant the file names, or None when it is: its own
+    `variant`, or the model's VARIANTS table naming it under the file's variant."""
+    if cls.variant == entry.variant:
+        return None
+    import inspect
+    try:
+        named = load_model(entry.model).ref(entry.variant).load()
+        if named is cls or (named.__qualname__ == cls.__qualname__
+                            and inspect.getfile(named) == inspect.getfile(cls)):
+            return None
+    except (FuzzmmError, TypeError):
+        pass
+    return (f"the file names variant {entry.variant!r}, but its program {entry.program} "
+            f"is variant {cls.variant!r}")
+
+
 def checked_ref(entry, variant=None):
     """The program to run, once the entry's scenario is known to suit it: a bad
     file is bad input, told before any executor starts."""
     try:
         ref = program_ref(entry, variant)
         cls = ref.load()
-        if (variant is None or variant == entry.variant) and cls.variant != entry.variant \
-                and load_model(entry.model).variants.get(entry.variant) != ref:
-            raise FuzzmmError(f"its program {entry.program} is variant {cls.variant!r}, "
-                              f"not the file's {entry.variant!r}")
+        wrong = variant_mismatch(entry, cls) if variant in (None, entry.variant) else None
+        if wrong:
+            raise FuzzmmError(wrong)
         cls.validate(entry.scenario)
         Executor.check_scenario_size(entry.scenario)
     except FuzzmmError as exc:
