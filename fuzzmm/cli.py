@@ -276,7 +276,7 @@ def cmd_minimize(args):
     out = args.output or args.file
     if os.path.isdir(out):
         raise FuzzmmError(f"{out}: is a directory; -o names the file to write")
-    if args.output and (os.path.lexists(out) and not os.path.isfile(out) or os.path.islink(out)):
+    if args.output and (os.path.islink(out) or os.path.lexists(out) and not os.path.isfile(out)):
         raise FuzzmmError(f"{out}: not a regular file; -o writes a corpus file in its place")
     if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
         raise FuzzmmError(f"{out}: no such directory")

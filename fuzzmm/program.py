@@ -223,10 +223,11 @@ class Program:
         out of range, or an @op whose argument names differ from its method's."""
         import inspect
         where = f"{cls.__qualname__} (variant {cls.variant!r})"
-        for attr in ("name", "variant", "summary"):
-            if not isinstance(getattr(cls, attr), str) or (attr != "summary" and not getattr(cls, attr)):
-                raise FuzzmmError(f"{where}: `{attr}` must be a{' non-empty' if attr != 'summary' else ''} "
-                                  f"string, not {getattr(cls, attr)!r}")
+        for attr, may_be_empty in (("name", False), ("variant", False), ("summary", True)):
+            value = getattr(cls, attr)
+            if not isinstance(value, str) or not (value or may_be_empty):
+                raise FuzzmmError(f"{where}: `{attr}` must be a{'' if may_be_empty else ' non-empty'} string, "
+                                  f"not {value!r}")
         if not isinstance(cls.max_steps, int) or isinstance(cls.max_steps, bool) or cls.max_steps < 1:
             raise FuzzmmError(f"{where}: `max_steps` must be a whole number from 1, not {cls.max_steps!r}")
         for attr, low, high in (("tasks", 1, 16), ("ops_per_task", 1, None)):

@@ -8,8 +8,8 @@
 
 `fuzz_test` returns a pytest test function that uses the plugin's fixtures
 (`fuzzmm_executor`, `fuzzmm_profile`): Hypothesis draws scenarios (the program's
-default scenario often among them) and schedules, every example is one controlled run, and a finding is shrunk by
-Hypothesis to a small scenario and schedule.  A failure is reported as the
+default scenario often among them) and schedules, every example is one controlled
+run, and a finding is shrunk by Hypothesis to a small scenario and schedule.  A failure is reported as the
 finding's signature, the reproducer, its swimlane and a corpus entry to keep,
 not as a traceback.  `fuzz(executor, ...)` does the same inside a test of your
 own.
