@@ -14,6 +14,7 @@ import pytest
 
 from fuzzmm import corpus
 from fuzzmm.corpus import files
+from fuzzmm.errors import FuzzmmError
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
 
@@ -288,6 +289,25 @@ def test_of_two_writers_saving_one_signature_at_once_the_smaller_entry_stays(tmp
             writer.join(30)
         (kept,) = [e for _, e in files.entries(directory)]
         assert kept.schedule.switches == ((2, 1),), f"trial {trial}: the larger entry replaced the smaller"
+
+
+def test_a_lock_held_by_a_stopped_campaign_is_named_and_not_waited_for_ever(tmp_path, monkeypatch):
+    """A save waits for the directory's lock a bounded time, then fails naming the stopped holder."""
+    from fuzzmm.corpus import lock
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time\n"
+                               "f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+                               "print('held', flush=True); time.sleep(60)", str(tmp_path / lock.LOCK_NAME)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        holder.send_signal(signal.SIGSTOP)
+        monkeypatch.setattr(lock, "WAIT_S", 0.3)
+        with pytest.raises(FuzzmmError, match=f"held by pid {holder.pid} \\(stopped\\)"):
+            files.save(str(tmp_path), lost_update_entry([(2, 1)]))
+        assert [p.name for p in tmp_path.iterdir()] == [lock.LOCK_NAME]
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_opening_a_corpus_keeps_temp_files_of_live_writers(tmp_path):

@@ -5,13 +5,13 @@ switch list) and what was found (signature, message, how and when).  Files are
 never pickles: a corpus outlives the code that wrote it and is read by people.
 """
 from dataclasses import dataclass, field
-import fcntl
 import hashlib
 import json
 import os
 import tempfile
 
 import fuzzmm
+from fuzzmm.corpus import lock
 from fuzzmm.errors import FuzzmmError, FINDING_KINDS
 from fuzzmm.models import is_file_source
 from fuzzmm.program import Scenario
@@ -177,7 +177,6 @@ def _check_types(doc):
 
 
 TEMP_PREFIX = ".tmp-"
-LOCK_NAME = ".lock"     # held while a writer compares its entry with the file it would replace
 
 
 def write_atomic(path, doc):
@@ -245,8 +244,7 @@ def save(directory, entry):
     """
     path = os.path.join(directory, entry.file_name(base=directory))
     os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, LOCK_NAME), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)    # compare and write as one step against other campaigns
+    with lock.held(directory):      # compare and write as one step against other campaigns
         held = holder(directory, entry)
         if held is not None:
             try:
