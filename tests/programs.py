@@ -1,6 +1,7 @@
 """Small programs the scheduler tests run: each shows one way a run can go wrong."""
 import os
 import signal
+import subprocess
 
 from fuzzmm import kernel as k
 from fuzzmm.program import Program, Scenario, op
@@ -180,6 +181,22 @@ class Crash(Program):
 
     def default_scenario(self):
         return Scenario.of([[("die", ())]])
+
+
+class Forks(Program):
+    """A task that starts a long-lived child process and leaves it running."""
+    name = "forks"
+    tasks = (1, 1)
+
+    def setup(self, pool):
+        self.child = pool.atomic(0)
+
+    @op()
+    def start_child(self):
+        self.child.store(subprocess.Popen(["sleep", "60"]).pid)
+
+    def default_scenario(self):
+        return Scenario.of([[("start_child", ())]])
 
 
 class Spin(Program):

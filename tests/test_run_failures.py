@@ -9,7 +9,7 @@ from fuzzmm.program import Scenario, op
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
-from programs import (BusyWait, Crash, DoublePut, HiddenTake, LeakedLock, LockOrder, LockOrderWithBystander,
+from programs import (BusyWait, Crash, DoublePut, Forks, HiddenTake, LeakedLock, LockOrder, LockOrderWithBystander,
                       LockOrderWithWaiter, MutexTrylock, ParentSpins, Rendezvous, Spin, WeakTable, WeakTablePlainGet)
 
 
@@ -238,6 +238,19 @@ def test_closing_leaves_no_worker_behind(make_executor):
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not any(_alive(p) for p in pids)
+
+
+def test_closing_kills_what_a_task_forked(make_executor):
+    """A process a task started and left running ends with the executor, not long after it."""
+    ex = make_executor(Forks, workers=1)
+    ex.run(Scenario.of([[("start_child", ())]]))
+    child = ex.program.child.load()
+    assert child > 0 and _alive(child)
+    ex.close()
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _alive(child)
 
 
 def _alive(pid):

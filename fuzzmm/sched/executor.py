@@ -165,6 +165,16 @@ def _ref_of(program):
     raise TypeError(f"expected a Program subclass or a ProgramRef, not {program!r}")
 
 
+def _kill_group(proc):
+    """Kill what is left of a worker's process group: whatever its tasks forked and left running.
+    A group outlives its leader while any member lives, and Linux gives no new process the id of
+    a group in use, so the id names no stranger."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _describe_exit(code):
     if code is None:
         return "is still running"
@@ -260,6 +270,7 @@ class Executor:
             if proc.is_alive():
                 proc.kill()
             proc.join(5)
+            _kill_group(proc)
             self._start_worker(i)
         self._wait_ready(indices)
 
@@ -523,6 +534,7 @@ class Executor:
             if p.is_alive():
                 p.kill()
                 p.join(2)
+            _kill_group(p)
         self._procs = [None] * self.nworkers
         if not self.pool.closed:
             self.pool.close()
