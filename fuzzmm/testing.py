@@ -218,7 +218,7 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
                           f"{cls.tasks[0]} tasks at once")
     ntasks = min(cls.tasks[1], executor.nworkers)
     try:
-        default = executor.program.checked_default_scenario()
+        default = executor.default_scenario()
     except FuzzmmError:
         if max_step is None:        # it was needed to size the switches
             raise

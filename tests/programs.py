@@ -398,3 +398,12 @@ class ParentSpins(Program):
     def check(self, scenario):
         while self.spins_in(scenario, "check"):
             pass
+
+
+class DefaultSpins(ParentSpins):
+    """A default_scenario() that never returns."""
+    name = "default-spins"
+
+    def default_scenario(self):
+        while True:
+            pass

@@ -5,12 +5,14 @@ import time
 import pytest
 
 from fuzzmm import _core
+from fuzzmm.errors import FuzzmmError
 from fuzzmm.program import Scenario, op
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
-from programs import (BusyWait, Crash, DoublePut, Forks, HiddenTake, LeakedLock, LockOrder, LockOrderWithBystander,
-                      LockOrderWithWaiter, MutexTrylock, ParentSpins, Rendezvous, Spin, WeakTable, WeakTablePlainGet)
+from programs import (BusyWait, Crash, DefaultSpins, DoublePut, Forks, HiddenTake, LeakedLock, LockOrder,
+                      LockOrderWithBystander, LockOrderWithWaiter, MutexTrylock, ParentSpins, Rendezvous, Spin,
+                      WeakTable, WeakTablePlainGet)
 
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
@@ -357,6 +359,16 @@ def test_init_or_check_spinning_in_the_parent_is_a_hang_within_the_watchdog(make
     result = ex.run(Scenario.of([[("go", (where,))]]))
     assert time.monotonic() - start < 5
     assert result.finding is not None and result.finding.signature == f"hang@ParentSpins.{where}"
+    assert ex.run(Scenario.of([[("go", ("nowhere",))]])).ok
+
+
+def test_a_default_scenario_that_never_returns_is_an_error_within_the_watchdog(make_executor):
+    """default_scenario(), drawn in the parent, is bounded by the watchdog and named; runs go on."""
+    ex = make_executor(DefaultSpins, workers=1, watchdog_s=1.0)
+    start = time.monotonic()
+    with pytest.raises(FuzzmmError, match=r"DefaultSpins.default_scenario\(\) ran past the 1 s watchdog"):
+        ex.default_scenario()
+    assert time.monotonic() - start < 5
     assert ex.run(Scenario.of([[("go", ("nowhere",))]])).ok
 
 

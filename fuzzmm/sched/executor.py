@@ -493,6 +493,15 @@ class Executor:
         """The program's init, in the parent, before the tasks start: a finding if it fails."""
         return self._in_parent_finding(self.program.init, scenario, "init")
 
+    def default_scenario(self):
+        """The program's checked default scenario, drawn here under the watchdog."""
+        try:
+            with self._in_parent:
+                return self.program.checked_default_scenario()
+        except _Overran:
+            raise FuzzmmError(f"{type(self.program).__name__}.default_scenario() ran past the "
+                              f"{self.watchdog_s:g} s watchdog") from None
+
     def _check(self, scenario):
         """The program's quiescent invariant, in the parent, after every task has ended."""
         return self._in_parent_finding(self.program.check, scenario, "the quiescent check")

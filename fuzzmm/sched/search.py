@@ -158,7 +158,7 @@ class Search:
             return self.fixed_scenario
         if self.rng.random() < 0.25:
             if self._default is None:
-                self._default = program.checked_default_scenario()
+                self._default = self.executor.default_scenario()
             return self._default
         return program.random_scenario(self.rng, swarm=self.rng.random() < 0.5)
 
