@@ -57,13 +57,23 @@ class Model:
     variants: dict          # variant name -> ProgramRef, in listing order
 
     def ref(self, variant):
-        try:
+        """The variant's program: one of the model's own, else one of the built-in model it
+        extends (a file of variants of thp-numa can be run beside thp-numa's own)."""
+        if variant in self.variants:
             return self.variants[variant]
-        except KeyError:
-            where = f"model file {os.path.relpath(self.source)}" if is_file_source(self.source) \
-                else f"model {self.name}"
-            raise FuzzmmError(f"{where} has no variant {variant!r} "
-                              f"(it has: {', '.join(self.variants)})") from None
+        extended = self.extended()
+        if extended is not None and variant in extended.variants:
+            return extended.variants[variant]
+        where = f"model file {os.path.relpath(self.source)}" if is_file_source(self.source) \
+            else f"model {self.name}"
+        also = f"; the built-in {extended.name}: {', '.join(extended.variants)}" if extended else ""
+        raise FuzzmmError(f"{where} has no variant {variant!r} (it has: {', '.join(self.variants)}{also})")
+
+    def extended(self):
+        """The built-in model this one extends (shares the name of), or None."""
+        if self.name in BUILTIN_MODELS and self.source != BUILTIN_MODELS[self.name]:
+            return load_model(self.name)
+        return None
 
 
 def is_file_source(source):

@@ -385,6 +385,21 @@ def test_a_variant_named_twice_is_fuzzed_once(tmp_path):
     assert [line.startswith("racy ") for line in proc.stdout.splitlines()].count(True) == 1, proc.stdout
 
 
+def test_a_model_file_of_variants_runs_beside_the_built_in_ones_it_extends(tmp_path):
+    """`fuzz --model mine.py --variant mine --variant racy`, where mine.py subclasses the racy example,
+    fuzzes both side by side; a name neither has is refused with both lists."""
+    model = tmp_path / "mine.py"
+    model.write_text("from fuzzmm.examples.lost_update import LostUpdate\n"
+                     "class Mine(LostUpdate):\n    variant = 'mine'\n")
+    proc = fuzzmm("fuzz", "--model", str(model), "--variant", "mine", "--variant", "racy", "--duration", "1",
+                  "--executors", "1", "--corpus", str(tmp_path / "c"), "--seed", "1")
+    assert proc.returncode == 1, proc.stderr
+    rows = {line.split()[0] for line in proc.stdout.splitlines()[2:] if line.split()}
+    assert {"mine", "racy"} <= rows, proc.stdout
+    proc = fuzzmm("fuzz", "--model", str(model), "--variant", "nope", "--duration", "1")
+    assert one_line_error(proc) and "(it has: mine; the built-in lost-update: racy, fixed)" in proc.stderr
+
+
 def test_a_model_file_can_override_one_function_of_a_variant(tmp_path):
     """A user file subclassing the racy example and fixing `increment` fuzzes clean (exit 0)."""
     model = tmp_path / "my_fix.py"

@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 
 from fuzzmm.errors import FuzzmmError
-from fuzzmm.models import BUILTIN_MODELS, ProgramRef, load_model
+from fuzzmm.models import ProgramRef, load_model
 from fuzzmm.sched.executor import Executor
 from fuzzmm.trace import object_names
 
@@ -14,10 +14,7 @@ def program_ref(entry, variant=None):
         if not source or not qualname:
             raise FuzzmmError(f"{entry.path}: program {entry.program!r} is not 'module:Class'")
         return ProgramRef(source, qualname)
-    model = load_model(entry.model)
-    if variant not in model.variants and model.name in BUILTIN_MODELS:
-        return load_model(model.name).ref(variant)   # a file's variant against the built-in ones
-    return model.ref(variant)
+    return load_model(entry.model).ref(variant)     # a file's variants, or the built-in ones it extends
 
 
 def variant_mismatch(entry, cls):
