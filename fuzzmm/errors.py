@@ -3,6 +3,8 @@
 A `Finding` derives from BaseException, not Exception, so that model code which
 catches `Exception` around a kernel call cannot swallow a detector firing.
 """
+import contextlib
+import os
 
 #: Stable signature kinds (DESIGN.md section 6).  The index of a kind is the
 #: code a worker writes into shared memory; append, never reorder.
@@ -64,3 +66,24 @@ class Finding(BaseException):
 
 class RunAborted(BaseException):
     """Unwinds a task whose run was ended by another task's finding or the parent."""
+
+
+@contextlib.contextmanager
+def os_exit_refused():
+    """Make os._exit raise SystemExit while model code runs in fuzzmm's own process.
+
+    os._exit there would end the command at once, with no output and whatever status
+    the model chose (0 reads as "nothing found"); as SystemExit it is reported like any
+    other exception of model code.  A process the model forks keeps the real os._exit."""
+    real, here = os._exit, os.getpid()
+
+    def refuse(code):
+        __tracebackhide__ = True        # a finding is placed at the model's call, not here  # noqa: F841
+        if os.getpid() != here:
+            real(code)
+        raise SystemExit(f"os._exit({code}) called in fuzzmm's own process")
+    os._exit = refuse
+    try:
+        yield
+    finally:
+        os._exit = real

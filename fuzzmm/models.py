@@ -15,7 +15,7 @@ import sys
 import warnings
 import zlib
 
-from fuzzmm.errors import FuzzmmError
+from fuzzmm.errors import FuzzmmError, os_exit_refused
 from fuzzmm.program import Program
 
 BUILTIN_MODELS = {
@@ -109,7 +109,8 @@ def _import(source):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        with os_exit_refused():
+            spec.loader.exec_module(module)
     except KeyboardInterrupt:
         del sys.modules[name]
         raise

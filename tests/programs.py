@@ -2,6 +2,7 @@
 import os
 import signal
 import subprocess
+import sys
 
 from fuzzmm import kernel as k
 from fuzzmm.program import Program, Scenario, op
@@ -407,3 +408,29 @@ class DefaultSpins(ParentSpins):
     def default_scenario(self):
         while True:
             pass
+
+
+class Exits(Program):
+    """Model code that ends its process: sys.exit in an op, os._exit in init or check."""
+    name = "exits"
+    tasks = (1, 1)
+
+    def setup(self, pool):
+        self.x = pool.atomic(0)
+
+    def asks(self, scenario, where):
+        return any(args == (where,) for task in scenario.tasks for _, args in task)
+
+    @op(where=["op", "init", "check"])
+    def go(self, where):
+        self.x.add(1)
+        if where == "op":
+            sys.exit(3)
+
+    def init(self, scenario):
+        if self.asks(scenario, "init"):
+            os._exit(0)
+
+    def check(self, scenario):
+        if self.asks(scenario, "check"):
+            os._exit(0)

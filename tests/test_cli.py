@@ -98,6 +98,8 @@ BAD_MODELS = {
         "class A(Program):\n    @op()\n    def go(self):\n        yield 1\n", "generator or async"),
     "max_steps below 1": (
         "class A(Program):\n    max_steps = -1\n    @op()\n    def go(self): pass\n", "`max_steps`"),
+    "a file that ends the process as it is imported": (
+        "import os\nos._exit(0)\n", "raised on import: SystemExit: os._exit(0) called"),
     "a built-in variant's name taken by a subclass": (
         "from fuzzmm.mm.variants import V38\nclass Mine(V38): pass\n",
         "Mine would take the variant name 'v3.8' of V38"),

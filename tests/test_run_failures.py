@@ -10,7 +10,7 @@ from fuzzmm.program import Scenario, op
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
 
-from programs import (BusyWait, Crash, DefaultSpins, DoublePut, Forks, HiddenTake, LeakedLock, LockOrder,
+from programs import (BusyWait, Crash, DefaultSpins, DoublePut, Exits, Forks, HiddenTake, LeakedLock, LockOrder,
                       LockOrderWithBystander, LockOrderWithWaiter, MutexTrylock, ParentSpins, Rendezvous, Spin,
                       WeakTable, WeakTablePlainGet)
 
@@ -370,6 +370,17 @@ def test_a_default_scenario_that_never_returns_is_an_error_within_the_watchdog(m
         ex.default_scenario()
     assert time.monotonic() - start < 5
     assert ex.run(Scenario.of([[("go", ("nowhere",))]])).ok
+
+
+@pytest.mark.parametrize("where, function", [("op", "Exits.go"), ("init", "Exits.init"), ("check", "Exits.check")])
+def test_model_code_that_exits_is_an_error_finding_and_the_executor_lives_on(make_executor, where, function):
+    """sys.exit in an op, or os._exit in init or check (which run in this process), is an error
+    finding at that function; this process does not end."""
+    ex = make_executor(Exits, workers=1)
+    result = ex.run(Scenario.of([[("go", (where,))]]))
+    assert result.finding is not None and result.finding.kind == "error"
+    assert result.finding.function == function and "SystemExit" in result.finding.message
+    assert os._exit.__module__ == "posix"   # the real one again, once the model code is done
 
 
 def test_the_hypothesis_strategy_keeps_a_hang_as_found_without_shrinking_it(make_executor):

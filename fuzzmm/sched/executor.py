@@ -18,7 +18,7 @@ import time
 import multiprocess
 
 from fuzzmm import _core
-from fuzzmm.errors import Finding, FuzzmmError, KINDS
+from fuzzmm.errors import Finding, FuzzmmError, KINDS, os_exit_refused
 from fuzzmm.models import ProgramRef
 from fuzzmm.program import Program
 from fuzzmm.sched.schedule import FindingReport, RunResult, Schedule
@@ -124,16 +124,21 @@ class _InParent:
     def __init__(self, seconds):
         self.seconds = seconds
         self.stdout = None
+        self.exit_refused = None
 
     def __enter__(self):
         if _ALARM.begin(self.seconds):
             self.stdout, sys.stdout = sys.stdout, sys.stderr
+            self.exit_refused = os_exit_refused()
+            self.exit_refused.__enter__()
         return self
 
     def __exit__(self, *exc):
         if self.stdout is not None:
             sys.stdout, self.stdout = self.stdout, None     # first: an alarm now must not keep it on stderr
             _ALARM.end()
+            self.exit_refused, refused = None, self.exit_refused
+            refused.__exit__(None, None, None)
 
 
 def _note_of(detail):
@@ -231,6 +236,10 @@ class Executor:
                     self.program.bind(self.pool)
             except _Overran:
                 raise FuzzmmError(f"{cls.__qualname__}.setup ran past the {watchdog_s:g} s watchdog") from None
+            except (Exception, SystemExit) as exc:     # the program cannot run at all: bad input, not a finding
+                if isinstance(exc, FuzzmmError):
+                    raise
+                raise FuzzmmError(f"{cls.__qualname__}.setup raised {type(exc).__name__}: {exc}") from None
             self._snapshot = self.pool.snapshot()
             self.object_names = object_names(self.program)
             _core.register_sites(*[__import__(k.__module__, fromlist=["_"]) for k in cls.__mro__
@@ -519,7 +528,7 @@ class Executor:
             return self._parent_finding(exc.kind, exc.message, exc)
         except AssertionError as exc:
             return self._parent_finding("assertion", str(exc) or "assert failed", exc)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             return self._parent_finding("error", f"{type(exc).__name__}: {exc}", exc)
         return None
 

@@ -85,7 +85,7 @@ def run_task(pool, program, index, ops):
         kind, detail = exc.kind, _detail(exc.kind, exc)
     except AssertionError as exc:
         kind, detail = "assertion", _detail("assertion", exc)
-    except (Exception, KeyboardInterrupt) as exc:   # SIGINT is ignored here: the op raised it itself
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:   # SIGINT is ignored here: the op raised it
         kind, detail = "error", _detail("error", exc)
     _running.clear()
     _core.end_task(pool, index, kind, detail[:DETAIL_LIMIT])
