@@ -56,18 +56,27 @@ def _cell(rec):
 _WRITES = {"store", "xchg", "cmpxchg"}
 
 
-def _focused(rows, focus, task=-1):
-    """The operations on the objects of the finding, and the stores to shared state (a
-    page-table entry, a slot) that the tasks involved made up to the last of them: the
-    tasks that touched those objects and the task the finding is in."""
+def _focused(rows, focus, task=-1, step=0):
+    """The operations on the objects of the finding, the stores to shared state (a
+    page-table entry, a slot) that the tasks involved made up to the last of them or the
+    finding's `step`, and their loads of what they stored where more than one of them
+    used it: a check-then-act race shows its checks.  The tasks involved are those that touched the
+    objects and the task the finding is in."""
     mine = [i for i, r in enumerate(rows) if r["obj"] in focus]
     if not mine:
         return rows
-    last = mine[-1]
+    last = max([mine[-1]] + [i for i, r in enumerate(rows) if r["seq"] <= step])
     actors = {rows[i]["task"] for i in mine} | {task}
+    stores = [i <= last and r["op"] in _WRITES and r["before"] != r["after"] and r["task"] in actors
+              for i, r in enumerate(rows)]
+    loads = [i <= last and r["op"] == "load" and r["task"] in actors for i, r in enumerate(rows)]
+    users = {}          # object -> the tasks involved that stored or loaded it
+    for r, is_store, is_load in zip(rows, stores, loads):
+        if is_store or is_load:
+            users.setdefault(r["obj"], set()).add(r["task"])
+    shared = {r["obj"] for r, is_store in zip(rows, stores) if is_store and len(users[r["obj"]]) > 1}
     return [r for i, r in enumerate(rows)
-            if r["obj"] in focus
-            or (i <= last and r["op"] in _WRITES and r["before"] != r["after"] and r["task"] in actors)]
+            if r["obj"] in focus or stores[i] or (loads[i] and r["obj"] in shared)]
 
 
 def _runs(entries):
@@ -95,7 +104,7 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
         objects = {focus}
         if finding.kind == "deadlock":          # every lock the deadlocked tasks wait for
             objects |= {r["obj"] for r in rows if r["op"] == "block"}
-        rows = _focused(rows, objects, finding.task)
+        rows = _focused(rows, objects, finding.task, finding.step)
     cells = [_cell(r) for r in rows]
     ntasks = scenario.ntasks
     if width is None:
@@ -130,5 +139,5 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
         label = next((r["object"] for r in rows if r["obj"] == focus), "the object")
         locks = " and the locks waited for" if finding.kind == "deadlock" else ""
         lines.append(f"(only the operations on {label}{locks}, and the stores the tasks involved made up to "
-                     f"the last of them; --trace-all shows every step)")
+                     f"the finding and their loads of them; --trace-all shows every step)")
     return "\n".join(lines)

@@ -280,6 +280,32 @@ class DoublePut(Program):
         assert page.state()["refcount"] == 1, "the mapping lost its page"
 
 
+class CheckThenPut(DoublePut):
+    """Each task unmaps the page if a flag says it is still mapped, and clears the flag
+    afterwards: both can pass the check, and the second unmaps a freed page."""
+    name = "check-then-put"
+    tasks = (2, 2)
+
+    def setup(self, pool):
+        super().setup(pool)
+        self.mapped = pool.atomic(0)
+
+    def init(self, scenario):
+        super().init(scenario)
+        self.mapped.store(1)
+
+    @op()
+    def unmap(self):
+        page = self.pool.page(self.index.load())
+        if self.mapped.load() == 1:
+            k.page_remove_rmap(page)
+            k.put_page(page, own=False)
+            self.mapped.store(0)
+
+    def check(self, scenario):
+        pass                # unmapped and freed is how a run should end
+
+
 class TestAndSet(Program):
     """A flag tested by a load and set by a later store: two tasks can both get in, but only
     if one is preempted between its load and store and the other is preempted inside."""

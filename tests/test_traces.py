@@ -134,6 +134,23 @@ def test_the_finding_row_sits_at_its_step_among_the_others():
     assert result.finding.kind == "put-before-unlock" and steps == sorted(steps) and steps[-1] > result.finding.step
 
 
+def test_a_focused_swimlane_shows_the_check_of_a_check_then_act_race():
+    """Focused on the page put twice, the swimlane still shows each task's load of the flag
+    the other stores to: the check both passed before either acted."""
+    from fuzzmm.sched.executor import Executor
+    from fuzzmm.sched.search import Search
+    from programs import CheckThenPut
+    with Executor(CheckThenPut) as ex:
+        both = Scenario.of([[("unmap", ())], [("unmap", ())]])
+        found = next(Search(ex, "pct", seed=1, scenario=both).run(max_runs=2000, stop_at_first=True))
+        scenario = found.scenario
+        result = ex.run(scenario, found.schedule, keep_events=True)
+        text = swimlane(result, scenario, names=ex.object_names)
+    assert result.finding.obj is not None and "(only the operations on" in text, text
+    checks = [line for line in text.splitlines() if "load mapped = 1" in line]
+    assert len({line.split()[0] for line in checks}) == 2 and len(checks) >= 2, text
+
+
 def test_a_deadlock_s_swimlane_shows_every_lock_of_the_cycle():
     """The default (focused) view of a deadlock shows both locks taken and both waits, not one lock."""
     from fuzzmm.sched.executor import Executor
