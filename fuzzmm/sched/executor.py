@@ -28,6 +28,7 @@ from fuzzmm.detect.lockdep import LockDep
 from fuzzmm.trace import object_names
 
 READY_TIMEOUT_S = 60.0
+TIMER_SLACK = 1.1       # the parent's watchdog timer runs this many watchdogs (see _Alarm)
 
 
 class _Overran(BaseException):
@@ -38,9 +39,10 @@ class _Alarm:
     """The one SIGALRM handler of this process, shared by every executor in it, bounding the
     model code the parent runs (setup, init, check) with a watchdog.
 
-    A block costs no system call: it notes when it began, and one timer, set for twice the
-    watchdog, is renewed only when it would not cover the block (about once per watchdog
-    period while runs go on; a setitimer per block had cost 7% of the runs).  When the
+    A block costs no system call: it notes when it began, and one timer, set for 1.1 times
+    the watchdog, is renewed only when it would not cover the block (about every tenth of
+    a watchdog period while runs go on; a setitimer per block had cost 7% of the runs), so
+    a block is stopped between 1 and 1.1 times its watchdog.  When the
     timer rings inside a block past its watchdog, _Overran is raised there; inside a block
     not yet past it, the timer is set for the rest.  An alarm that is not ours goes to the
     handler that was there before (pytest-timeout's, say), or takes its default action, and
@@ -91,7 +93,7 @@ class _Alarm:
                 self.expires = None                 # whoever took the signal may have set the timer
             if self.expires is None and signal.getitimer(signal.ITIMER_REAL)[0]:
                 return True                         # someone else's timer: leave it be, unbounded
-            self._set(2 * seconds, now)
+            self._set(TIMER_SLACK * seconds, now)
         self.started, self.seconds = now, seconds
         return True
 
