@@ -25,6 +25,10 @@ BUILTIN_MODELS = {
 DEFAULT_MODEL = "thp-numa"
 
 
+#: The methods of Program a model overrides; its others are fuzzmm's own, not near misses of a helper.
+PROGRAM_HOOKS = ("setup", "init", "check", "default_scenario")
+
+
 class OverrideWarning(UserWarning):
     """A method of a model's class overrides nothing, though its name is close to one it could."""
 
@@ -172,7 +176,8 @@ def _variants_by_attribute(module, name_or_path):
 def _warn_near_misses(cls):
     """Warn of a method that overrides nothing while its name is a near miss of one its
     bases have: a misspelt override is never called, and the variant would look clean."""
-    inherited = {name for base in cls.__mro__[1:] for name in vars(base) if not name.startswith("__")}
+    inherited = {name for base in cls.__mro__[1:] if base is not Program for name in vars(base)
+                 if not name.startswith("__")} | set(PROGRAM_HOOKS)
     for name, value in vars(cls).items():
         if name in inherited or name.startswith("__") or not callable(value) or hasattr(value, "__fuzzmm_op__"):
             continue

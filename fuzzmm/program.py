@@ -25,12 +25,30 @@ def op(**domains):
     for name, values in domains.items():
         if not isinstance(values, (range, list, tuple)) or len(values) == 0:
             raise TypeError(f"@op argument {name!r} needs a non-empty range, list or tuple of values")
+        if not isinstance(values, range):
+            odd = next((v for v in values if not _plain(v)), _NONE)
+            if odd is not _NONE:
+                raise TypeError(f"@op argument {name!r} has the value {odd!r}: a domain holds numbers, strings, "
+                                f"None and tuples of those, which a corpus file stores as they are")
 
     def mark(fn):
         fn.__fuzzmm_op__ = tuple((name, values if isinstance(values, range) else tuple(_from_json(v) for v in values))
                                  for name, values in domains.items())
         return fn
     return mark
+
+
+_NONE = object()
+
+
+def _plain(value):
+    """Whether a value goes through JSON and back unchanged but for tuples: None, a bool, an
+    int, a finite float, a string, or a list or tuple of those."""
+    if value is None or type(value) in (bool, int, str):     # an IntEnum would come back a plain int
+        return True
+    if type(value) is float:
+        return value == value and value not in (float("inf"), float("-inf"))
+    return type(value) in (list, tuple) and all(_plain(v) for v in value)
 
 
 def _from_json(value):
@@ -59,6 +77,11 @@ def in_domain(value, domain):
     if isinstance(domain, range):
         return type(value) is int and value in domain
     return any(_same(value, v) for v in domain)
+
+
+#: Program's methods that fuzzmm calls and a model must not replace (it overrides setup,
+#: init, check, default_scenario and, to draw scenarios its own way, random_scenario).
+_MACHINERY = ("bind", "checked_default_scenario", "ops", "run_task", "check_definition", "validate")
 
 
 @dataclass(frozen=True)
@@ -237,6 +260,10 @@ class Program:
                 bound = f"{low} <= least <= most" + (f" <= {high}" if high else "")
                 raise FuzzmmError(f"{where}: `{attr}` must be a (least, most) pair of ints with {bound}, "
                                   f"not {value!r}")
+        for name in _MACHINERY:
+            if next(k for k in cls.__mro__ if name in vars(k)) is not Program:
+                raise FuzzmmError(f"{where}: {name} would replace fuzzmm's own Program.{name}; "
+                                  f"give the method another name")
         ops = cls.ops()
         if not ops:
             raise FuzzmmError(f"{where}: no @op methods to build a scenario from")

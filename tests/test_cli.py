@@ -84,6 +84,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
 
 
 BAD_MODELS = {
+    "a domain value a corpus file cannot store": (
+        "class A(Program):\n    @op(cfg=[{'mode': 1}])\n    def go(self, cfg): pass\n",
+        "@op argument 'cfg' has the value {'mode': 1}"),
+    "a helper that replaces fuzzmm's own method": (
+        "class A(Program):\n    @op()\n    def go(self): pass\n    def validate(self): pass\n",
+        "validate would replace fuzzmm's own Program.validate"),
     "two classes under one variant name": (
         "class A(Program):\n    @op(n=(1,))\n    def inc(self, n): pass\nclass B(A): pass\n",
         "both have variant 'default'"),
@@ -117,6 +123,18 @@ def test_a_misspelt_override_is_warned_of_in_one_line(tmp_path):
     assert proc.returncode == 0 and "mine" in proc.stdout
     assert proc.stderr.strip().splitlines() == ["fuzzmm: warning: Mine.numamigrate_isolate_pgae overrides nothing; "
                                                 "did you mean numamigrate_isolate_page?"]
+
+
+def test_a_helper_near_the_name_of_fuzzmm_s_own_method_is_not_warned_of(tmp_path):
+    """Only the methods a model overrides are near misses: a helper `revalidate` is not taken
+    for a misspelt Program.validate."""
+    model = tmp_path / "mine.py"
+    model.write_text("from fuzzmm.program import Program, op\nclass Mine(Program):\n"
+                     "    @op()\n    def go(self):\n        self.revalidate()\n"
+                     "    def revalidate(self):\n        return 0\n    def chek(self, scenario):\n        pass\n")
+    proc = fuzzmm("variants", "--model", str(model))
+    assert proc.returncode == 0
+    assert proc.stderr.strip().splitlines() == ["fuzzmm: warning: Mine.chek overrides nothing; did you mean check?"]
 
 
 @pytest.mark.parametrize("case", BAD_MODELS)
