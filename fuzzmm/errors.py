@@ -51,8 +51,9 @@ class Finding(BaseException):
     """A detector fired: `kind` is one of KINDS, `message` says what it saw."""
 
     def __init__(self, kind, message="", obj=None, function=None, tasks=()):
-        if kind not in KIND_CODE:
-            raise ValueError(f"unknown finding kind {kind!r}")
+        __tracebackhide__ = True        # a bad kind is the raiser's error, placed where it raised  # noqa: F841
+        if kind not in FINDING_KINDS:
+            raise ValueError(f"unknown finding kind {kind!r}; a Finding is one of: {', '.join(FINDING_KINDS)}")
         super().__init__(kind, message)
         self.kind = kind
         self.message = message

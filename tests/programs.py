@@ -460,3 +460,17 @@ class Exits(Program):
     def check(self, scenario):
         if self.asks(scenario, "check"):
             os._exit(0)
+
+
+class UnknownKind(Program):
+    """An op that reports a finding of a kind fuzzmm has no name for."""
+    name = "unknown-kind"
+    tasks = (1, 1)
+
+    def setup(self, pool):
+        self.x = pool.atomic(0)
+
+    @op()
+    def race(self):
+        self.x.add(1)
+        raise k.Finding("data-race", "two writers")

@@ -12,7 +12,7 @@ from fuzzmm.sched.search import Search
 
 from programs import (BusyWait, Crash, DefaultSpins, DoublePut, Exits, Forks, HiddenTake, LeakedLock, LockOrder,
                       LockOrderWithBystander, LockOrderWithWaiter, MutexTrylock, ParentSpins, Rendezvous, Spin,
-                      WeakTable, WeakTablePlainGet)
+                      UnknownKind, WeakTable, WeakTablePlainGet)
 
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
@@ -381,6 +381,14 @@ def test_model_code_that_exits_is_an_error_finding_and_the_executor_lives_on(mak
     assert result.finding is not None and result.finding.kind == "error"
     assert result.finding.function == function and "SystemExit" in result.finding.message
     assert os._exit.__module__ == "posix"   # the real one again, once the model code is done
+
+
+def test_a_finding_of_an_unknown_kind_is_an_error_where_the_model_raised_it(make_executor):
+    """Finding("data-race") is the model's mistake: an error at its raise, naming the kinds there are."""
+    ex = make_executor(UnknownKind, workers=1)
+    finding = ex.run(Scenario.of([[("race", ())]])).finding
+    assert finding.kind == "error" and finding.function == "UnknownKind.race"
+    assert "unknown finding kind 'data-race'" in finding.message and "use-after-free" in finding.message
 
 
 def test_the_hypothesis_strategy_keeps_a_hang_as_found_without_shrinking_it(make_executor):
