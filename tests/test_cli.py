@@ -169,7 +169,14 @@ def test_a_program_whose_setup_raises_is_one_line_without_an_empty_table(tmp_pat
     proc = fuzz_model_file(tmp_path, "class A(Program):\n    def setup(self, pool):\n"
                                      "        raise RuntimeError('boom')\n"
                                      "    @op(n=(1,))\n    def inc(self, n): pass\n")
-    assert one_line_error(proc) and "RuntimeError: boom" in proc.stderr and proc.stdout == ""
+    assert one_line_error(proc) and "A.setup raised RuntimeError: boom" in proc.stderr and proc.stdout == ""
+
+
+def test_a_pool_config_the_pool_cannot_take_is_one_line_naming_it(tmp_path):
+    """A misspelt pool_config key is refused naming pool_config, exit 2."""
+    proc = fuzz_model_file(tmp_path, "class A(Program):\n    pool_config = {'pagez': 4}\n"
+                                     "    @op(n=(1,))\n    def inc(self, n): pass\n")
+    assert one_line_error(proc) and "A.pool_config {'pagez': 4}: " in proc.stderr and proc.stdout == ""
 
 
 def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_path):

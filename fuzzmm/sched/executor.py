@@ -229,7 +229,12 @@ class Executor:
         self.runs = 0
         self._procs = [None] * self.nworkers
         self._scenario = None
-        self.pool = _core.Pool.create(**cls.pool_config)
+        try:
+            if isinstance(cls.pool_config, dict) and "name" in cls.pool_config:
+                raise ValueError("the pool's name is fuzzmm's to choose, unique to each executor")
+            self.pool = _core.Pool.create(**cls.pool_config)
+        except (TypeError, ValueError) as exc:
+            raise FuzzmmError(f"{cls.__qualname__}.pool_config {cls.pool_config!r}: {exc}") from None
         self._in_parent = _InParent(watchdog_s)         # given back by close()
         _ALARM.opened()
         try:
