@@ -152,9 +152,9 @@ cdef class _HeapLock:
         cdef int64_t s = _point(pool, False)
         cdef int32_t me = g_task + 2, held = fz_load32(self.w)
         if held == 0:
-            raise Finding("bad-unlock", f"{what} @{self.offset} unlocked while not held", obj=self.obj)
+            raise Finding("bad-unlock", f"{what} {describe_object(self.pool, self.obj, g_object_names)} unlocked while not held", obj=self.obj)
         if held != me:
-            raise Finding("bad-unlock", f"{what} @{self.offset} unlocked by task {g_task}, held by task {held - 2}", obj=self.obj)
+            raise Finding("bad-unlock", f"{what} {describe_object(self.pool, self.obj, g_object_names)} unlocked by task {g_task}, held by task {held - 2}", obj=self.obj)
         if not _controlled(pool):
             s = _restamp(pool)          # just before the lock is free (see _restamp)
         fz_store32(&self.w[1], 0)
@@ -272,9 +272,9 @@ cdef class RWSem:
         cdef int64_t s = _point(pool, False)
         cdef int32_t before = fz_load32(self.w)
         if write and before != -1:
-            raise Finding("bad-unlock", f"up_write on rwsem @{self.offset} not held for write", obj=self.obj)
+            raise Finding("bad-unlock", f"up_write on rwsem {describe_object(self.pool, self.obj, g_object_names)} not held for write", obj=self.obj)
         if not write and (before <= 0 or (self._bit() and not (fz_load32(&self.w[2]) & self._bit()))):
-            raise Finding("bad-unlock", f"up_read on rwsem @{self.offset} by task {g_task}, not a reader", obj=self.obj)
+            raise Finding("bad-unlock", f"up_read on rwsem {describe_object(self.pool, self.obj, g_object_names)} by task {g_task}, not a reader", obj=self.obj)
         if not _controlled(pool):
             s = _restamp(pool)          # just before the lock is free (see _restamp)
         if write:
