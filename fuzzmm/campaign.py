@@ -129,6 +129,10 @@ def _search(job, executor, search, seconds, messages, stopping):
             break
 
 
+#: How long a job may run past its budget before it is taken for stopped and killed: the
+#: run under way may hang (one watchdog), its replay too (another), its shrinking a third.
+JOB_GRACE_S = 3 * 10.0 * 1.1 + 10.0
+
 MINIMIZE_S = QUICK_S    # at most this long per new finding,
 MINIMIZE_SHARE = 0.1    # and this share of a job's budget for all of them
 
@@ -176,8 +180,7 @@ class Campaign:
         ctx = multiprocess.get_context("fork")
         messages, stop = ctx.Queue(), ctx.Event()
         self.cpus = CpuClaims(ctx)
-        waves = -(-len(self.jobs) // self.executors)
-        per_job = self.duration / waves
+        share = self.duration / -(-len(self.jobs) // self.executors)     # each job's share of the time
         start = self.start = time.monotonic()
         pending, running = list(self.jobs), {}
         last_progress = start
@@ -186,21 +189,23 @@ class Campaign:
             while pending or running:
                 while pending and len(running) < self.executors and not stop.is_set():
                     job = pending.pop(0)
-                    proc = ctx.Process(target=_job_main, args=(job, per_job, messages, stop, self.pct_depth,
-                                                                   self.cpus, self.store_spec),
+                    budget = self._budget(share, len(pending) + 1)
+                    proc = ctx.Process(target=_job_main, args=(job, budget, messages, stop, self.pct_depth,
+                                                               self.cpus, self.store_spec),
                                        name=f"fuzzmm-campaign-{job.variant}-{job.strategy}")
                     proc.start()
-                    running[job] = (proc, time.monotonic() - start)
+                    running[job] = (proc, time.monotonic() - start, budget)
                 if stop.is_set():
                     pending.clear()
                 self._drain(messages, running, timeout=0.2)
-                for job, (proc, _) in list(running.items()):
+                for job, (proc, offset, budget) in list(running.items()):
                     if not proc.is_alive() and job not in self.done:
                         self._drain(messages, running, timeout=0.5)
                         if job not in self.done:
-                            self.errors.append(f"{job.variant}/{job.strategy}: campaign process died")
-                            running.pop(job)
-                            self.cpus.release(proc.pid)
+                            self._lost(job, running, "campaign process died")
+                    elif time.monotonic() - start > offset + budget + JOB_GRACE_S:
+                        self._lost(job, running, f"still running {JOB_GRACE_S:g} s after its {budget:.1f} s "
+                                                 f"budget (stopped, or stuck outside a run); killed")
                 if time.monotonic() - last_progress >= 1.0:
                     last_progress = time.monotonic()
                     self.emit(self.progress())
@@ -211,17 +216,33 @@ class Campaign:
             while running and time.monotonic() < deadline:
                 try:
                     self._drain(messages, running, timeout=0.2)
-                    for job, (proc, _) in list(running.items()):
+                    for job, (proc, _, _) in list(running.items()):
                         if not proc.is_alive():     # its last word, if any, is in the queue by now
                             self._drain(messages, running, timeout=0.2)
                             running.pop(job, None)
                 except KeyboardInterrupt:
                     continue
-            for proc, _ in running.values():
-                proc.kill()
-        for proc, _ in running.values():
-            proc.join(1)
+            for job in list(running):
+                self._lost(job, running, "did not stop within 10 s of the interrupt; killed")
         return self.summary(interrupted)
+
+    def _budget(self, share, jobs_left):
+        """Seconds for a job starting now: the time left, split over the waves of jobs still
+        to start, so jobs that ran over (start-up, a hang kept) do not push the campaign past
+        its --duration; but never under half of its share, so every job gets a fair look."""
+        waves_left = -(-jobs_left // self.executors)
+        left = self.start + self.duration - time.monotonic()
+        return max(share / 2, left / waves_left)
+
+    def _lost(self, job, running, why):
+        """A job that will not report its end: kill it, say why, and free what it held."""
+        proc = running.pop(job)[0]
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        self.cpus.release(proc.pid)
+        self.errors.append(f"{job.variant}/{job.strategy}: {why}")
+        _core.cleanup_stale()       # its pool: its workers die with it (pdeathsig), the segment stays
 
     def _drain(self, messages, running, timeout):
         try:

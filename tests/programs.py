@@ -474,3 +474,17 @@ class UnknownKind(Program):
     def race(self):
         self.x.add(1)
         raise k.Finding("data-race", "two writers")
+
+
+class StopsItsJob(Program):
+    """An op that stops the process its worker serves, as a SIGSTOP from outside would."""
+    name = "stops-its-job"
+    tasks = (1, 1)
+
+    def setup(self, pool):
+        self.x = pool.atomic(0)
+
+    @op()
+    def stop(self):
+        self.x.add(1)
+        os.kill(os.getppid(), signal.SIGSTOP)

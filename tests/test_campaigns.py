@@ -310,6 +310,30 @@ def test_a_lock_held_by_a_stopped_campaign_is_named_and_not_waited_for_ever(tmp_
         holder.wait()
 
 
+def test_a_stopped_job_is_killed_after_its_grace_and_reported_with_nothing_left(tmp_path, monkeypatch):
+    """A job process that stops (SIGSTOP) no longer holds its campaign: past its budget and grace
+    it is killed, named in the errors, and its pool segment and workers are gone."""
+    from fuzzmm import campaign
+    from fuzzmm.models import ProgramRef
+    monkeypatch.setattr(campaign, "JOB_GRACE_S", 2.0)
+    job = campaign.Job("programs", "default", ProgramRef("programs", "StopsItsJob"), "pct", 1)
+    events = []
+    began = time.monotonic()
+    summary = campaign.Campaign([job], 1.0, 1, str(tmp_path / "c"), events.append).run()
+    assert time.monotonic() - began < 15
+    (error,) = summary["errors"]
+    assert error.startswith("default/pct: still running 2 s after its 1.0 s budget"), error
+    assert not [n for n in os.listdir("/dev/shm") if n.startswith("fuzzmm-") and not _owner_alive(n)]
+
+
+def _owner_alive(segment):
+    try:
+        os.kill(int(segment.split("-")[1]), 0)
+        return True
+    except (ProcessLookupError, ValueError):
+        return False
+
+
 def test_opening_a_corpus_keeps_temp_files_of_live_writers(tmp_path):
     """Opening a corpus removes a dead writer's half-written file but never one still being written."""
     from fuzzmm.corpus.store import open_store
