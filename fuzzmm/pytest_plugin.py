@@ -56,13 +56,16 @@ def pytest_configure(config):
                                     "choose from ci, dev, long")
     dirs = []
     for given in config.getoption("fuzzmm_corpus"):
+        if not given:               # an unset variable expanded into the option: not "this directory"
+            raise pytest.UsageError("fuzzmm: --fuzzmm-corpus needs a directory, not an empty string")
         dirs.append(Path(config.invocation_params.dir, given))
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         dirs.extend(Path(p) for p in config.getini("fuzzmm_corpus"))
     resolved = []
     for d in dirs:
         if not d.is_dir():
-            raise pytest.UsageError(f"fuzzmm: corpus directory {d} does not exist")
+            raise pytest.UsageError(f"fuzzmm: corpus directory {d} "
+                                    f"{'is not a directory' if d.exists() else 'does not exist'}")
         if d.resolve() not in [r.resolve() for r in resolved]:
             resolved.append(d)
     config.stash[_DIRS] = resolved
@@ -168,10 +171,36 @@ def _corpus_files(directory):
                   if p.suffix == ".json" and not p.name.startswith(".tmp-") and p.is_file())
 
 
+def pytest_collect_file(file_path, parent):
+    """A corpus file pytest meets on its own: one named on the command line (as the node id a
+    failure printed, `corpus/x.json::replay`), or one in a corpus directory it walks."""
+    if file_path.suffix != ".json" or file_path.name.startswith(".tmp-"):
+        return None
+    config = parent.config
+    if file_path.parent.resolve() in [d.resolve() for d in config.stash.get(_DIRS, [])] \
+            or file_path.resolve() in _named_paths(config):
+        return CorpusFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _named_paths(config):
+    """The paths the command line names, without their ::node parts."""
+    return [Path(config.invocation_params.dir, arg.split("::")[0]).resolve() for arg in config.args]
+
+
 @pytest.hookimpl(tryfirst=True)          # before -k, -m and --deselect filter the items
 def pytest_collection_modifyitems(session, config, items):
+    """Every corpus directory's files, but those pytest collected itself (walking the
+    directory), and none of a directory the command line named a path in: that path
+    chose what to run."""
+    collected = {item.path.resolve() for item in items if isinstance(item, CorpusItem)}
+    named = _named_paths(config)
     for directory in config.stash.get(_DIRS, []):
+        if any(path == directory.resolve() or directory.resolve() in path.parents for path in named):
+            continue
         for path in _corpus_files(directory):
+            if path.resolve() in collected:
+                continue
             try:
                 nodeid = path.relative_to(config.rootpath).as_posix()
             except ValueError:

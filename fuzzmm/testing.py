@@ -109,14 +109,22 @@ def _model_name(cls, ref):
 
 
 def _source_file(source):
-    """A program's module named by its file (absolute), so the corpus line replays from any
-    directory: a test module or a project module imports only where pytest put it on the
-    path.  fuzzmm's own modules keep their names, which import anywhere."""
+    """How the corpus line names a program's module.  By its dotted name when that name
+    finds the same file from the working directory (the project's root, in CI): the line
+    then replays in any checkout, run from its root, and a package's relative imports
+    work.  Else by its absolute file (a test module pytest imported by its bare name),
+    which replays from any directory of this checkout only.  fuzzmm's own modules keep
+    their names, which import anywhere."""
     from fuzzmm.models import is_file_source
     if is_file_source(source) or source.split(".")[0] == "fuzzmm":
         return source
     path = getattr(sys.modules.get(source), "__file__", None)
-    return os.path.abspath(path) if path else source
+    if not path:
+        return source
+    by_name = os.path.join(os.getcwd(), *source.split("."))
+    if os.path.abspath(path) in (by_name + ".py", os.path.join(by_name, "__init__.py")):
+        return source
+    return os.path.abspath(path)
 
 
 def swimlane_text(result, scenario, names=None, limit=SWIMLANE_LINES):
@@ -192,18 +200,23 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     object; `overrides` replace single settings (max_examples=..., ...).
     `max_step` bounds the steps at which switches are drawn (default: the
     steps of the program's default scenario).  Shrinking stops after
-    `shrink_s` seconds (default: per profile, SHRINK_SECONDS) with the
-    smallest failure so far.  Returns a FuzzResult.
+    `shrink_s` seconds with the smallest failure so far; by default after
+    SHRINK_SECONDS of the profile, or, in a derandomized profile (ci), after
+    SHRINK_RUNS runs, so that a slow machine reports what a fast one does.  A
+    hang the watchdog ended is reported as first found, unshrunk: each try of
+    it would last the watchdog.  Returns a FuzzResult.
     """
     from hypothesis import given, settings as Settings
     from hypothesis.reporting import with_reporter
     from fuzzmm import strategies as fz_strategies
     from fuzzmm.errors import FuzzmmError
+    from fuzzmm.sched.schedule import past_watchdog
 
     if (error := _expect_error(expect)) is not None:
         raise FuzzmmError(error)
     if isinstance(profile, str) and profile not in PROFILES:
         raise FuzzmmError(f"profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    shrink_in_runs = shrink_s is None       # the profile's bound, counted in runs where derandomized
     if profile is None or isinstance(profile, str):
         name = profile or active_profile()[0]
         settings, profile = profile_settings(name), f"fuzzmm-{name}"
@@ -226,8 +239,14 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     if default is not None and not min(cls.tasks[0], ntasks) <= default.ntasks <= ntasks:
         default = None
     if max_step is None:
-        max_step = executor.run(default).steps if default is not None else 0
-        max_step = min(max(16, max_step), 5000)
+        sized = executor.run(default) if default is not None else None
+        max_step = min(max(16, sized.steps if sized else 0), 5000)
+        if sized is not None and sized.finding is not None and past_watchdog(sized.finding.kind,
+                                                                             sized.finding.message):
+            if expect is None:      # found already, and every further try would last the watchdog
+                raise FuzzFailure(_failure_report(executor, sized.finding, default, sized.schedule, profile, 1))
+            if _matches(sized.finding, expect):
+                return FuzzResult(1, sized.finding, default, sized.schedule)
 
     class _Finding(Exception):
         pass
@@ -242,7 +261,7 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
         that a slow or loaded machine reports the same reproducer as a fast one."""
         if state["first_failure_t"] is None or shrink_s is None:
             return False
-        if settings.derandomize and shrink_s > 0:
+        if settings.derandomize and shrink_in_runs and shrink_s > 0:
             return state["runs"] - state["first_failure_run"] > SHRINK_RUNS
         return time.monotonic() - state["first_failure_t"] > shrink_s
 
@@ -254,6 +273,9 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
         finding = result.finding
         if finding is None or not result.switches_complete:
             return          # a run whose switches were not all recorded could not be reported as a replay
+        if past_watchdog(finding.kind, finding.message) and not (expect and _matches(finding, expect)):
+            state["failed" if expect is None else "other"] = (finding, scenario, result.schedule)
+            raise _Stop()   # not shrunk, nor searched past: each such run lasts the watchdog
         if expect is None:
             # Every failing example Hypothesis tries after the first is smaller than the last.
             state["failed"] = (finding, scenario, result.schedule)

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -172,10 +173,24 @@ def test_clean_corpus_passes_and_the_ini_setting_replays_it_without_arguments(py
     pytester.runpytest_inprocess("test_plain.py", "-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
-def test_a_missing_corpus_directory_is_a_usage_error(pytester):
-    result = pytester.runpytest_inprocess("--fuzzmm-corpus", "nowhere", "-p", "no:cacheprovider")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*fuzzmm: corpus directory *nowhere does not exist*"])
+def test_a_corpus_directory_that_is_missing_a_file_or_empty_is_a_usage_error(pytester):
+    """--fuzzmm-corpus naming nothing, a file, or "" (an unset variable) is a usage error saying which."""
+    pytester.makefile(".py", progs="")
+    for given, says in (("nowhere", "*fuzzmm: corpus directory *nowhere does not exist*"),
+                        ("progs.py", "*fuzzmm: corpus directory *progs.py is not a directory*"),
+                        ("", "*fuzzmm: --fuzzmm-corpus needs a directory, not an empty string*")):
+        result = pytester.runpytest_inprocess("--fuzzmm-corpus", given, "-p", "no:cacheprovider")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([says])
+
+
+def test_a_corpus_item_runs_alone_by_the_node_id_its_failure_printed(pytester, lost_update_doc):
+    """`pytest corpus/one.json::replay` runs that item only, with or without --fuzzmm-corpus."""
+    write_corpus(pytester.path / "corpus", {"one.json": lost_update_doc, "two.json": lost_update_doc})
+    for extra in ((), ("--fuzzmm-corpus", "corpus")):
+        result = pytester.runpytest_inprocess(*extra, "corpus/one.json::replay", "-v", "-p", "no:cacheprovider")
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines(["corpus/one.json::replay PASSED*"])
 
 
 # ---- fuzz tests ----
@@ -219,12 +234,12 @@ def test_fuzz_test_passes_clean_and_expected_and_reports_a_finding_as_signature_
                                  "--fuzzmm-profile", "ci", "-p", "no:cacheprovider").assert_outcomes(passed=2)
 
 
-def test_the_corpus_line_of_a_program_in_a_test_module_replays_from_anywhere(pytester, tmp_path):
-    """A program defined in the test module itself is named by its file, so `fuzzmm replay` of the
-    printed line works outside pytest, from another directory."""
-    pytester.makepyfile(test_inline="""
+def test_the_corpus_line_names_the_program_s_module_so_it_replays_the_checkout_it_runs_in(pytester, tmp_path):
+    """A program in a module importable from the project's root is named by its module, not its
+    file: the printed line replays from the root, and in a copy of the project with the bug fixed
+    it replays that copy's code (and so no longer reproduces)."""
+    racy = """
         from fuzzmm.program import Program, op
-        from fuzzmm.testing import fuzz_test
 
         class Racy(Program):
             name, tasks = "inline", (2, 2)
@@ -238,17 +253,22 @@ def test_the_corpus_line_of_a_program_in_a_test_module_replays_from_anywhere(pyt
 
             def check(self, scenario):
                 assert self.x.peek() == sum(args[0] for task in scenario.tasks for _, args in task)
-
-        test_racy = fuzz_test(Racy)
-    """)
+    """
+    pytester.makepyfile(racy=racy, test_racy="from fuzzmm.testing import fuzz_test\nfrom racy import Racy\n"
+                                             "test_racy = fuzz_test(Racy)\n")
     result = pytester.runpytest_inprocess("--fuzzmm-profile", "ci", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     line = next(x for x in failure_sections(result).splitlines() if x.startswith('{"format"'))
-    assert json.loads(line)["program"] == f"{pytester.path / 'test_inline.py'}:Racy"
-    (tmp_path / "saved.json").write_text(line)
-    replay = subprocess.run([sys.executable, "-m", "fuzzmm", "replay", str(tmp_path / "saved.json")],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
-    assert replay.returncode == 1, replay.stderr
+    assert json.loads(line)["program"] == "racy:Racy"
+    clone = tmp_path / "clone"
+    (clone / "corpus").mkdir(parents=True)
+    (clone / "racy.py").write_text(textwrap.dedent(racy).replace("self.x.store(self.x.load() + n)", "self.x.add(n)"))
+    for root in (pytester.path, clone):
+        (root / "corpus" / "saved.json").parent.mkdir(exist_ok=True)
+        (root / "corpus" / "saved.json").write_text(line)
+    replays = [subprocess.run([sys.executable, "-m", "fuzzmm", "replay", "corpus/saved.json"],
+                              capture_output=True, text=True, cwd=root, timeout=60) for root in (pytester.path, clone)]
+    assert [r.returncode for r in replays] == [1, 0], [r.stderr for r in replays]
 
 
 def test_in_ci_the_short_summary_gives_a_failure_one_line(pytester, monkeypatch):
@@ -386,6 +406,24 @@ def test_a_lock_order_cycle_found_by_hypothesis_shrinks_to_a_run_that_shows_it_w
     assert "lock-order@" in text and "warning" not in text
     scenario = text.split("scenario:", 1)[1].splitlines()[0]
     assert "ab()" in scenario and "ba()" in scenario
+
+
+@pytest.mark.parametrize("shown_by", ["default scenario", "search"])
+def test_a_hang_the_watchdog_ended_fails_a_fuzz_test_as_first_found_unshrunk(make_executor, shown_by):
+    """A run past the watchdog fails the test at once, whether the default scenario shows it or
+    the search does: no example more is tried, since each would last the watchdog."""
+    from fuzzmm.program import Scenario
+    from fuzzmm.testing import FuzzFailure, fuzz
+    from programs import Spin
+    ex = make_executor(Spin, watchdog_s=0.5)
+    if shown_by == "search":
+        ex.program.default_scenario = lambda: Scenario.of([[("work", ())]])
+    with pytest.raises(FuzzFailure) as failure:
+        fuzz(ex, "ci", shrink_s=None)
+    text = str(failure.value)
+    assert "fuzzmm found hang@Spin.spin_python" in text, text
+    runs = int(text.split(" runs, profile")[0].rsplit(" in ", 1)[1])
+    assert runs == 1 if shown_by == "default scenario" else runs < 50, text
 
 
 def test_sigterm_during_a_fuzzmm_test_leaves_no_segment(tmp_path):
