@@ -280,6 +280,12 @@ class DoublePut(Program):
         assert page.state()["refcount"] == 1, "the mapping lost its page"
 
 
+class DoublePutInPairs(DoublePut):
+    """The double put, in a program that says its scenarios have two tasks."""
+    name = "double-put-in-pairs"
+    tasks = (2, 2)
+
+
 class CheckThenPut(DoublePut):
     """Each task unmaps the page if a flag says it is still mapped, and clears the flag
     afterwards: both can pass the check, and the second unmaps a freed page."""

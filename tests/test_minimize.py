@@ -30,6 +30,18 @@ def test_a_random_walk_lost_update_shrinks_to_two_single_increments(make_executo
     assert ex.run(small.scenario, small.schedule).finding.signature == big.signature
 
 
+def test_a_reproducer_keeps_as_many_tasks_as_the_program_runs_at_least(make_executor):
+    """A bug one task shows alone still shrinks to two tasks where the program runs two at least."""
+    from programs import DoublePutInPairs
+    ex = make_executor(DoublePutInPairs)
+    scenario = Scenario.of([[("use", (True,)), ("use", (False,))], [("use", (False,)), ("use", (True,))]])
+    found = ex.run(scenario)
+    big = Entry(model="m", variant="default", program=str(ex.ref), scenario=scenario, schedule=Schedule(),
+                kind=found.finding.kind, signature=found.finding.signature)
+    small = corpus.minimize(big, ex)
+    assert small.scenario.ntasks == 2 and sum(len(t) for t in small.scenario.tasks) == 2
+
+
 def test_h1_from_a_random_campaign_shrinks_to_two_tasks_and_two_switches(make_executor):
     """The mel NR_ISOLATED leak found by random walk shrinks to at most 2 tasks and 2 switches."""
     ref = load_model("thp-numa").ref("mel")

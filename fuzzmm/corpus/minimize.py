@@ -25,10 +25,10 @@ def _renumber(switches, removed_task):
     return out
 
 
-def _candidates(entry, ops):
+def _candidates(entry, ops, min_tasks=1):
     tasks = [list(t) for t in entry.scenario.tasks]
     switches = list(entry.schedule.switches)
-    if len(tasks) > 1:
+    if len(tasks) > max(1, min_tasks):          # never fewer tasks than the program says it runs
         for t in range(len(tasks)):
             yield tasks[:t] + tasks[t + 1:], _renumber(switches, t)
     for t, task in enumerate(tasks):
@@ -105,7 +105,7 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None, a
     hopeless = set()            # smaller scenarios a search already failed on
     while improved and not budget.spent():
         improved = False
-        for tasks, switches in _candidates(best, ops):
+        for tasks, switches in _candidates(best, ops, type(executor.program).tasks[0]):
             candidate = replace(best, scenario=Scenario.of(tasks), schedule=Schedule.of_switches(switches))
             if candidate.size >= best.size and candidate.scenario == best.scenario:
                 continue
