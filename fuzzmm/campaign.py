@@ -15,6 +15,7 @@ import multiprocess
 
 from fuzzmm import _core, corpus
 from fuzzmm.corpus.store import open_store
+from fuzzmm.corpus import files
 from fuzzmm.corpus.files import Entry
 from fuzzmm.corpus.minimize import QUICK_S
 from fuzzmm.errors import FuzzmmError
@@ -145,12 +146,13 @@ class Record:
     first_found_s: float
     corpus_file: str
     strategy: str
-    known: bool = False     # the corpus held this signature before the campaign found it
+    known: bool = False     # the corpus held a reproducer of this signature no larger, and kept it
+    replaced: bool = False  # the corpus held a larger one of the same file name, which this replaced
 
     def to_json(self):
         return {"variant": self.variant, "kind": self.kind, "signature": self.signature,
                 "first_found_s": round(self.first_found_s, 3), "corpus_file": self.corpus_file,
-                "strategy": self.strategy, "known": self.known}
+                "strategy": self.strategy, "known": self.known, "replaced": self.replaced}
 
 
 class Campaign:
@@ -266,19 +268,22 @@ class Campaign:
             doc, elapsed = message[2], message[3]
             entry = corpus.load_doc(doc)
             key = (job.variant, entry.signature)
-            known = key not in self.records and self.store.holds(entry)
+            unsaved = None
             try:
-                path = self.store.save(entry)
-            except FuzzmmError as exc:      # the finding is still reported; the summary says why no file
-                path = None
+                path, outcome = self.store.save(entry)
+            except FuzzmmError as exc:      # the finding is still reported, with its reproducer
+                path, outcome, unsaved = None, None, str(exc)
                 self.errors.append(str(exc))
             if key in self.records and self.records[key].corpus_file is None:
                 self.records[key].corpus_file = path
             if key not in self.records:
                 record = Record(job.variant, entry.kind, entry.signature, offset + elapsed, path, job.strategy,
-                                known)
+                                known=outcome == files.KEPT, replaced=outcome == files.REPLACED)
                 self.records[key] = record
-                self.emit({"event": "finding", **record.to_json(), "message": entry.message})
+                event = {"event": "finding", **record.to_json(), "message": entry.message}
+                if unsaved is not None:     # the reproducer is in the output, or it is nowhere
+                    event.update(unsaved=unsaved, reproducer=entry.to_json())
+                self.emit(event)
         elif kind == "done":
             self.runs[job] = message[2]
             if message[3]:

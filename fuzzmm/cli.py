@@ -348,7 +348,7 @@ def cmd_export(args):
         if isinstance(entry, FuzzmmError):
             print(f"fuzzmm: warning: skipped {entry}", file=sys.stderr)
             continue
-        path = files.save(args.dir, entry)
+        path = files.save(args.dir, entry)[0]
         if path not in written:
             print(path)
         written.add(path)

@@ -1,4 +1,5 @@
 """What a person reads: progress lines, the end-of-campaign table, the swimlane of a run."""
+import json
 import sys
 
 from fuzzmm.trace import records
@@ -7,9 +8,13 @@ from fuzzmm.trace import records
 def print_event(event):
     """Text rendering of a campaign event: findings as they come, progress on stderr."""
     if event["event"] == "finding":
+        where = event["corpus_file"] or f"not saved ({event.get('unsaved')})"
+        note = " (already in the corpus)" if event.get("known") else \
+            " (replaced a larger reproducer)" if event.get("replaced") else ""
         print(f"[{event['first_found_s']:7.2f}s] {event['variant']}: {event['signature']} "
-              f"({event['strategy']}) -> {event['corpus_file']}"
-              + (" (already in the corpus)" if event.get("known") else ""), flush=True)
+              f"({event['strategy']}) -> {where}{note}", flush=True)
+        if "reproducer" in event:
+            print(json.dumps(event["reproducer"], separators=(",", ":")), flush=True)
     elif event["event"] == "progress":
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(event["findings_by_kind"].items())) or "none"
         line = (f"{event['elapsed_s']:7.1f}s  {event['runs']} runs  {event['runs_per_s']:.0f} runs/s  "

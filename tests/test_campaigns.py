@@ -212,10 +212,12 @@ def test_a_finding_the_corpus_already_held_is_told_apart_from_a_new_one(tmp_path
                               capture_output=True, text=True, timeout=60)
     first = [json.loads(line) for line in campaign("--json").stdout.splitlines()]
     second = [json.loads(line) for line in campaign("--json").stdout.splitlines()]
-    for events, known in ((first, False), (second, True)):
-        finding = next(e for e in events if e["event"] == "finding")
-        assert finding["known"] is known and events[-1]["findings"][0]["known"] is known
-    assert "(already in the corpus)" in campaign().stdout
+    finding = next(e for e in first if e["event"] == "finding")
+    assert not finding["known"] and not finding["replaced"] and not first[-1]["findings"][0]["known"]
+    finding = next(e for e in second if e["event"] == "finding")       # kept, or replaced by a smaller one
+    assert finding["known"] != finding["replaced"] and second[-1]["findings"][0]["known"] == finding["known"]
+    text = campaign().stdout
+    assert "(already in the corpus)" in text or "(replaced a larger reproducer)" in text
 
 
 def test_a_reproducer_named_by_hand_is_known_and_kept(tmp_path):
@@ -264,9 +266,51 @@ def test_saving_over_a_damaged_file_of_the_same_name_keeps_it_aside(tmp_path):
     entry = lost_update_entry([(2, 1)])
     target = tmp_path / entry.file_name(base=str(tmp_path))
     target.write_text('{"hand-edited": ')
-    assert files.save(str(tmp_path), entry) == str(target)
-    assert (tmp_path / (target.name + ".bad")).read_text() == '{"hand-edited": '
+    (tmp_path / (target.name + ".bad")).write_text("moved aside before")
+    assert files.save(str(tmp_path), entry) == (str(target), files.REPLACED)
+    assert (tmp_path / (target.name + ".bad")).read_text() == "moved aside before"
+    assert (tmp_path / (target.name + ".bad.1")).read_text() == '{"hand-edited": '
     assert files.load(str(target)).signature == entry.signature
+
+
+def test_a_file_of_a_newer_format_or_one_a_person_added_to_is_kept_as_it_is(tmp_path):
+    """A larger reproducer under the finding's file name stays, byte for byte, when it is of a
+    format this fuzzmm cannot read, or has fixed_in or a field of a person's own; the finding is
+    reported as held."""
+    entry = lost_update_entry([(2, 1)])
+    target = tmp_path / entry.file_name(base=str(tmp_path))
+    larger = lost_update_entry([(2, 1), (3, 0), (4, 1)]).to_json(base=str(tmp_path))
+    for doc in ({**larger, "format": 2}, {**larger, "fixed_in": ["fixed"]}, {**larger, "note": "see bug 42"}):
+        target.write_text(json.dumps(doc))
+        assert files.save(str(tmp_path), entry) == (str(target), files.KEPT)
+        assert json.loads(target.read_text()) == doc
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", target.name]
+
+
+def test_a_field_of_a_person_s_own_survives_a_load_and_a_write(tmp_path):
+    """What fuzzmm does not write itself (a note) is read with the file and written back with it."""
+    doc = {**lost_update_entry([(2, 1)]).to_json(), "note": {"bug": 42}}
+    entry = files.load_doc(doc)
+    assert entry.extra == {"note": {"bug": 42}} and entry.to_json()["note"] == {"bug": 42}
+
+
+def test_a_finding_that_cannot_be_saved_is_reported_with_its_reproducer(tmp_path, monkeypatch):
+    """A corpus that takes no more files (a full disk) loses no finding: its event carries the
+    reproducer, and the summary says why there is no file."""
+    import errno
+    from fuzzmm import campaign
+    from fuzzmm.models import load_model
+
+    def full(path, doc):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+    monkeypatch.setattr(files, "write_atomic", full)
+    job = campaign.Job("lost-update", "racy", load_model("lost-update").ref("racy"), "pct", 1)
+    events = []
+    summary = campaign.Campaign([job], 1.0, 1, str(tmp_path), events.append).run()
+    finding = next(e for e in events if e["event"] == "finding")
+    assert finding["corpus_file"] is None and "No space left on device" in finding["unsaved"]
+    assert files.load_doc(finding["reproducer"]).signature == finding["signature"]
+    assert any("No space left on device" in error for error in summary["errors"])
 
 
 def _save_when_both_are_ready(barrier, directory, switches):

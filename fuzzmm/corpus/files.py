@@ -32,7 +32,14 @@ class Entry:
     message: str = ""
     found_by: dict = field(default_factory=dict)
     fixed_in: list = field(default_factory=list)   # variants on which it must not reproduce
+    extra: dict = field(default_factory=dict)      # fields fuzzmm does not write (a person's note), kept
     path: str = None
+
+    @property
+    def curated(self):
+        """Whether a person has added to the file (fixed_in, a field of their own): it is theirs,
+        and a campaign does not replace it with a smaller reproducer of its own."""
+        return bool(self.fixed_in or self.extra)
 
     @property
     def size(self):
@@ -49,6 +56,7 @@ class Entry:
         directory (where the file goes), so a corpus moves with its project."""
         relative = _relative_to(base)
         return {
+            **self.extra,
             "format": FORMAT_VERSION,
             "fuzzmm": fuzzmm.__version__,
             "model": _map_path(self.model, relative),
@@ -141,6 +149,7 @@ def load_doc(doc, path="<corpus entry>", base=None):
                      scenario=scenario, schedule=schedule, kind=kind,
                      signature=signature.get("signature", kind), message=doc.get("message", ""),
                      found_by=doc.get("found_by", {}), fixed_in=fixed,
+                     extra={k: v for k, v in doc.items() if k not in _FIELDS},
                      path=None if path == "<corpus entry>" else str(path))
     except FuzzmmError as exc:
         if str(exc).startswith(str(path)):
@@ -154,10 +163,11 @@ _FIELD_TYPES = (                 # (where, field, JSON type, required)
     ((), "model", str, True), ((), "variant", str, True), ((), "program", str, True),
     ((), "signature", dict, True), ((), "schedule", dict, True), ((), "scenario", list, True),
     ((), "message", str, False), ((), "found_by", dict, False),
-    (("signature",), "kind", str, True), (("signature",), "signature", str, False),
+    (("signature",), "kind", str, True), (("signature",), "signature", str, True),
     (("schedule",), "switches", list, True),
 )
 _JSON_NAMES = {str: "a string", dict: "an object", list: "a list"}
+_FIELDS = {"format", "fuzzmm", "fixed_in"} | {name for where, name, _, _ in _FIELD_TYPES if not where}
 
 
 def _check_types(doc):
@@ -236,27 +246,58 @@ def _known(directory, entry, path):
         _keys[directory] = (os.stat(directory).st_mtime_ns, _keys[directory][1])
 
 
+WRITTEN, REPLACED, KEPT = "written", "replaced", "kept"     # what save() did
+
+
 def save(directory, entry):
     """Store `entry` unless the corpus already holds a reproducer of its key that is no larger.
 
-    Returns the path that holds the signature's reproducer afterwards.  A smaller one
-    goes under its generated name; a file named by hand is never overwritten.
+    Returns (path, outcome): the path that holds the signature's reproducer afterwards, and
+    WRITTEN (the first of its key), REPLACED (a larger or unreadable file of its name gave
+    way) or KEPT (the corpus's own stays).  A smaller one goes under its generated name;
+    a file named by hand, one a person added to (Entry.curated), and one in a newer
+    format are never overwritten; an unreadable one moves aside to a free `.bad` name.
     """
     path = os.path.join(directory, entry.file_name(base=directory))
     os.makedirs(directory, exist_ok=True)
     with lock.held(directory):      # compare and write as one step against other campaigns
         held = holder(directory, entry)
+        outcome = WRITTEN
         if held is not None:
             try:
                 old = load(held)
-                if old.size <= entry.size:
-                    return held
-            except FuzzmmError:     # an unreadable file of the same name moves aside, kept for its owner
-                os.replace(held, held + ".bad")
+                if old.size <= entry.size or old.curated:
+                    return held, KEPT
+            except FuzzmmError:
+                if _newer_format(held):
+                    return held, KEPT
+                os.replace(held, _free_name(held + ".bad"))     # kept for its owner to look at
+            outcome = REPLACED if held == path else WRITTEN
         write_atomic(path, entry.to_json(base=directory))
         _known(directory, entry, path)
     entry.path = path
-    return path
+    return path, outcome
+
+
+def _newer_format(path):
+    """Whether the file is a corpus file of a format newer than this fuzzmm reads."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path, encoding="utf-8") as f:
+            version = json.load(f).get("format")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return False
+    return type(version) is int and version > FORMAT_VERSION
+
+
+def _free_name(path):
+    """`path`, or `path.1`, `path.2`...: the first that names nothing."""
+    candidate, n = path, 0
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = f"{path}.{n}"
+    return candidate
 
 
 def entries(directory):

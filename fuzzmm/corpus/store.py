@@ -40,6 +40,7 @@ class DirectoryStore:
         files.clean_temp(os.path.join(path, ".state"))
 
     def save(self, entry):
+        """(path, outcome) as files.save says."""
         try:
             return files.save(self.path, entry)
         except OSError as exc:
@@ -47,10 +48,6 @@ class DirectoryStore:
 
     def entries(self):
         return files.entries(self.path)
-
-    def holds(self, entry):
-        """Whether the corpus already has a file for the entry's signature, by any name."""
-        return files.holder(self.path, entry) is not None
 
     def load_state(self, name):
         try:
@@ -113,7 +110,8 @@ class RedisStore:
         return entry.key(base=os.getcwd())
 
     def save(self, entry):
-        """Store the entry unless a smaller one of its signature is there, atomically."""
+        """Store the entry unless a smaller one of its signature is there, atomically:
+        (where, outcome) as files.save says."""
         import redis
         try:
             return self._save(entry)
@@ -129,10 +127,13 @@ class RedisStore:
                 try:
                     pipe.watch(REDIS_KEY)
                     old = pipe.hget(REDIS_KEY, field)
+                    outcome = files.WRITTEN if old is None else files.REPLACED
                     if old is not None:
                         try:
-                            if files.load_doc(json.loads(old)).size <= entry.size:
+                            held = files.load_doc(json.loads(old))
+                            if held.size <= entry.size or held.curated:
                                 pipe.unwatch()
+                                outcome = files.KEPT
                                 break
                         except (FuzzmmError, ValueError):
                             pass
@@ -142,15 +143,7 @@ class RedisStore:
                     break
                 except redis.WatchError:
                     continue
-        return f"{self.where}#{field}"
-
-    def holds(self, entry):
-        """Whether the corpus already has an entry for the entry's signature."""
-        import redis
-        try:
-            return bool(self.client.hexists(REDIS_KEY, self._field(entry)))
-        except redis.RedisError:
-            return False
+        return f"{self.where}#{field}", outcome
 
     def entries(self):
         out = []
@@ -164,10 +157,6 @@ class RedisStore:
 
     def dedup(self):
         return []            # one field per signature: Redis never holds duplicates
-
-    def export(self, directory):
-        """Write every entry as a file in `directory` (for replay and CI); returns the paths."""
-        return [files.save(directory, entry) for _, entry in self.entries() if not isinstance(entry, Exception)]
 
     def load_state(self, name):
         raw = self.client.hget(REDIS_STATE_KEY, name)
