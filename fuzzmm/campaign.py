@@ -35,7 +35,7 @@ class Job:
 
 
 class _Termination:
-    """SIGTERM to a job, as when the whole process group is sent it, asks the search to stop
+    """SIGTERM (or SIGHUP) to a job, as when the whole process group is sent it, asks the search to stop
     at its next progress tick (twice a second), so the job still reports its runs and
     findings and closes its executor, as Ctrl-C does; a second SIGTERM exits at once."""
 
@@ -53,6 +53,8 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpus, store_spec):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     terminated = _Termination()
     signal.signal(signal.SIGTERM, terminated)
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, terminated)        # sent with the campaign's own when its terminal goes
     _core.set_pdeathsig()           # a campaign killed outright takes its jobs with it
 
     def stopping():

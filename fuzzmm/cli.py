@@ -104,7 +104,8 @@ def _parser():
 
 
 def _interrupt(signum, frame):
-    """SIGTERM ends a command the way Ctrl-C does: summary printed, nothing left behind."""
+    """SIGTERM or SIGHUP ends a command the way Ctrl-C does: findings saved, summary printed,
+    nothing left behind."""
     raise KeyboardInterrupt
 
 
@@ -124,6 +125,8 @@ def main(argv=None):
         parser.print_help()
         return 2
     signal.signal(signal.SIGTERM, _interrupt)
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:      # as nohup leaves it
+        signal.signal(signal.SIGHUP, _interrupt)               # a closed terminal or ssh session
     try:
         empty = [name for name, value in vars(args).items()
                  if value == "" or isinstance(value, list) and "" in value]
@@ -238,7 +241,10 @@ def cmd_replay(args):
 
 
 def _check_trace_writable(path):
-    """Refuse a --trace-json file that could not be written, before the replay runs rather than after."""
+    """Refuse a --trace-json file that could not be written, before the replay runs rather than
+    after, and one that is a corpus file."""
+    if os.path.isfile(path):
+        _refuse_other_reproducer(path, "--trace-json")
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         reason = "is a directory; --trace-json names the file to write"
@@ -280,6 +286,9 @@ def cmd_minimize(args):
         raise FuzzmmError(f"{out}: not a regular file; -o writes a corpus file in its place")
     if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
         raise FuzzmmError(f"{out}: no such directory")
+    if args.output and os.path.isfile(out) and not os.path.samefile(out, args.file):
+        _refuse_other_reproducer(out, "-o", entry)
+    _check_directory_writable(out)
     with contextlib.ExitStack() as stack:
         executor = stack.enter_context(Executor(corpus.checked_ref(entry), workers=entry.scenario.ntasks))
         first = corpus.replay(entry, executor=executor)
@@ -307,6 +316,33 @@ def cmd_minimize(args):
           f"{small.scenario.describe()}; switches {list(small.schedule.switches)}"
           + ("; interrupted, the smallest so far" if interrupted else ""))
     return 130 if interrupted else 1
+
+
+def _refuse_other_reproducer(path, option, entry=None):
+    """Refuse to write over a corpus file (of another signature than `entry`'s): a reproducer
+    is lost once written over, and an option's value is easily mistyped."""
+    from fuzzmm import corpus
+    try:
+        other = corpus.load(path)
+    except FuzzmmError:
+        return
+    if entry is None or other.key() != entry.key():
+        raise FuzzmmError(f"{path}: holds a reproducer of {other.variant} {other.signature}; "
+                          f"{option} would write over it")
+
+
+def _check_directory_writable(path):
+    """Refuse, before the work, a file whose directory takes no new file (minimize writes it
+    whole beside the old one and renames it over)."""
+    import tempfile
+    from fuzzmm.corpus.files import TEMP_PREFIX
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise FuzzmmError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def cmd_dedup(args):

@@ -134,9 +134,11 @@ def test_ctrl_c_ends_a_campaign_with_its_summary_and_nothing_left(tmp_path):
     assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"fuzzmm-{proc.pid}-")]
 
 
-def test_sigterm_to_the_whole_process_group_ends_a_campaign_like_ctrl_c(tmp_path):
-    """`timeout -s TERM` signals every process of the group: jobs stop searching and report,
-    so the summary counts their runs and names no job error, and nothing stays behind."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_to_the_whole_process_group_ends_a_campaign_like_ctrl_c(tmp_path, signum):
+    """`timeout -s TERM`, or a closed terminal (SIGHUP), signals every process of the group: jobs
+    stop searching and report, so the summary counts their runs and names no job error, and
+    nothing stays behind."""
     proc = subprocess.Popen([sys.executable, "-m", "fuzzmm", "fuzz", "--model", "lost-update", "--duration", "60",
                              "--executors", "2", "--corpus", str(tmp_path), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -144,7 +146,7 @@ def test_sigterm_to_the_whole_process_group_ends_a_campaign_like_ctrl_c(tmp_path
         event = json.loads(line)
         if event["event"] == "progress" and event["runs"] > 0:
             break
-    os.killpg(proc.pid, signal.SIGTERM)
+    os.killpg(proc.pid, signum)
     out, err = proc.communicate(timeout=60)
     summary = json.loads(out.splitlines()[-1])
     assert summary["event"] == "summary" and summary["interrupted"] is True, summary

@@ -308,6 +308,19 @@ def test_replay_refuses_to_write_its_trace_over_the_corpus_file(tmp_path):
     assert path.read_text() == before
 
 
+def test_trace_json_and_minimize_o_refuse_to_write_over_another_reproducer(tmp_path):
+    """`--trace-json` or `minimize -o` naming another corpus file (a slip of the tab key) is one
+    line, exit 2, and the file stays as it was."""
+    source, other = tmp_path / "h3.json", tmp_path / "h1.json"
+    shutil.copy(os.path.join(HERE, "..", "corpus", "h3-rc2-lost-write.json"), source)
+    shutil.copy(os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json"), other)
+    before = other.read_text()
+    for proc in (fuzzmm("replay", str(source), "--trace-json", str(other)),
+                 fuzzmm("minimize", str(source), "-o", str(other))):
+        assert one_line_error(proc) and "holds a reproducer of mel counter-leak@check_counters" in proc.stderr
+        assert other.read_text() == before
+
+
 def test_replay_refuses_a_trace_json_it_cannot_write_before_running(tmp_path, without_root_override):
     """`--trace-json` in a missing or read-only directory, or naming a directory, is one line and
     exit 2 before the replay runs: no verdict on stdout."""
