@@ -93,6 +93,10 @@ class Scenario:
     def of(tasks):
         """Normalise nested lists (as read from JSON) into a Scenario."""
         try:
+            for task in tasks:
+                for _, args in task:
+                    if not isinstance(args, (list, tuple)):
+                        raise TypeError(f"an operation's arguments are a list, not {args!r}")
             return Scenario(tuple(tuple((str(name), tuple(_from_json(a) for a in args)) for name, args in task)
                                   for task in tasks))
         except (TypeError, ValueError) as exc:

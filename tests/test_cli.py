@@ -180,9 +180,9 @@ def test_a_pool_config_the_pool_cannot_take_is_one_line_naming_it(tmp_path):
 
 
 def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_path):
-    """Arguments outside an op's domain, no tasks or a task with no ops, switches to a task the scenario lacks, steps
-    negative, fractional, text, infinite or past a 64-bit counter, too many switches, a field of the wrong
-    JSON type, JSON nested past Python's stack:
+    """Arguments outside an op's domain or not a list, no tasks or a task with no ops, switches to a task the
+    scenario lacks, steps negative, fractional, text, infinite or past a 64-bit counter, too many switches, a
+    field of the wrong JSON type or missing, JSON nested past Python's stack:
     one line, exit 2, before anything runs; the file is left as it was; dedup skips them, removing none."""
     doc = {"format": 1, "model": "lost-update", "variant": "racy",
            "program": "fuzzmm.examples.lost_update:LostUpdate",
@@ -202,7 +202,9 @@ def test_a_corpus_file_whose_scenario_or_switches_do_not_fit_is_bad_input(tmp_pa
            "kind_as_number.json": {**doc, "signature": {"kind": 3}},
            "signature_as_number.json": {**doc, "signature": {"kind": "assertion", "signature": 3}},
            "model_as_number.json": {**doc, "model": 7},
-           "found_by_as_list.json": {**doc, "found_by": ["pct"]}}
+           "found_by_as_list.json": {**doc, "found_by": ["pct"]},
+           "args_as_text.json": {**doc, "scenario": [[["increment", "1"]], [["increment", [1]]]]},
+           "no_signature_name.json": {**doc, "signature": {"kind": "assertion"}}}
     for name, content in bad.items():
         path = tmp_path / name
         path.write_text(json.dumps(content))

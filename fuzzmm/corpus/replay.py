@@ -12,7 +12,7 @@ def program_ref(entry, variant=None):
     if variant is None or variant == entry.variant:
         source, _, qualname = entry.program.rpartition(":")
         if not source or not qualname:
-            raise FuzzmmError(f"{entry.path}: program {entry.program!r} is not 'module:Class'")
+            raise FuzzmmError(f"program {entry.program!r} is not 'module:Class'")
         return ProgramRef(source, qualname)
     return load_model(entry.model).ref(variant)     # a file's variants, or the built-in ones it extends
 
