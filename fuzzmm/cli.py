@@ -49,7 +49,9 @@ def _parser():
     f = sub.add_parser("fuzz", help="search for findings and keep them in a corpus",
                        description="Run a model's variants under generated scenarios and schedules for --duration "
                        "seconds, write each finding that replays to the corpus, and end with a table of findings.",
-                       epilog="Exits 0 when nothing was found, 1 when something was, 2 on bad input or usage.")
+                       epilog="Exits 1 when something was found, else 0; 2 on bad input or usage, or when a "
+                       "job failed and nothing was found; 130 when interrupted before the first run. An "
+                       "interrupted campaign (Ctrl-C, SIGTERM, SIGHUP) ends with its summary.")
     f.add_argument("--model", help="built-in model name, module or .py file (default: thp-numa, the seed model)")
     f.add_argument("--variant", action="append",
                    help="a variant to fuzz; repeat for several, each is run once (default: all)")
@@ -83,8 +85,13 @@ def _parser():
     r.add_argument("--json", action="store_true", help="print one JSON object with the result")
 
     m = sub.add_parser("minimize", help="shrink a corpus file while it reproduces the same signature",
-                       epilog="Exits 1 when the file reproduced and was minimised (as replay does), "
-                       "2 when it does not reproduce.")
+                       description="Drop tasks, operations and switches, move switches earlier and make "
+                       "arguments smaller, keeping each change only if the file's signature still shows "
+                       "(and it still does not on its fixed_in variants); print each smaller size on "
+                       "stderr as it is found, then write the smallest.",
+                       epilog="Exits 1 when the file reproduced and the smallest reproducer was written "
+                       "(smaller or not), as replay does; 2 when it does not reproduce or on bad input; "
+                       "130 when interrupted, after writing the smallest so far.")
     m.add_argument("file", help="the corpus file")
     m.add_argument("-o", "--output", help="where to write the result (default: replace FILE)")
     m.add_argument("--max-runs", type=int, default=20000,
@@ -95,9 +102,11 @@ def _parser():
     c = sub.add_parser("corpus", help="corpus maintenance")
     csub = c.add_subparsers(dest="corpus_command", metavar="ACTION")
     d = csub.add_parser("dedup", help="keep the smallest reproducer of each signature: each signature's files are "
-                        "replayed smallest first, and none is removed unless one of them reproduces")
+                        "replayed smallest first, and none is removed unless one of them reproduces; a file "
+                        "with fixed_in or a field of a person's own is never removed")
     d.add_argument("dir", help="the corpus directory")
-    e = csub.add_parser("export", help="write a corpus (a directory or redis://...) as files into DIR")
+    e = csub.add_parser("export", help="write a corpus (a directory or redis://...) as files into DIR, "
+                        "each under its generated name, one per signature (the smallest)")
     e.add_argument("source", help="the corpus: a directory or redis://host:port/db")
     e.add_argument("dir", help="the directory to write into")
     return p

@@ -247,7 +247,8 @@ def lost_update_entry(switches):
 
 def test_corpus_dedup_keeps_the_smallest_reproducer_of_a_signature(tmp_path):
     """Two files of one signature: `fuzzmm corpus dedup` keeps the smaller and says what it removed;
-    a yet smaller file that does not reproduce is removed, not kept in the reproducer's place."""
+    a yet smaller file that does not reproduce is removed, not kept in the reproducer's place; a
+    larger one a person added to (fixed_in) stays."""
     files.write_atomic(str(tmp_path / "big.json"), lost_update_entry([(2, 1), (3, 0), (4, 1)]).to_json())
     files.write_atomic(str(tmp_path / "small.json"), lost_update_entry([(2, 1)]).to_json())
     (tmp_path / "broken.json").write_text("{")
@@ -260,6 +261,12 @@ def test_corpus_dedup_keeps_the_smallest_reproducer_of_a_signature(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "smaller.json" in proc.stdout, proc.stdout + proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "small.json"]
+    curated = lost_update_entry([(2, 1), (3, 0)])       # larger, but a person said where it is fixed
+    curated.fixed_in = ["fixed"]
+    files.write_atomic(str(tmp_path / "curated.json"), curated.to_json())
+    proc = subprocess.run([sys.executable, "-m", "fuzzmm", "corpus", "dedup", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "0 duplicate(s) removed" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_saving_over_a_damaged_file_of_the_same_name_keeps_it_aside(tmp_path):

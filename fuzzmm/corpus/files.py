@@ -354,7 +354,8 @@ def dedup(directory, reproduces=None, spare=()):
     the smallest file that does is kept, and a signature none of whose files
     reproduces keeps them all, so no reproducer is ever removed in favour of a
     file that is not one.  Unreadable files, and those whose paths are in `spare`,
-    are left alone and reported by the caller."""
+    are left alone and reported by the caller; so are files a person added to
+    (Entry.curated: fixed_in, a field of their own), which say more than a reproducer."""
     groups = {}
     for _, entry in entries(directory):
         if not isinstance(entry, FuzzmmError) and entry.path not in spare:
@@ -368,7 +369,7 @@ def dedup(directory, reproduces=None, spare=()):
         if keep is None:
             continue
         for entry in group:
-            if entry is not keep:
+            if entry is not keep and not entry.curated:
                 os.unlink(entry.path)
                 removed.append(entry.path)
     return removed
