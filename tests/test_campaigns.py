@@ -205,6 +205,18 @@ def test_a_model_file_spelt_two_ways_resumes_one_saved_state(tmp_path):
     assert [n for n in os.listdir(tmp_path / "c" / ".state") if n.endswith(".json")] == [".._racy.py_fixed_pct.json"]
 
 
+def test_a_hypothesis_campaign_keeps_hypothesis_s_files_beside_the_corpus(tmp_path):
+    """The hypothesis strategy writes nothing into the working directory: Hypothesis's database and
+    caches go beside the corpus."""
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "fuzzmm", "fuzz", "--model", "lost-update", "--strategy", "hypothesis",
+                           "--duration", "1", "--executors", "1", "--corpus", str(tmp_path / "c")],
+                          capture_output=True, text=True, cwd=work, timeout=60)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert os.listdir(work) == [] and (tmp_path / "c" / ".hypothesis").is_dir()
+
+
 def test_a_finding_the_corpus_already_held_is_told_apart_from_a_new_one(tmp_path):
     """The second campaign on a corpus marks the race the first one filed as known, in its
     finding event, its summary and its text line."""

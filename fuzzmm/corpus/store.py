@@ -78,7 +78,11 @@ class DirectoryStore:
         return os.path.join(self.path, ".state", name.replace("/", "_") + ".json")
 
     def hypothesis_database(self):
+        """Hypothesis's example database beside the corpus; what else Hypothesis keeps (its
+        cache of the program's constants) goes there too, not into the working directory."""
+        from hypothesis.configuration import set_hypothesis_home_dir
         from hypothesis.database import DirectoryBasedExampleDatabase
+        set_hypothesis_home_dir(os.path.join(self.path, ".hypothesis"))
         return DirectoryBasedExampleDatabase(os.path.join(self.path, ".hypothesis"))
 
 
