@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import sys
+import time
 import warnings
 
 from fuzzmm.errors import FuzzmmError
@@ -224,18 +225,26 @@ def cmd_replay(args):
     if args.trace_json and args.trace_json != "-":
         _check_trace_writable(args.trace_json)
     want_events = args.trace or args.trace_all or bool(args.trace_json)
-    result = corpus.replay(entry, repeat=args.repeat, variant=args.variant, keep_events=want_events)
+    said = [time.monotonic()]
+
+    def progress(runs):             # a long --repeat says how far it is, once a second
+        if time.monotonic() - said[0] >= 1.0:
+            said[0] = time.monotonic()
+            print(f"  {runs} of {args.repeat} runs", file=sys.stderr, flush=True)
+    result = corpus.replay(entry, repeat=args.repeat, variant=args.variant, keep_events=want_events,
+                           on_progress=progress)
     got = result.first.finding
     if args.json:
         print(json.dumps({"event": "replay", "reproduced": result.reproduced,
                           "kind": got.kind if got else None, "signature": got.signature if got else None,
                           "expected": entry.signature, "runs": result.runs, "consistent": result.consistent,
-                          "variant": args.variant or entry.variant}))
+                          "variant": args.variant or entry.variant, "interrupted": result.interrupted}))
     else:
         out = sys.stderr if args.trace_json == "-" else sys.stdout
         verdict = "reproduced" if result.reproduced else "not reproduced"
         print(f"{verdict}: expected {entry.signature}, got {got.signature if got else 'no finding'}"
-              f" ({result.runs} run(s), {'consistent' if result.consistent else 'INCONSISTENT'})", file=out)
+              f" ({result.runs} run(s), {'consistent' if result.consistent else 'INCONSISTENT'}"
+              f"{'; interrupted' if result.interrupted else ''})", file=out)
         if got:
             print(f"  {got.message}", file=out)
         if args.trace or args.trace_all:
@@ -246,6 +255,8 @@ def cmd_replay(args):
     if not result.consistent:
         print("fuzzmm: warning: replays differ: the program has nondeterminism outside the schedule",
               file=sys.stderr)
+    if result.interrupted:
+        return 130
     return 1 if result.reproduced else 0
 
 

@@ -2,6 +2,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -308,6 +309,20 @@ def test_replay_refuses_to_write_its_trace_over_the_corpus_file(tmp_path):
     proc = fuzzmm("replay", str(path), "--trace-json", str(path))
     assert one_line_error(proc) and "corpus file itself" in proc.stderr
     assert path.read_text() == before
+
+
+def test_a_long_replay_says_how_far_it_is_and_ctrl_c_ends_it_with_what_it_saw():
+    """`replay --repeat` of many runs prints its progress on stderr; Ctrl-C gives the verdict of the
+    runs made, marked interrupted, and exit 130."""
+    proc = subprocess.Popen([sys.executable, "-m", "fuzzmm", "replay", os.path.join(HERE, "..", "corpus",
+                             "h1-mel-counter-leak.json"), "--repeat", str(10 ** 12)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()
+    assert " of 1000000000000 runs" in line, line
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert out.startswith("reproduced: expected counter-leak@check_counters") and "; interrupted)" in out, out
 
 
 def test_trace_json_and_minimize_o_refuse_to_write_over_another_reproducer(tmp_path):

@@ -55,18 +55,17 @@ class ReplayResult:
     reproduced: bool            # the entry's signature showed in every run
     consistent: bool            # every run gave the same result
     runs: int
-    results: list               # RunResult of each run
+    first: object               # RunResult of the first run (with its events, when kept)
     expected: str               # the entry's signature
     object_names: dict = None   # ring object id -> program attribute, for traces
-
-    @property
-    def first(self):
-        return self.results[0]
+    interrupted: bool = False   # Ctrl-C ended the repeats early: the figures are of the runs made
 
 
-def replay(entry, repeat=1, variant=None, executor=None, keep_events=False):
+def replay(entry, repeat=1, variant=None, executor=None, keep_events=False, on_progress=None):
     """Run the entry `repeat` times (on `variant` if given) under its recorded schedule,
-    each run on its own: a lock-order cycle must show within the run, as it did when found."""
+    each run on its own: a lock-order cycle must show within the run, as it did when found.
+    Only the first run is kept whole, so any number of repeats fits in memory;
+    `on_progress(runs)` hears of each; Ctrl-C after the first ends them with what was seen."""
     if repeat < 1:
         raise FuzzmmError(f"--repeat must be at least 1, not {repeat}")
     own = executor is None
@@ -74,14 +73,24 @@ def replay(entry, repeat=1, variant=None, executor=None, keep_events=False):
         executor = Executor(checked_ref(entry, variant), workers=entry.scenario.ntasks)
     else:
         executor.program.validate(entry.scenario)
+    first, outcomes, runs, interrupted = None, set(), 0, False
     try:
-        results = [executor.run_alone(entry.scenario, entry.schedule, keep_events=keep_events)
-                   for _ in range(repeat)]
-        names = object_names(executor.program)
+        while runs < repeat:
+            result = executor.run_alone(entry.scenario, entry.schedule, keep_events=keep_events and first is None)
+            if first is None:
+                first = result
+            outcomes.add((result.finding.signature if result.finding else None, result.switches))
+            runs += 1
+            if on_progress is not None:
+                on_progress(runs)
+    except KeyboardInterrupt:
+        if first is None:
+            raise
+        interrupted = True
     finally:
+        names = object_names(executor.program)
         if own:
             executor.close()
-    signatures = [r.finding.signature if r.finding else None for r in results]
-    return ReplayResult(reproduced=all(s == entry.signature for s in signatures),
-                        consistent=len(set(signatures)) == 1 and len({r.switches for r in results}) == 1,
-                        runs=repeat, results=results, expected=entry.signature, object_names=names)
+    signatures = {signature for signature, _ in outcomes}
+    return ReplayResult(reproduced=signatures == {entry.signature}, consistent=len(outcomes) == 1, runs=runs,
+                        first=first, expected=entry.signature, object_names=names, interrupted=interrupted)
