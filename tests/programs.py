@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from fuzzmm import kernel as k
 from fuzzmm.program import Program, Scenario, op
@@ -494,3 +495,19 @@ class StopsItsJob(Program):
     def stop(self):
         self.x.add(1)
         os.kill(os.getppid(), signal.SIGSTOP)
+
+
+class SlowOrStuck(Program):
+    """An op that busy-waits `tenths` tenths of a second: a hang to a watchdog shorter than that."""
+    name = "slow-or-stuck"
+    tasks = (1, 1)
+
+    def setup(self, pool):
+        self.x = pool.atomic(0)
+
+    @op(tenths=[1, 5, 15])
+    def slow(self, tenths):
+        self.x.add(1)
+        end = time.monotonic() + tenths / 10
+        while time.monotonic() < end:
+            pass

@@ -141,3 +141,30 @@ def test_a_hang_at_the_step_limit_is_shrunk_before_a_campaign_keeps_it(make_exec
                 kind="hang", signature=result.finding.signature, message=result.finding.message)
     small = corpus.shrink_quickly(big, ex, max_runs=200)
     assert small.scenario.tasks == ((("spin_points", ()),),) and small.schedule.switches == ()
+
+
+def test_a_hang_past_the_watchdog_shrinks_under_a_shorter_one_and_is_kept_only_if_it_still_hangs(
+        make_executor, monkeypatch):
+    """Candidates of a watchdog hang run under a short watchdog; the result is checked under the
+    executor's own, and one that only outran the short watchdog gives the original back."""
+    import importlib
+    from programs import SlowOrStuck, Spin
+    minimize_module = importlib.import_module("fuzzmm.corpus.minimize")   # the package's name is the function
+    monkeypatch.setattr(minimize_module, "PROBE_WATCHDOG_S", 0.3)
+    ex = make_executor(Spin, watchdog_s=1.0)
+    scenario = Scenario.of([[("spin_python", ()), ("work", ())]])
+    found = ex.run(scenario).finding
+    big = Entry(model="m", variant="v", program=str(ex.ref), scenario=scenario, schedule=Schedule(),
+                kind=found.kind, signature=found.signature, message=found.message)
+    watchdogs = []              # the watchdog each run of the minimisation had
+    run_alone = ex.run_alone
+    monkeypatch.setattr(ex, "run_alone", lambda *args, **kw: watchdogs.append(ex.watchdog_s) or run_alone(*args, **kw))
+    small = corpus.minimize(big, ex)
+    assert small.scenario.tasks == ((("spin_python", ()),),) and "the 1 s watchdog" in small.message
+    assert set(watchdogs[:-1]) == {0.3} and watchdogs[-1] == 1.0 and ex.watchdog_s == 1.0
+    slow = make_executor(SlowOrStuck, watchdog_s=1.0)
+    scenario = Scenario.of([[("slow", (15,))]])   # 1.5 s: a hang to the 1 s watchdog; the candidate of 0.5 s is not
+    found = slow.run(scenario).finding
+    big = Entry(model="m", variant="v", program=str(slow.ref), scenario=scenario, schedule=Schedule(),
+                kind=found.kind, signature=found.signature, message=found.message)
+    assert corpus.minimize(big, slow) is big

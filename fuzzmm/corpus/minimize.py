@@ -98,9 +98,32 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None, a
     within `max_runs` runs and, if given, by the time.monotonic() `deadline`.
     With `acceptable`, a smaller entry is kept only if acceptable(entry) holds too:
     that it still does not reproduce on the variants its file lists as fixed, say."""
+    budget = _Budget(max_runs, deadline)
+    if not past_watchdog(entry.kind, entry.message) or executor.watchdog_s <= PROBE_WATCHDOG_S:
+        return _shrink(entry, executor, budget, on_progress, acceptable, research=True)
+    # Each try of a hang past the watchdog lasts the watchdog: try the candidates under a
+    # shorter one, with no searches for new switches (hundreds of runs each), and keep the
+    # result only if it still hangs under the executor's own watchdog.
+    full = executor.watchdog_s
+    executor.set_watchdog(PROBE_WATCHDOG_S)
+    try:
+        small = _shrink(entry, executor, budget, on_progress, acceptable, research=False)
+    finally:
+        executor.set_watchdog(full)
+    if small is entry:
+        return entry
+    again = executor.run_alone(small.scenario, small.schedule)
+    if again.finding is None or again.finding.signature != entry.signature:
+        return entry            # it only outran the shorter watchdog: not the same hang
+    return replace(small, schedule=again.schedule, message=again.finding.message)
+
+
+PROBE_WATCHDOG_S = 2.0      # the watchdog candidates of a hang's reproducer run under
+
+
+def _shrink(entry, executor, budget, on_progress, acceptable, research):
     ops = type(executor.program).ops()
     best, improved = entry, True
-    budget = _Budget(max_runs, deadline)
     rng = random.Random(0)
     hopeless = set()            # smaller scenarios a search already failed on
     while improved and not budget.spent():
@@ -114,7 +137,7 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None, a
                 continue                               # reordering tasks only helps a longer schedule
             result = budget.run(executor, candidate.scenario, candidate.schedule)
             reshaped = candidate.scenario != best.scenario
-            if reshaped and candidate.scenario not in hopeless and (
+            if research and reshaped and candidate.scenario not in hopeless and (
                     result.finding is None or result.finding.signature != entry.signature):
                 found_again = _research(executor, candidate.scenario, entry.signature, rng, budget)
                 if found_again is None and not budget.spent():
@@ -132,7 +155,7 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None, a
                 break
             if budget.spent():
                 break
-        if not improved and not budget.spent():
+        if research and not improved and not budget.spent():
             best, improved = _fewer_switches(executor, best, entry.signature, rng, budget, acceptable)
     return best
 

@@ -295,6 +295,12 @@ class Executor:
         processes, as a hand-written stress test that forks per run would."""
         self._replace(range(self.nworkers))
 
+    def set_watchdog(self, seconds):
+        """Bound the runs from now on, and the model code run here, by `seconds`."""
+        self.watchdog_s = seconds
+        if self._in_parent is not None:
+            self._in_parent.seconds = seconds
+
     @property
     def worker_pids(self):
         return [p.pid for p in self._procs]
