@@ -354,13 +354,9 @@ def _refuse_other_reproducer(path, option, entry=None):
 def _check_directory_writable(path):
     """Refuse, before the work, a file whose directory takes no new file (minimize writes it
     whole beside the old one and renames it over)."""
-    import tempfile
-    from fuzzmm.corpus.files import TEMP_PREFIX
-    directory = os.path.dirname(os.path.abspath(path))
+    from fuzzmm.corpus.files import check_writable
     try:
-        fd, probe = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=directory)
-        os.close(fd)
-        os.unlink(probe)
+        check_writable(os.path.dirname(os.path.abspath(path)))
     except OSError as exc:
         raise FuzzmmError(f"cannot write {path}: {exc.strerror}") from None
 

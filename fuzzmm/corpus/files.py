@@ -213,6 +213,14 @@ def write_atomic(path, doc):
         raise
 
 
+def check_writable(directory):
+    """Raise OSError unless a file can be made in `directory`: a probe, since permission bits
+    say nothing of a read-only mount, a full disk or root's exemptions."""
+    fd, probe = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=directory)
+    os.close(fd)
+    os.unlink(probe)
+
+
 def _umask():
     mask = os.umask(0o022)
     os.umask(mask)

@@ -8,7 +8,6 @@ place: a directory beside the corpus, or the same Redis.
 """
 import json
 import os
-import tempfile
 from urllib.parse import urlparse
 
 from fuzzmm.corpus import files
@@ -62,9 +61,7 @@ class DirectoryStore:
     def check_writable(self):
         """Refuse, before any work, a directory no finding could be written into."""
         try:
-            fd, probe = tempfile.mkstemp(prefix=f"{files.TEMP_PREFIX}{os.getpid()}-", dir=self.path)
-            os.close(fd)
-            os.unlink(probe)
+            files.check_writable(self.path)
         except OSError as exc:
             raise FuzzmmError(f"cannot write to corpus directory {self.path}: {exc.strerror}") from None
 
