@@ -520,8 +520,14 @@ def wait_run(Pool pool not None, int last_gen, int parent_pid):
         if gen != last_gen:
             return gen
         fz_futex_wait(&c.run_gen, gen, 100 * 1000 * 1000)
-        if os.getppid() != parent_pid:
+        if parent_gone(parent_pid):
             return -1
+
+
+def parent_gone(int parent_pid):
+    """Whether the executor that started this worker has ended.  Under fork it is the
+    parent; under forkserver or spawn the parent is a server, so its pid is asked after."""
+    return os.getppid() != parent_pid and not fz_pid_alive(parent_pid)
 
 
 def begin_task(Pool pool not None, int task):

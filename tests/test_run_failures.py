@@ -231,6 +231,17 @@ def test_a_bad_free_outranks_the_quiescent_check_that_sees_its_aftermath(make_ex
     assert ex.run(Scenario.of([[("use", (False,))], [("use", (False,))]])).ok
 
 
+@pytest.mark.parametrize("start_method", ["fork", "forkserver", "spawn"])
+def test_an_executor_runs_under_every_start_method(make_executor, start_method):
+    """Workers started by a fork server or spawned (a parent with threads gets forkserver) serve
+    runs as forked ones do: their parent is a server, and the executor's own pid is what they watch."""
+    from fuzzmm.examples.lost_update import LostUpdate
+    ex = make_executor(LostUpdate, start_method=start_method)
+    scenario = Scenario.of([[("increment", (1,))], [("increment", (1,))]])
+    assert ex.run(scenario).ok
+    assert ex.run(scenario, Schedule.of_switches([(2, 1)])).finding.signature == "assertion@LostUpdate.check"
+
+
 def test_closing_leaves_no_worker_behind(make_executor):
     """After close() every worker process is gone."""
     ex = make_executor(Crash, workers=2)

@@ -99,7 +99,7 @@ def main(pool_name, ref, index, parent_pid, cpu=None):
     os.dup2(2, 1)           # what a task prints is the model's: stdout carries the command's own output
     os.setpgid(0, 0)        # a group of its own, which the executor kills with it: processes a task forks go too
     _core.set_pdeathsig()
-    if os.getppid() != parent_pid:
+    if _core.parent_gone(parent_pid):
         return
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
