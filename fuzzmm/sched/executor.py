@@ -202,7 +202,7 @@ class Executor:
 
     `start_method` is the multiprocess start method ("fork", "spawn" or
     "forkserver"); by default fork when this process has one thread, else
-    forkserver.  `watchdog_s` bounds one run's wall time: past it the run is a
+    forkserver, decided at each worker's start.  `watchdog_s` bounds one run's wall time: past it the run is a
     `hang` and its workers are replaced.  `cpu` pins every worker to that one
     CPU: in controlled mode only one task runs at a time, so one core loses
     nothing, hand-offs stay on that core, and executors on other cores do not
@@ -222,7 +222,7 @@ class Executor:
         self.should_stop = None     # a callable polled while a run is under way: True abandons it
         self.cpu = cpu
         self.lockdep = LockDep() if lockdep else None
-        self.start_method = start_method or default_start_method()
+        self.start_method = start_method        # None: fork unless this process has threads, at each start
         # A waiting worker spins only when it can have a core of its own; on an
         # oversubscribed machine spinning steals the running worker's time.
         self.spin_iters = 2000 if cpu is None and (os.cpu_count() or 1) > self.nworkers + 1 else 100
@@ -251,7 +251,6 @@ class Executor:
             self.object_names = object_names(self.program)
             _core.register_sites(*[__import__(k.__module__, fromlist=["_"]) for k in cls.__mro__
                                    if issubclass(k, Program)])
-            self._ctx = multiprocess.get_context(self.start_method)
             for i in range(self.nworkers):
                 self._start_worker(i)
             self._wait_ready(range(self.nworkers))
@@ -263,7 +262,10 @@ class Executor:
 
     def _start_worker(self, index):
         _core.set_worker(self.pool, index, 0, False)
-        proc = self._ctx.Process(target=worker.main, name=f"fuzzmm-worker-{index}",
+        # Decided at each start: a campaign job gains a queue's feeder thread after its first
+        # workers are forked, and a worker replaced then must not be forked beside it.
+        ctx = multiprocess.get_context(self.start_method or default_start_method())
+        proc = ctx.Process(target=worker.main, name=f"fuzzmm-worker-{index}",
                                  args=(self.pool.name, self.ref, index, os.getpid(), self.cpu), daemon=True)
         proc.start()
         self._procs[index] = proc
