@@ -231,6 +231,16 @@ def test_a_bad_free_outranks_the_quiescent_check_that_sees_its_aftermath(make_ex
     assert ex.run(Scenario.of([[("use", (False,))], [("use", (False,))]])).ok
 
 
+def test_a_use_of_a_page_freed_in_a_bad_state_tells_of_the_bad_free(make_executor):
+    """A task that meets a page another task freed while still mapped is a use-after-free at
+    the use, and its message says where and when the page was freed, and in what state."""
+    ex = make_executor(DoublePut)
+    finding = ex.run(Scenario.of([[("use", (True,))], [("use", (False,))]])).finding
+    assert finding.signature == "use-after-free@DoublePut.use" and finding.task == 1
+    assert "; before that, at step " in finding.message
+    assert "task 0 in DoublePut.use: page 0 freed with mapcount 1" in finding.message
+
+
 @pytest.mark.parametrize("start_method", ["fork", "forkserver", "spawn"])
 def test_an_executor_runs_under_every_start_method(make_executor, start_method):
     """Workers started by a fork server or spawned (a parent with threads gets forkserver) serve

@@ -340,7 +340,10 @@ class Executor:
             finding = self._task_finding(info)
             if finding is not None and finding.kind == "deadlock":
                 finding = self._place_deadlock(finding)
-        latent = [self._latent_finding(hazard) for hazard in info["latent"]] if finding is None else []
+        latent = [self._latent_finding(hazard) for hazard in info["latent"]]
+        if finding is not None:
+            finding = self._cause(finding, latent)
+            latent = []
         if finding is None:     # a bad free outranks the quiescent checks, which see its aftermath
             finding = next((f for f in latent if f.kind == "bad-page-state"), None)
         if finding is None:
@@ -504,6 +507,21 @@ class Executor:
                                  task=d.get("task", t), step=step, obj=d.get("obj"),
                                  tasks=tuple(d.get("tasks", ())))
         return None
+
+    @staticmethod
+    def _cause(finding, latent):
+        """The finding, its message telling of a bad free of its page earlier in the run (still
+        mapped, locked, on an LRU), which a person needs to see where the trouble began.  The
+        signature stays the finding's own: the function that freed the page may be the
+        victim (a zap taking the last reference another task had dropped too early) as
+        often as the culprit."""
+        cause = None if finding.obj is None else next(
+            (f for f in latent if f.kind == "bad-page-state" and f.obj == finding.obj and 0 < f.step <= finding.step),
+            None)
+        if cause is None:
+            return finding
+        return dataclasses.replace(finding, message=f"{finding.message}; before that, at step {cause.step}, "
+                                                    f"task {cause.task} in {cause.function}: {cause.message}")
 
     @staticmethod
     def _latent_finding(latent):
