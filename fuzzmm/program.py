@@ -190,9 +190,10 @@ class Program:
         for index, (name, args) in enumerate(ops):
             begin_operation(self.pool, index)
             getattr(self, name)(*args)
-        held = [(what, ops[taken_in][0]) for what, taken_in in locks_held(self.pool)]
+        held = [(what, ops[taken_in][0], where) for what, taken_in, where in locks_held(self.pool)]
         if held:
-            taken = ", ".join(f"{what} (taken in {name})" for what, name in held)
+            taken = ", ".join(f"{what} (taken in {where or name}{f', in op {name}' if where else ''})"
+                              for what, name, where in held)
             raise Finding("lock-leak", f"the task ended holding {taken}",
                           function=getattr(type(self), held[0][1]).__qualname__)
 

@@ -395,7 +395,7 @@ cdef bint _still_mine(Pool pool, int64_t obj, int kind):
 
 def locks_held(Pool pool not None):
     """The locks the running task holds now, each once, as (what, the index of the
-    operation that took it)."""
+    operation that took it, where in the model it was taken or '')."""
     pool.check()
     seen, out = set(), []
     for i in range(g_nheld):
@@ -403,8 +403,21 @@ def locks_held(Pool pool not None):
         if obj not in seen and _still_mine(pool, obj, g_held_kind[i]):
             seen.add(obj)
             out.append((f"{BLOCK_KINDS[g_held_kind[i]]} {describe_object(pool, obj, g_object_names)}",
-                        g_held_op[i]))
+                        g_held_op[i], _where_taken(pool, obj)))
     return out
+
+
+cdef str _where_taken(Pool pool, int64_t obj):
+    """`function (file:line)` of the running task's last acquisition of `obj` that the
+    event ring holds (the word changed: a failed trylock took nothing), or ''."""
+    cdef int64_t i = min(pool.hdr.ring_head, pool.hdr.ring_cap) - 1
+    while i >= 0:
+        if pool.ring[i].obj == obj and pool.ring[i].task == g_task and pool.ring[i].before != pool.ring[i].after \
+                and pool.ring[i].op in (OP_LOCK, OP_TRYLOCK, OP_SPIN_LOCK, OP_SPIN_TRYLOCK, OP_MUTEX_LOCK,
+                                        OP_MUTEX_TRYLOCK, OP_DOWN_READ, OP_DOWN_WRITE):
+            return site_label(pool.ring[i].site)
+        i -= 1
+    return ""
 
 
 def unlock_page(Page page not None):

@@ -140,11 +140,12 @@ def test_a_chaos_deadlock_converts_to_a_controlled_deadlock(make_executor):
 @pytest.mark.parametrize("switches", [[], [(1, 1)], [(2, 1)]])
 def test_a_task_that_ends_holding_a_lock_is_a_lock_leak_at_the_op_that_took_it(make_executor, switches):
     """Whether or not another task waits for it, a lock still held when its task ends is a
-    lock-leak, placed at the operation that took it."""
+    lock-leak, placed at the operation that took it; its message says where in the model it was taken."""
     ex = make_executor(LeakedLock, lockdep=False)
     result = ex.run(Scenario.of([[("take", ())], [("wait", ())]]), Schedule.of_switches(switches))
     assert result.finding is not None and result.finding.signature == "lock-leak@LeakedLock.take"
-    assert "the task ended holding mutex a (@0) (taken in take)" in result.finding.message
+    assert "the task ended holding mutex a (@0) (taken in LeakedLock.take (programs.py:" in result.finding.message
+    assert result.finding.message.endswith("), in op take)")
 
 
 def test_a_deadlock_noticed_as_a_bystander_ends_is_placed_at_a_waiter(make_executor):
