@@ -151,7 +151,13 @@ def load_model(name_or_path=None):
         variants[variant] = ProgramRef(source if cls.__module__ == module.__name__ else cls.__module__,
                                        cls.__qualname__)
     first = next(iter(table.values()))
-    return Model(first.name, source, variants)
+    model = Model(first.name, source, variants)
+    extended = model.extended()
+    for variant, ref in variants.items():
+        if extended is not None and variant in extended.variants and extended.variants[variant] != ref:
+            raise FuzzmmError(f"{name_or_path}: variant {variant!r} is a variant of the built-in {extended.name} "
+                              f"this file extends; give {ref.qualname} a name of its own")
+    return model
 
 
 def _variants_by_attribute(module, name_or_path):

@@ -107,6 +107,9 @@ BAD_MODELS = {
         "class A(Program):\n    max_steps = -1\n    @op()\n    def go(self): pass\n", "`max_steps`"),
     "a file that ends the process as it is imported": (
         "import os\nos._exit(0)\n", "raised on import: SystemExit: os._exit(0) called"),
+    "a built-in variant's name given to a subclass": (
+        "from fuzzmm.mm.variants import Hugh\nclass Mine(Hugh):\n    variant = 'hugh'\n",
+        "variant 'hugh' is a variant of the built-in thp-numa this file extends; give Mine a name of its own"),
     "a built-in variant's name taken by a subclass": (
         "from fuzzmm.mm.variants import V38\nclass Mine(V38): pass\n",
         "Mine would take the variant name 'v3.8' of V38"),
