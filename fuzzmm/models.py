@@ -153,10 +153,12 @@ def load_model(name_or_path=None):
     first = next(iter(table.values()))
     model = Model(first.name, source, variants)
     extended = model.extended()
-    for variant, ref in variants.items():
-        if extended is not None and variant in extended.variants and extended.variants[variant] != ref:
-            raise FuzzmmError(f"{name_or_path}: variant {variant!r} is a variant of the built-in {extended.name} "
-                              f"this file extends; give {ref.qualname} a name of its own")
+    if extended is not None:        # a copy of a built-in file keeps its names; a subclass may not take them
+        built_in = [ref.load() for ref in extended.variants.values()]
+        for variant, cls in table.items():
+            if variant in extended.variants and cls not in built_in and issubclass(cls, tuple(built_in)):
+                raise FuzzmmError(f"{name_or_path}: variant {variant!r} is a variant of the built-in "
+                                  f"{extended.name} this file extends; give {cls.__qualname__} a name of its own")
     return model
 
 
