@@ -13,7 +13,7 @@ import time
 
 import multiprocess
 
-from fuzzmm import _core, corpus
+from fuzzmm import _core, corpus, proctree
 from fuzzmm.corpus.store import open_store
 from fuzzmm.corpus import files
 from fuzzmm.corpus.files import Entry
@@ -132,9 +132,10 @@ def _search(job, executor, search, seconds, messages, stopping):
             break
 
 
-#: How long a job may run past its budget before it is taken for stopped and killed: the
-#: run under way may hang (one watchdog), its replay too (another), its shrinking a third.
+#: How long a job may be silent past its budget before it is taken for stopped and killed:
+#: the run under way may hang (one watchdog), its replay too (another), its shrinking a third.
 JOB_GRACE_S = 3 * 10.0 * 1.1 + 10.0
+LOOP_GAP_S = 5.0        # the parent's loop turns five times a second: a longer gap is this process stopped
 
 MINIMIZE_S = QUICK_S    # at most this long per new finding,
 MINIMIZE_SHARE = 0.1    # and this share of a job's budget for all of them
@@ -178,6 +179,7 @@ class Campaign:
         self.coverage = {}          # job -> ordered site pairs seen
         self.errors = []
         self.done = set()           # jobs that reported their end
+        self.heard = {}             # job -> when a message of it last came (it reports twice a second)
 
     def run(self):
         _core.cleanup_stale()
@@ -187,7 +189,7 @@ class Campaign:
         share = self.duration / -(-len(self.jobs) // self.executors)     # each job's share of the time
         start = self.start = time.monotonic()
         pending, running = list(self.jobs), {}
-        last_progress = start
+        last_progress = last_loop = start
         interrupted = False
         try:
             while pending or running:
@@ -199,17 +201,22 @@ class Campaign:
                                        name=f"fuzzmm-campaign-{job.variant}-{job.strategy}")
                     proc.start()
                     running[job] = (proc, time.monotonic() - start, budget)
+                    self.heard[job] = time.monotonic()
                 if stop.is_set():
                     pending.clear()
                 self._drain(messages, running, timeout=0.2)
+                now = time.monotonic()
+                if now - last_loop > LOOP_GAP_S:     # this process was stopped too (Ctrl-Z): not their silence
+                    self.heard = dict.fromkeys(self.heard, now)
+                last_loop = now
                 for job, (proc, offset, budget) in list(running.items()):
                     if not proc.is_alive() and job not in self.done:
                         self._drain(messages, running, timeout=0.5)
                         if job not in self.done:
                             self._lost(job, running, "campaign process died")
-                    elif time.monotonic() - start > offset + budget + JOB_GRACE_S:
-                        self._lost(job, running, f"still running {JOB_GRACE_S:g} s after its {budget:.1f} s "
-                                                 f"budget (stopped, or stuck outside a run); killed")
+                    elif now - start > offset + budget and now - self.heard[job] > JOB_GRACE_S:
+                        self._lost(job, running, f"silent for {JOB_GRACE_S:g} s past its {budget:.1f} s budget "
+                                                 f"(stopped, or stuck outside a run); killed")
                 if time.monotonic() - last_progress >= 1.0:
                     last_progress = time.monotonic()
                     self.emit(self.progress())
@@ -242,11 +249,13 @@ class Campaign:
         """A job that will not report its end: kill it, say why, and free what it held."""
         proc = running.pop(job)[0]
         if proc.is_alive():
+            left = proctree.descendants(proc.pid)     # its workers, and what their tasks started
             proc.kill()
+            proctree.kill(left)
         proc.join(5)
         self.cpus.release(proc.pid)
         self.errors.append(f"{job.variant}/{job.strategy}: {why}")
-        _core.cleanup_stale()       # its pool: its workers die with it (pdeathsig), the segment stays
+        _core.cleanup_stale()       # its pool's segment, which no one else unlinks
 
     def _drain(self, messages, running, timeout):
         try:
@@ -262,6 +271,7 @@ class Campaign:
 
     def _handle(self, message, running):
         kind, job = message[0], message[1]
+        self.heard[job] = time.monotonic()
         offset = running.get(job, (None, 0.0))[1]
         if kind == "progress":
             self.runs[job] = message[2]

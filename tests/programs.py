@@ -484,7 +484,8 @@ class UnknownKind(Program):
 
 
 class StopsItsJob(Program):
-    """An op that stops the process its worker serves, as a SIGSTOP from outside would."""
+    """An op that starts a `sleep` (for $SLEEP_FOR seconds) and stops the process its worker
+    serves, as a SIGSTOP from outside would."""
     name = "stops-its-job"
     tasks = (1, 1)
 
@@ -494,6 +495,7 @@ class StopsItsJob(Program):
     @op()
     def stop(self):
         self.x.add(1)
+        subprocess.Popen(["sleep", os.environ.get("SLEEP_FOR", "60")])
         os.kill(os.getppid(), signal.SIGSTOP)
 
 

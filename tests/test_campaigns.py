@@ -377,18 +377,45 @@ def test_a_lock_held_by_a_stopped_campaign_is_named_and_not_waited_for_ever(tmp_
 
 def test_a_stopped_job_is_killed_after_its_grace_and_reported_with_nothing_left(tmp_path, monkeypatch):
     """A job process that stops (SIGSTOP) no longer holds its campaign: past its budget and grace
-    it is killed, named in the errors, and its pool segment and workers are gone."""
+    it is killed, named in the errors, and its pool segment, its workers and what their tasks
+    started are gone."""
     from fuzzmm import campaign
     from fuzzmm.models import ProgramRef
     monkeypatch.setattr(campaign, "JOB_GRACE_S", 2.0)
+    mark = f"60.{os.getpid()}"          # a `sleep` the job's task starts, told apart by its argument
+    monkeypatch.setenv("SLEEP_FOR", mark)
     job = campaign.Job("programs", "default", ProgramRef("programs", "StopsItsJob"), "pct", 1)
     events = []
     began = time.monotonic()
     summary = campaign.Campaign([job], 1.0, 1, str(tmp_path / "c"), events.append).run()
     assert time.monotonic() - began < 15
     (error,) = summary["errors"]
-    assert error.startswith("default/pct: still running 2 s after its 1.0 s budget"), error
+    assert error.startswith("default/pct: silent for 2 s past its 1.0 s budget"), error
     assert not [n for n in os.listdir("/dev/shm") if n.startswith("fuzzmm-") and not _owner_alive(n)]
+    assert subprocess.run(["pgrep", "-f", f"sleep {mark}"], capture_output=True).stdout == b""
+
+
+def test_a_campaign_stopped_whole_and_resumed_keeps_its_jobs(tmp_path, monkeypatch):
+    """Ctrl-Z stops a campaign and its jobs together: after `fg`, however long after, their silence
+    is not taken for a stuck job, and the campaign ends with no error."""
+    from fuzzmm import campaign
+    from fuzzmm.models import load_model
+    monkeypatch.setattr(campaign, "JOB_GRACE_S", 1.0)
+    monkeypatch.setattr(campaign, "LOOP_GAP_S", 0.5)
+    job = campaign.Job("lost-update", "fixed", load_model("lost-update").ref("fixed"), "pct", 1)
+    stopped = []
+
+    def emit(event):            # the parent's loop stops here, its jobs with it, as under Ctrl-Z
+        if event["event"] == "progress" and not stopped:
+            jobs = multiprocess.active_children()
+            for proc in jobs:
+                os.kill(proc.pid, signal.SIGSTOP)
+            time.sleep(2.5)
+            for proc in jobs:
+                os.kill(proc.pid, signal.SIGCONT)
+            stopped.append(len(jobs))
+    summary = campaign.Campaign([job], 3.0, 1, str(tmp_path / "c"), emit).run()
+    assert stopped == [1] and summary["errors"] == [] and summary["runs"] > 0, summary
 
 
 def _owner_alive(segment):

@@ -17,7 +17,7 @@ import time
 
 import multiprocess
 
-from fuzzmm import _core
+from fuzzmm import _core, proctree
 from fuzzmm.errors import Finding, FuzzmmError, KINDS, os_exit_refused
 from fuzzmm.models import ProgramRef
 from fuzzmm.program import Program
@@ -172,16 +172,6 @@ def _ref_of(program):
     raise TypeError(f"expected a Program subclass or a ProgramRef, not {program!r}")
 
 
-def _kill_group(proc):
-    """Kill what is left of a worker's process group: whatever its tasks forked and left running.
-    A group outlives its leader while any member lives, and Linux gives no new process the id of
-    a group in use, so the id names no stranger."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def _describe_exit(code):
     if code is None:
         return "is still running"
@@ -285,10 +275,11 @@ class Executor:
     def _replace(self, indices):
         for i in indices:
             proc = self._procs[i]
+            left = proctree.descendants(proc.pid) if proc.is_alive() else []    # what its tasks started
             if proc.is_alive():
                 proc.kill()
             proc.join(5)
-            _kill_group(proc)
+            proctree.kill(left)
             self._start_worker(i)
         self._wait_ready(indices)
 
@@ -578,6 +569,7 @@ class Executor:
             self._in_parent = None
             _ALARM.closed()
         procs = [p for p in self._procs if p is not None]
+        left = [pid for p in procs if p.is_alive() for pid in proctree.descendants(p.pid)]    # its tasks' own
         if not self.pool.closed:
             _core.shutdown_workers(self.pool)
         for p in procs:
@@ -585,7 +577,7 @@ class Executor:
             if p.is_alive():
                 p.kill()
                 p.join(2)
-            _kill_group(p)
+        proctree.kill(left)
         self._procs = [None] * self.nworkers
         if not self.pool.closed:
             self.pool.close()

@@ -97,7 +97,6 @@ def main(pool_name, ref, index, parent_pid, cpu=None):
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not a handler inherited from the parent
     signal.signal(signal.SIGUSR1, _note_where)
     os.dup2(2, 1)           # what a task prints is the model's: stdout carries the command's own output
-    os.setpgid(0, 0)        # a group of its own, which the executor kills with it: processes a task forks go too
     _core.set_pdeathsig()
     if _core.parent_gone(parent_pid):
         return

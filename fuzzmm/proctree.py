@@ -1,0 +1,39 @@
+"""The processes a process started, and theirs, found through /proc to be killed with it.
+
+Model code may start processes (a helper, a `sleep`), and they must not outlive
+the worker, job or campaign that ran it.  Once a process dies its children are
+handed to init and no longer lead back to it, so a tree is gathered while its
+root still lives.  Process groups would not do: a worker in a group of its own
+leaves the campaign's group, out of reach of `kill -9 -PGID` and of the terminal.
+"""
+import os
+import signal
+
+
+def descendants(pid):
+    """The pids of every process below `pid` now, children first."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue                # gone meanwhile, or not ours to read
+        children.setdefault(ppid, []).append(int(name))
+    found, queue = [], list(children.get(pid, ()))
+    while queue:
+        child = queue.pop(0)
+        found.append(child)
+        queue.extend(children.get(child, ()))
+    return found
+
+
+def kill(pids):
+    """SIGKILL each of `pids` that still exists."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
