@@ -26,7 +26,7 @@ DEFAULT_MODEL = "thp-numa"
 
 
 #: The methods of Program a model overrides; its others are fuzzmm's own, not near misses of a helper.
-PROGRAM_HOOKS = ("setup", "init", "check", "default_scenario")
+PROGRAM_HOOKS = ("setup", "init", "check", "default_scenario", "random_scenario")
 
 
 class OverrideWarning(UserWarning):

@@ -164,7 +164,7 @@ class Program:
             self.validate(scenario)
         except FuzzmmError as exc:
             raise FuzzmmError(f"{type(self).__name__}.default_scenario(): {exc}") from None
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise FuzzmmError(f"{type(self).__name__}.default_scenario() raised {type(exc).__name__}: {exc}") from None
         return scenario
 

@@ -135,10 +135,13 @@ def test_a_helper_near_the_name_of_fuzzmm_s_own_method_is_not_warned_of(tmp_path
     model = tmp_path / "mine.py"
     model.write_text("from fuzzmm.program import Program, op\nclass Mine(Program):\n"
                      "    @op()\n    def go(self):\n        self.revalidate()\n"
-                     "    def revalidate(self):\n        return 0\n    def chek(self, scenario):\n        pass\n")
+                     "    def revalidate(self):\n        return 0\n    def chek(self, scenario):\n        pass\n"
+                     "    def random_scenaro(self, rng, swarm=False):\n        pass\n")
     proc = fuzzmm("variants", "--model", str(model))
     assert proc.returncode == 0
-    assert proc.stderr.strip().splitlines() == ["fuzzmm: warning: Mine.chek overrides nothing; did you mean check?"]
+    assert proc.stderr.strip().splitlines() == [
+        "fuzzmm: warning: Mine.chek overrides nothing; did you mean check?",
+        "fuzzmm: warning: Mine.random_scenaro overrides nothing; did you mean random_scenario?"]
 
 
 @pytest.mark.parametrize("case", BAD_MODELS)

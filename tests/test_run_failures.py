@@ -413,6 +413,17 @@ def test_a_finding_of_an_unknown_kind_is_an_error_where_the_model_raised_it(make
     assert "unknown finding kind 'data-race'" in finding.message and "use-after-free" in finding.message
 
 
+def test_a_default_scenario_that_exits_is_an_error_naming_it():
+    """sys.exit in default_scenario() is bad input that names default_scenario, not a bare SystemExit."""
+    import sys
+
+    class ExitsEarly(DefaultSpins):
+        def default_scenario(self):
+            sys.exit(0)
+    with pytest.raises(FuzzmmError, match=r"ExitsEarly.default_scenario\(\) raised SystemExit"):
+        ExitsEarly().checked_default_scenario()
+
+
 def test_the_hypothesis_strategy_keeps_a_hang_as_found_without_shrinking_it(make_executor):
     """Every smaller example that hangs too would wait out the watchdog, so a hang ends the round at once."""
     ex = make_executor(Spin, workers=2, watchdog_s=0.5)
