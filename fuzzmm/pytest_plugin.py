@@ -191,12 +191,12 @@ def _named_paths(config):
 @pytest.hookimpl(tryfirst=True)          # before -k, -m and --deselect filter the items
 def pytest_collection_modifyitems(session, config, items):
     """Every corpus directory's files, but those pytest collected itself (walking the
-    directory), and none of a directory the command line named a path in: that path
-    chose what to run."""
+    directory), and none of a directory the command line named a corpus file of: that
+    file chose what to run."""
     collected = {item.path.resolve() for item in items if isinstance(item, CorpusItem)}
-    named = _named_paths(config)
+    named = [path for path in _named_paths(config) if path.suffix == ".json"]
     for directory in config.stash.get(_DIRS, []):
-        if any(path == directory.resolve() or directory.resolve() in path.parents for path in named):
+        if any(path.parent == directory.resolve() for path in named):
             continue
         for path in _corpus_files(directory):
             if path.resolve() in collected:

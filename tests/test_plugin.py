@@ -185,12 +185,17 @@ def test_a_corpus_directory_that_is_missing_a_file_or_empty_is_a_usage_error(pyt
 
 
 def test_a_corpus_item_runs_alone_by_the_node_id_its_failure_printed(pytester, lost_update_doc):
-    """`pytest corpus/one.json::replay` runs that item only, with or without --fuzzmm-corpus."""
+    """`pytest corpus/one.json::replay` runs that item only, with or without --fuzzmm-corpus; a test
+    file named in the corpus directory leaves every corpus item to run."""
     write_corpus(pytester.path / "corpus", {"one.json": lost_update_doc, "two.json": lost_update_doc})
     for extra in ((), ("--fuzzmm-corpus", "corpus")):
         result = pytester.runpytest_inprocess(*extra, "corpus/one.json::replay", "-v", "-p", "no:cacheprovider")
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines(["corpus/one.json::replay PASSED*"])
+    # A test file named in the corpus directory chooses no corpus file: all of them run beside it.
+    pytester.makepyfile(**{"corpus/test_plain": "def test_plain():\n    pass\n"})
+    result = pytester.runpytest_inprocess("--fuzzmm-corpus", "corpus", "corpus/test_plain.py", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
 
 
 # ---- fuzz tests ----
