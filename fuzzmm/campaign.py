@@ -290,11 +290,13 @@ class Campaign:
                 self.records[key].corpus_file = path
             if key not in self.records:
                 record = Record(job.variant, entry.kind, entry.signature, offset + elapsed, path, job.strategy,
-                                known=outcome == files.KEPT, replaced=outcome == files.REPLACED)
+                                known=outcome in (files.KEPT, files.CURATED), replaced=outcome == files.REPLACED)
                 self.records[key] = record
                 event = {"event": "finding", **record.to_json(), "message": entry.message}
                 if unsaved is not None:     # the reproducer is in the output, or it is nowhere
                     event.update(unsaved=unsaved, reproducer=entry.to_json())
+                elif outcome == files.CURATED:      # smaller than the file a person keeps: shown, not lost
+                    event.update(curated=True, reproducer=entry.to_json())
                 self.emit(event)
         elif kind == "done":
             self.runs[job] = message[2]

@@ -107,7 +107,8 @@ def _parser():
                         "with fixed_in or a field of a person's own is never removed")
     d.add_argument("dir", help="the corpus directory")
     e = csub.add_parser("export", help="write a corpus (a directory or redis://...) as files into DIR, "
-                        "each under its generated name, one per signature (the smallest)")
+                        "each under its generated name, one per signature: the smallest, unless a larger one "
+                        "has fixed_in or a field of a person's own (it is kept, the smaller named on stderr)")
     e.add_argument("source", help="the corpus: a directory or redis://host:port/db")
     e.add_argument("dir", help="the directory to write into")
     return p
@@ -400,7 +401,10 @@ def cmd_export(args):
         if isinstance(entry, FuzzmmError):
             print(f"fuzzmm: warning: skipped {entry}", file=sys.stderr)
             continue
-        path = files.save(args.dir, entry)[0]
+        path, outcome = files.save(args.dir, entry)
+        if outcome == files.CURATED:
+            print(f"fuzzmm: note: {where} is smaller than {path}, which a person added to and is kept",
+                  file=sys.stderr)
         if path not in written:
             print(path)
         written.add(path)

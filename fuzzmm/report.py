@@ -9,7 +9,8 @@ def print_event(event):
     """Text rendering of a campaign event: findings as they come, progress on stderr."""
     if event["event"] == "finding":
         where = event["corpus_file"] or f"not saved ({event.get('unsaved')})"
-        note = " (already in the corpus)" if event.get("known") else \
+        note = " (already in the corpus, in a larger file a person added to, kept; this smaller one follows)" \
+            if event.get("curated") else " (already in the corpus)" if event.get("known") else \
             " (replaced a larger reproducer)" if event.get("replaced") else ""
         print(f"[{event['first_found_s']:7.2f}s] {event['variant']}: {event['signature']} "
               f"({event['strategy']}) -> {where}{note}", flush=True)

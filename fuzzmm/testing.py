@@ -110,21 +110,31 @@ def _model_name(cls, ref):
 
 def _source_file(source):
     """How the corpus line names a program's module.  By its dotted name when that name
-    finds the same file from the working directory (the project's root, in CI): the line
-    then replays in any checkout, run from its root, and a package's relative imports
-    work.  Else by its absolute file (a test module pytest imported by its bare name),
-    which replays from any directory of this checkout only.  fuzzmm's own modules keep
-    their names, which import anywhere."""
+    finds the same file from the working directory (the project's root, in CI), or when
+    it is a package's module that imports by name here (a src layout, an installed
+    package): the line then replays in any checkout, and a package's relative imports
+    work.  Else by its absolute file (a test module pytest imported by its bare name,
+    from a directory it put on the path), which replays from any directory of this
+    checkout only.  fuzzmm's own modules keep their names, which import anywhere."""
+    import importlib.util
     from fuzzmm.models import is_file_source
     if is_file_source(source) or source.split(".")[0] == "fuzzmm":
         return source
     path = getattr(sys.modules.get(source), "__file__", None)
     if not path:
         return source
+    path = os.path.abspath(path)
     by_name = os.path.join(os.getcwd(), *source.split("."))
-    if os.path.abspath(path) in (by_name + ".py", os.path.join(by_name, "__init__.py")):
+    if path in (by_name + ".py", os.path.join(by_name, "__init__.py")):
         return source
-    return os.path.abspath(path)
+    if "." in source:
+        try:
+            origin = importlib.util.find_spec(source).origin
+        except (ImportError, AttributeError, ValueError):
+            origin = None
+        if origin and os.path.abspath(origin) == path:
+            return source
+    return path
 
 
 def swimlane_text(result, scenario, names=None, limit=SWIMLANE_LINES):

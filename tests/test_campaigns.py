@@ -77,6 +77,23 @@ def test_two_campaigns_on_one_redis_share_one_deduplicated_corpus(redis_url, tmp
     assert corpus.replay(corpus.load(str(path))).reproduced
 
 
+def test_a_redis_entry_of_a_newer_format_or_unreadable_is_not_lost(redis_url):
+    """As in a directory: a newer format's entry stays as it is; an unreadable one is replaced but
+    kept aside, under fuzzmm:corpus:bad."""
+    import redis
+    from fuzzmm.corpus.store import REDIS_BAD_KEY, REDIS_KEY, open_store
+    store = open_store(redis_url)
+    entry = lost_update_entry([(2, 1)])
+    field = store._field(entry)
+    client = redis.Redis.from_url(redis_url)
+    newer = json.dumps({**entry.to_json(), "format": 2})
+    client.hset(REDIS_KEY, field, newer)
+    assert store.save(entry)[1] == files.KEPT and client.hget(REDIS_KEY, field).decode() == newer
+    client.hset(REDIS_KEY, field, '{"format": 1, "model": ')
+    assert store.save(entry)[1] == files.REPLACED
+    assert client.hget(REDIS_BAD_KEY, field).decode() == '{"format": 1, "model": '
+
+
 def test_an_unreachable_redis_is_bad_input():
     """A corpus URL nobody answers on is exit 2 with one line, before any work starts."""
     pytest.importorskip("redis")        # without the package the one line says to install it
@@ -296,16 +313,35 @@ def test_saving_over_a_damaged_file_of_the_same_name_keeps_it_aside(tmp_path):
 
 def test_a_file_of_a_newer_format_or_one_a_person_added_to_is_kept_as_it_is(tmp_path):
     """A larger reproducer under the finding's file name stays, byte for byte, when it is of a
-    format this fuzzmm cannot read, or has fixed_in or a field of a person's own; the finding is
-    reported as held."""
+    format this fuzzmm cannot read (kept), or has fixed_in or a field of a person's own (curated:
+    the caller shows the smaller finding instead)."""
     entry = lost_update_entry([(2, 1)])
     target = tmp_path / entry.file_name(base=str(tmp_path))
     larger = lost_update_entry([(2, 1), (3, 0), (4, 1)]).to_json(base=str(tmp_path))
-    for doc in ({**larger, "format": 2}, {**larger, "fixed_in": ["fixed"]}, {**larger, "note": "see bug 42"}):
+    for doc, outcome in (({**larger, "format": 2}, files.KEPT), ({**larger, "fixed_in": ["fixed"]}, files.CURATED),
+                         ({**larger, "note": "see bug 42"}, files.CURATED)):
         target.write_text(json.dumps(doc))
-        assert files.save(str(tmp_path), entry) == (str(target), files.KEPT)
+        assert files.save(str(tmp_path), entry) == (str(target), outcome)
         assert json.loads(target.read_text()) == doc
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", target.name]
+
+
+def test_a_smaller_finding_than_a_file_a_person_added_to_is_shown_not_lost(tmp_path):
+    """The campaign keeps a larger file with fixed_in as it is, and its finding event carries the
+    smaller reproducer it found, so it is not lost."""
+    from fuzzmm import campaign
+    from fuzzmm.models import load_model
+    curated = lost_update_entry([(2, 1), (3, 0), (4, 1)])
+    curated.fixed_in = ["fixed"]
+    target = tmp_path / curated.file_name(base=str(tmp_path))
+    files.write_atomic(str(target), curated.to_json(base=str(tmp_path)))
+    before = target.read_text()
+    job = campaign.Job("lost-update", "racy", load_model("lost-update").ref("racy"), "pct", 1)
+    events = []
+    campaign.Campaign([job], 1.0, 1, str(tmp_path), events.append).run()
+    finding = next(e for e in events if e["event"] == "finding")
+    assert finding["curated"] and finding["known"] and target.read_text() == before
+    assert files.load_doc(finding["reproducer"]).size < curated.size
 
 
 def test_a_field_of_a_person_s_own_survives_a_load_and_a_write(tmp_path):

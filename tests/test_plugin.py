@@ -276,6 +276,44 @@ def test_the_corpus_line_names_the_program_s_module_so_it_replays_the_checkout_i
     assert [r.returncode for r in replays] == [1, 0], [r.stderr for r in replays]
 
 
+def test_the_corpus_line_names_a_src_layout_package_module_by_its_dotted_name(pytester):
+    """A program in a package under src/ (on the path by pytest's `pythonpath`) is named by its dotted
+    module, so its relative imports work when the line replays."""
+    pytester.makeini("[pytest]\npythonpath = src\n")
+    pytester.makepyfile(**{
+        "src/mypkg/__init__.py": "",
+        "src/mypkg/helpers.py": "VALUES = [1, 2]\n",
+        "src/mypkg/models.py": textwrap.dedent("""
+            from fuzzmm.program import Program, op
+            from .helpers import VALUES
+
+            class Racy(Program):
+                name, tasks = "src-racy", (2, 2)
+
+                def setup(self, pool):
+                    self.x = pool.atomic(0)
+
+                @op(n=VALUES)
+                def inc(self, n):
+                    self.x.store(self.x.load() + n)
+
+                def check(self, scenario):
+                    assert self.x.peek() == sum(args[0] for task in scenario.tasks for _, args in task)
+        """),
+        "tests/test_racy.py": "from fuzzmm.testing import fuzz_test\nfrom mypkg.models import Racy\n"
+                              "test_racy = fuzz_test(Racy)\n"})
+    result = pytester.runpytest_inprocess("--fuzzmm-profile", "ci", "-p", "no:cacheprovider", "tests")
+    result.assert_outcomes(failed=1)
+    line = next(x for x in failure_sections(result).splitlines() if x.startswith('{"format"'))
+    assert json.loads(line)["program"] == "mypkg.models:Racy"
+    (pytester.path / "saved.json").write_text(line)
+    replay = subprocess.run([sys.executable, "-m", "fuzzmm", "replay", "saved.json"], capture_output=True, text=True,
+                            cwd=pytester.path, timeout=60,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (
+                                str(pytester.path / "src"), os.environ.get("PYTHONPATH"))))})
+    assert replay.returncode == 1, replay.stderr
+
+
 def test_in_ci_the_short_summary_gives_a_failure_one_line(pytester, monkeypatch):
     """With CI set pytest prints a text report whole in its short summary; a fuzz failure and a
     corpus failure there are one line each, and the full report stays in the failures section."""

@@ -254,7 +254,7 @@ def _known(directory, entry, path):
         _keys[directory] = (os.stat(directory).st_mtime_ns, _keys[directory][1])
 
 
-WRITTEN, REPLACED, KEPT = "written", "replaced", "kept"     # what save() did
+WRITTEN, REPLACED, KEPT, CURATED = "written", "replaced", "kept", "curated"    # what save() did
 
 
 def save(directory, entry):
@@ -262,9 +262,11 @@ def save(directory, entry):
 
     Returns (path, outcome): the path that holds the signature's reproducer afterwards, and
     WRITTEN (the first of its key), REPLACED (a larger or unreadable file of its name gave
-    way) or KEPT (the corpus's own stays).  A smaller one goes under its generated name;
-    a file named by hand, one a person added to (Entry.curated), and one in a newer
-    format are never overwritten; an unreadable one moves aside to a free `.bad` name.
+    way), KEPT (the corpus's own, no larger or in a newer format, stays) or CURATED (a
+    larger one a person added to stays, and `entry` is written nowhere: the caller shows
+    it).  A smaller one goes under its generated name; a file named by hand, one a person
+    added to (Entry.curated), and one in a newer format are never overwritten; an
+    unreadable one moves aside to a free `.bad` name.
     """
     path = os.path.join(directory, entry.file_name(base=directory))
     os.makedirs(directory, exist_ok=True)
@@ -274,8 +276,10 @@ def save(directory, entry):
         if held is not None:
             try:
                 old = load(held)
-                if old.size <= entry.size or old.curated:
+                if old.size <= entry.size:
                     return held, KEPT
+                if old.curated:
+                    return held, CURATED
             except FuzzmmError:
                 if _newer_format(held):
                     return held, KEPT
@@ -293,8 +297,16 @@ def _newer_format(path):
         return False
     try:
         with open(path, encoding="utf-8") as f:
-            version = json.load(f).get("format")
-    except (OSError, ValueError, AttributeError, RecursionError):
+            return newer_format(f.read())
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def newer_format(text):
+    """Whether a corpus document's text names a format newer than this fuzzmm reads."""
+    try:
+        version = json.loads(text).get("format")
+    except (ValueError, AttributeError, RecursionError):
         return False
     return type(version) is int and version > FORMAT_VERSION
 

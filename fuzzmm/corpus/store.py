@@ -15,6 +15,7 @@ from fuzzmm.errors import FuzzmmError
 
 REDIS_KEY = "fuzzmm:corpus"
 REDIS_STATE_KEY = "fuzzmm:state"
+REDIS_BAD_KEY = "fuzzmm:corpus:bad"     # entries a save found unreadable, kept as they were
 
 
 def open_store(spec):
@@ -129,16 +130,24 @@ class RedisStore:
                     pipe.watch(REDIS_KEY)
                     old = pipe.hget(REDIS_KEY, field)
                     outcome = files.WRITTEN if old is None else files.REPLACED
-                    if old is not None:
+                    unreadable = False
+                    if old is not None and files.newer_format(old):
+                        outcome = files.KEPT            # a newer fuzzmm's entry: left as it is
+                    elif old is not None:
                         try:
                             held = files.load_doc(json.loads(old))
-                            if held.size <= entry.size or held.curated:
-                                pipe.unwatch()
+                            if held.size <= entry.size:
                                 outcome = files.KEPT
-                                break
-                        except (FuzzmmError, ValueError):
-                            pass
+                            elif held.curated:
+                                outcome = files.CURATED
+                        except (FuzzmmError, ValueError, RecursionError):
+                            unreadable = True
+                    if outcome in (files.KEPT, files.CURATED):
+                        pipe.unwatch()
+                        break
                     pipe.multi()
+                    if unreadable:                      # kept aside for its owner, as a directory's .bad
+                        pipe.hset(REDIS_BAD_KEY, field, old)
                     pipe.hset(REDIS_KEY, field, doc)
                     pipe.execute()
                     break
@@ -170,5 +179,10 @@ class RedisStore:
         self.client.hset(REDIS_STATE_KEY, name, json.dumps(doc))
 
     def hypothesis_database(self):
+        """Hypothesis's example database in the same Redis; what else Hypothesis keeps (its
+        cache of the program's constants) goes to the user's cache, not the working directory."""
+        from hypothesis.configuration import set_hypothesis_home_dir
         from hypothesis.extra.redis import RedisExampleDatabase
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        set_hypothesis_home_dir(os.path.join(cache, "fuzzmm", "hypothesis"))
         return RedisExampleDatabase(self.client, key_prefix=b"fuzzmm-hypothesis:")
