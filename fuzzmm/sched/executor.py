@@ -192,8 +192,9 @@ class Executor:
 
     `start_method` is the multiprocess start method ("fork", "spawn" or
     "forkserver"); by default fork when this process has one thread, else
-    forkserver, decided at each worker's start.  `watchdog_s` bounds one run's wall time: past it the run is a
-    `hang` and its workers are replaced.  `cpu` pins every worker to that one
+    forkserver, decided at each worker's start.  `watchdog_s` bounds one run's
+    wall time: past it the run is a `hang` and its workers are replaced, and
+    what their tasks started is killed with them.  `cpu` pins every worker to that one
     CPU: in controlled mode only one task runs at a time, so one core loses
     nothing, hand-offs stay on that core, and executors on other cores do not
     disturb it.  Leave it None for chaos runs, which want every core.
