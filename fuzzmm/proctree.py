@@ -12,6 +12,39 @@ import signal
 
 def descendants(pid):
     """The pids of every process below `pid` now, children first."""
+    found, queue = [], [pid]
+    while queue:
+        children = _children(queue.pop(0))
+        if children is None:
+            return _descendants_by_scan(pid)
+        found.extend(children)
+        queue.extend(children)
+    return found
+
+
+def _children(pid):
+    """The children of `pid`, from /proc/PID/task/*/children (one small read per thread, so
+    cheap enough for every worker a fork-per-run baseline replaces); None where the kernel
+    does not keep those files."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []                   # gone meanwhile
+    children = []
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
+                children.extend(int(child) for child in f.read().split())
+        except FileNotFoundError:
+            if os.path.isdir(f"/proc/{pid}/task/{tid}"):
+                return None         # the thread is there, its children file is not
+        except OSError:
+            continue
+    return children
+
+
+def _descendants_by_scan(pid):
+    """descendants(), from every process's parent in /proc/*/stat."""
     children = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
