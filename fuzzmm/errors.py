@@ -3,7 +3,6 @@
 A `Finding` derives from BaseException, not Exception, so that model code which
 catches `Exception` around a kernel call cannot swallow a detector firing.
 """
-import contextlib
 import os
 
 #: Stable signature kinds (DESIGN.md section 6).  The index of a kind is the
@@ -69,22 +68,28 @@ class RunAborted(BaseException):
     """Unwinds a task whose run was ended by another task's finding or the parent."""
 
 
-@contextlib.contextmanager
-def os_exit_refused():
+class os_exit_refused:
     """Make os._exit raise SystemExit while model code runs in fuzzmm's own process.
 
     os._exit there would end the command at once, with no output and whatever status
     the model chose (0 reads as "nothing found"); as SystemExit it is reported like any
-    other exception of model code.  A process the model forks keeps the real os._exit."""
-    real, here = os._exit, os.getpid()
+    other exception of model code.  A process the model forks keeps the real os._exit.
+    One guard may be entered again and again: the parent enters one around every init
+    and check, so it costs an attribute swap, not a generator."""
 
-    def refuse(code):
+    def __init__(self):
+        self.real, self.here = None, None
+
+    def __enter__(self):
+        self.real, self.here = os._exit, os.getpid()
+        os._exit = self.refuse
+        return self
+
+    def __exit__(self, *exc):
+        os._exit, self.real = self.real, None
+
+    def refuse(self, code):
         __tracebackhide__ = True        # a finding is placed at the model's call, not here  # noqa: F841
-        if os.getpid() != here:
-            real(code)
+        if os.getpid() != self.here:
+            self.real(code)
         raise SystemExit(f"os._exit({code}) called in fuzzmm's own process")
-    os._exit = refuse
-    try:
-        yield
-    finally:
-        os._exit = real

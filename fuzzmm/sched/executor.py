@@ -126,12 +126,11 @@ class _InParent:
     def __init__(self, seconds):
         self.seconds = seconds
         self.stdout = None
-        self.exit_refused = None
+        self.exit_refused = os_exit_refused()
 
     def __enter__(self):
         if _ALARM.begin(self.seconds):
             self.stdout, sys.stdout = sys.stdout, sys.stderr
-            self.exit_refused = os_exit_refused()
             self.exit_refused.__enter__()
         return self
 
@@ -139,8 +138,7 @@ class _InParent:
         if self.stdout is not None:
             sys.stdout, self.stdout = self.stdout, None     # first: an alarm now must not keep it on stderr
             _ALARM.end()
-            self.exit_refused, refused = None, self.exit_refused
-            refused.__exit__(None, None, None)
+            self.exit_refused.__exit__()
 
 
 def _note_of(detail):
