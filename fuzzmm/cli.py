@@ -397,7 +397,10 @@ def cmd_export(args):
     if os.path.isdir(args.source) and os.path.isdir(args.dir) and os.path.samefile(args.source, args.dir):
         raise FuzzmmError(f"{args.dir}: is the corpus being exported; name another directory")
     written = set()         # a signature held twice in the source is written once, the smaller
-    for where, entry in open_store(args.source).entries():
+    # Files a person added to first: a smaller one of their signature is then named, not the
+    # curated one dropped because a smaller file came first by name.
+    for where, entry in sorted(open_store(args.source).entries(),
+                               key=lambda pair: isinstance(pair[1], FuzzmmError) or not pair[1].curated):
         if isinstance(entry, FuzzmmError):
             print(f"fuzzmm: warning: skipped {entry}", file=sys.stderr)
             continue

@@ -68,28 +68,32 @@ class RunAborted(BaseException):
     """Unwinds a task whose run was ended by another task's finding or the parent."""
 
 
+_REAL_EXIT = os._exit
+
+
 class os_exit_refused:
     """Make os._exit raise SystemExit while model code runs in fuzzmm's own process.
 
     os._exit there would end the command at once, with no output and whatever status
     the model chose (0 reads as "nothing found"); as SystemExit it is reported like any
-    other exception of model code.  A process the model forks keeps the real os._exit.
-    One guard may be entered again and again: the parent enters one around every init
-    and check, so it costs an attribute swap, not a generator."""
+    other exception of model code.  Anywhere else (a process the model forks, or a
+    reference to it kept and called after the guard) it is the real os._exit.  One
+    guard may be entered again and again: the parent enters one around every init and
+    check, so it costs an attribute swap, not a generator."""
 
     def __init__(self):
-        self.real, self.here = None, None
+        self.here = None            # the pid it guards while entered, else None
 
     def __enter__(self):
-        self.real, self.here = os._exit, os.getpid()
+        self.here = os.getpid()
         os._exit = self.refuse
         return self
 
     def __exit__(self, *exc):
-        os._exit, self.real = self.real, None
+        os._exit, self.here = _REAL_EXIT, None
 
     def refuse(self, code):
         __tracebackhide__ = True        # a finding is placed at the model's call, not here  # noqa: F841
         if os.getpid() != self.here:
-            self.real(code)
+            _REAL_EXIT(code)
         raise SystemExit(f"os._exit({code}) called in fuzzmm's own process")

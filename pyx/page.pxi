@@ -408,9 +408,12 @@ def locks_held(Pool pool not None):
 
 
 cdef str _where_taken(Pool pool, int64_t obj):
-    """`function (file:line)` of the running task's last acquisition of `obj` that the
-    event ring holds (the word changed: a failed trylock took nothing), or ''."""
-    cdef int64_t i = min(pool.hdr.ring_head, pool.hdr.ring_cap) - 1
+    """`function (file:line)` of the running task's last acquisition of `obj` (the word
+    changed: a failed trylock took nothing), or '' when the event ring, full, may have
+    dropped it."""
+    if pool.hdr.ring_head > pool.hdr.ring_cap:
+        return ""
+    cdef int64_t i = pool.hdr.ring_head - 1
     while i >= 0:
         if pool.ring[i].obj == obj and pool.ring[i].task == g_task and pool.ring[i].before != pool.ring[i].after \
                 and pool.ring[i].op in (OP_LOCK, OP_TRYLOCK, OP_SPIN_LOCK, OP_SPIN_TRYLOCK, OP_MUTEX_LOCK,

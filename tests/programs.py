@@ -513,3 +513,23 @@ class SlowOrStuck(Program):
         end = time.monotonic() + tenths / 10
         while time.monotonic() < end:
             pass
+
+
+class LeakAfterTraffic(Program):
+    """A lock taken, released, taken again after more operations than the event ring holds, and
+    kept: the ring no longer shows where."""
+    name = "leak-after-traffic"
+    tasks = (1, 1)
+    pool_config = {"ring": 16}
+
+    def setup(self, pool):
+        self.m = pool.mutex()
+        self.x = pool.atomic(0)
+
+    @op()
+    def go(self):
+        self.m.lock()
+        self.m.unlock()
+        for _ in range(40):
+            self.x.add(1)
+        self.m.lock()

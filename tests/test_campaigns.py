@@ -79,7 +79,7 @@ def test_two_campaigns_on_one_redis_share_one_deduplicated_corpus(redis_url, tmp
 
 def test_a_redis_entry_of_a_newer_format_or_unreadable_is_not_lost(redis_url):
     """As in a directory: a newer format's entry stays as it is; an unreadable one is replaced but
-    kept aside, under fuzzmm:corpus:bad."""
+    kept aside, under fuzzmm:corpus:bad, each of them; one nested too deeply is read as unreadable."""
     import redis
     from fuzzmm.corpus.store import REDIS_BAD_KEY, REDIS_KEY, open_store
     store = open_store(redis_url)
@@ -89,9 +89,13 @@ def test_a_redis_entry_of_a_newer_format_or_unreadable_is_not_lost(redis_url):
     newer = json.dumps({**entry.to_json(), "format": 2})
     client.hset(REDIS_KEY, field, newer)
     assert store.save(entry)[1] == files.KEPT and client.hget(REDIS_KEY, field).decode() == newer
-    client.hset(REDIS_KEY, field, '{"format": 1, "model": ')
-    assert store.save(entry)[1] == files.REPLACED
-    assert client.hget(REDIS_BAD_KEY, field).decode() == '{"format": 1, "model": '
+    for damaged in ('{"format": 1, "model": ', '{"second damaged'):
+        client.hset(REDIS_KEY, field, damaged)
+        assert store.save(entry)[1] == files.REPLACED
+    assert sorted(v.decode() for v in client.hgetall(REDIS_BAD_KEY).values()) == [
+        '{"format": 1, "model": ', '{"second damaged']
+    client.hset(REDIS_KEY, "deep", "[" * 100_000 + "]" * 100_000)
+    assert "nested too deeply" in str(dict(store.entries())[f"{redis_url}#deep"])
 
 
 def test_an_unreachable_redis_is_bad_input():
@@ -342,6 +346,23 @@ def test_a_smaller_finding_than_a_file_a_person_added_to_is_shown_not_lost(tmp_p
     finding = next(e for e in events if e["event"] == "finding")
     assert finding["curated"] and finding["known"] and target.read_text() == before
     assert files.load_doc(finding["reproducer"]).size < curated.size
+
+
+def test_export_keeps_a_file_a_person_added_to_whatever_its_name_and_names_the_smaller(tmp_path):
+    """`corpus export` writes the curated file of a signature, whether its name sorts before or
+    after a smaller one, and names the smaller one it leaves out."""
+    curated = lost_update_entry([(2, 1), (3, 0), (4, 1)])
+    curated.fixed_in = ["fixed"]
+    for name in ("aaa-curated.json", "zzz-curated.json"):
+        source, target = tmp_path / name / "src", tmp_path / name / "out"
+        source.mkdir(parents=True)
+        files.write_atomic(str(source / "small.json"), lost_update_entry([(2, 1)]).to_json())
+        files.write_atomic(str(source / name), curated.to_json())
+        proc = subprocess.run([sys.executable, "-m", "fuzzmm", "corpus", "export", str(source), str(target)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and "small.json is smaller than" in proc.stderr, proc.stderr
+        (kept,) = [entry for _, entry in files.entries(str(target))]
+        assert kept.fixed_in == ["fixed"]
 
 
 def test_a_field_of_a_person_s_own_survives_a_load_and_a_write(tmp_path):

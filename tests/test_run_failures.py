@@ -148,6 +148,13 @@ def test_a_task_that_ends_holding_a_lock_is_a_lock_leak_at_the_op_that_took_it(m
     assert result.finding.message.endswith("), in op take)")
 
 
+def test_a_lock_leak_past_a_full_event_ring_names_only_its_op(make_executor):
+    """When the event ring has dropped records, a lock-leak names the op, not an older acquisition."""
+    from programs import LeakAfterTraffic
+    finding = make_executor(LeakAfterTraffic).run(Scenario.of([[("go", ())]])).finding
+    assert finding.kind == "lock-leak" and finding.message.endswith("(taken in go)"), finding.message
+
+
 def test_a_deadlock_noticed_as_a_bystander_ends_is_placed_at_a_waiter(make_executor):
     """Two tasks deadlocked while a third ran on: when the third ends, the deadlock is
     reported at the function where a waiter waits, not at the task that ended."""
@@ -403,6 +410,21 @@ def test_model_code_that_exits_is_an_error_finding_and_the_executor_lives_on(mak
     assert result.finding is not None and result.finding.kind == "error"
     assert result.finding.function == function and "SystemExit" in result.finding.message
     assert os._exit.__module__ == "posix"   # the real one again, once the model code is done
+
+
+def test_an_os_exit_kept_from_inside_the_guard_is_the_real_one_outside_it():
+    """A model file imported under the guard may keep `from os import _exit`: called later in a
+    worker (a forked process), it ends that process with its code, as os._exit does."""
+    from fuzzmm.errors import os_exit_refused
+    with os_exit_refused():
+        kept = os._exit
+    child = os.fork()
+    if child == 0:
+        try:
+            kept(7)
+        finally:
+            os._exit(3)         # kept() raised: never run on as a copy of this test process
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 7
 
 
 def test_a_finding_of_an_unknown_kind_is_an_error_where_the_model_raised_it(make_executor):

@@ -8,6 +8,7 @@ place: a directory beside the corpus, or the same Redis.
 """
 import json
 import os
+import time
 from urllib.parse import urlparse
 
 from fuzzmm.corpus import files
@@ -15,7 +16,7 @@ from fuzzmm.errors import FuzzmmError
 
 REDIS_KEY = "fuzzmm:corpus"
 REDIS_STATE_KEY = "fuzzmm:state"
-REDIS_BAD_KEY = "fuzzmm:corpus:bad"     # entries a save found unreadable, kept as they were
+REDIS_BAD_KEY = "fuzzmm:corpus:bad"     # entries a save found unreadable, kept as they were, field#time
 
 
 def open_store(spec):
@@ -147,7 +148,7 @@ class RedisStore:
                         break
                     pipe.multi()
                     if unreadable:                      # kept aside for its owner, as a directory's .bad
-                        pipe.hset(REDIS_BAD_KEY, field, old)
+                        pipe.hset(REDIS_BAD_KEY, f"{field}#{time.time_ns()}", old)
                     pipe.hset(REDIS_KEY, field, doc)
                     pipe.execute()
                     break
@@ -161,6 +162,8 @@ class RedisStore:
             where = f"{self.where}#{field.decode()}"
             try:
                 out.append((where, files.load_doc(json.loads(raw), where)))
+            except RecursionError:
+                out.append((where, FuzzmmError(f"{where}: JSON nested too deeply to be a corpus entry")))
             except (FuzzmmError, ValueError) as exc:
                 out.append((where, FuzzmmError(f"{where}: {exc}")))
         return out
