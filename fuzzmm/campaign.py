@@ -248,11 +248,11 @@ class Campaign:
     def _lost(self, job, running, why):
         """A job that will not report its end: kill it, say why, and free what it held."""
         proc = running.pop(job)[0]
+        left = proctree.descendants(proc.pid) if proc.is_alive() else []    # its workers and theirs
         if proc.is_alive():
-            left = proctree.descendants(proc.pid)     # its workers, and what their tasks started
             proc.kill()
-            proctree.kill(left)
         proc.join(5)
+        proctree.kill(left + proctree.marked(f"{proc.pid}."))     # and what left their trees
         self.cpus.release(proc.pid)
         self.errors.append(f"{job.variant}/{job.strategy}: {why}")
         _core.cleanup_stale()       # its pool's segment, which no one else unlinks

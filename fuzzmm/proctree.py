@@ -3,8 +3,9 @@
 Model code may start processes (a helper, a `sleep`), and they must not outlive
 the worker, job or campaign that ran it.  Once a process dies its children are
 handed to init and no longer lead back to it, so a tree is gathered while its
-root still lives.  Process groups would not do: a worker in a group of its own
-leaves the campaign's group, out of reach of `kill -9 -PGID` and of the terminal.
+root still lives, and what left it is found by a mark in its environment.
+Process groups would not do: a worker in a group of its own leaves the
+campaign's group, out of reach of `kill -9 -PGID` and of the terminal.
 """
 import os
 import signal
@@ -60,6 +61,29 @@ def _descendants_by_scan(pid):
         child = queue.pop(0)
         found.append(child)
         queue.extend(children.get(child, ()))
+    return found
+
+
+MARK = "FUZZMM_WORKER"      # set by each worker to "EXECUTOR_PID.WORKER_PID"; what its tasks run inherits it
+
+
+def marked(prefix):
+    """The pids of processes started with MARK in their environment, its value starting with
+    `prefix`: those a worker's tasks started and that left its tree (its own death, a shell's
+    `&`).  A scan of every process's environment, so only for a worker or job already gone,
+    and once when an executor closes."""
+    needle = f"{MARK}={prefix}".encode()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        if any(var.startswith(needle) for var in environ.split(b"\0")):
+            found.append(int(name))
     return found
 
 

@@ -186,19 +186,24 @@ class Crash(Program):
 
 
 class Forks(Program):
-    """A task that starts a long-lived child process and leaves it running."""
+    """A task that starts a long-lived child process and leaves it running, then may crash its
+    worker, or start one more through a shell that leaves it behind (`sleep &`)."""
     name = "forks"
     tasks = (1, 1)
 
     def setup(self, pool):
         self.child = pool.atomic(0)
 
-    @op()
-    def start_child(self):
-        self.child.store(subprocess.Popen(["sleep", "60"]).pid)
+    @op(then=["stay", "crash", "shell"])
+    def start_child(self, then="stay"):
+        self.child.store(subprocess.Popen(["sleep", os.environ.get("SLEEP_FOR", "60")]).pid)
+        if then == "crash":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if then == "shell":
+            subprocess.run(["bash", "-c", f"sleep {os.environ.get('SLEEP_FOR', '60')} &"])
 
     def default_scenario(self):
-        return Scenario.of([[("start_child", ())]])
+        return Scenario.of([[("start_child", ("stay",))]])
 
 
 class Spin(Program):

@@ -1,5 +1,6 @@
 """Runs that end badly: deadlock, a dead worker, a hang; the executor carries on after each."""
 import os
+import subprocess
 import time
 
 import pytest
@@ -271,17 +272,37 @@ def test_closing_leaves_no_worker_behind(make_executor):
     assert not any(_alive(p) for p in pids)
 
 
-def test_closing_kills_what_a_task_forked(make_executor):
-    """A process a task started and left running ends with the executor, not long after it."""
+@pytest.mark.parametrize("then", ["stay", "crash", "shell"])
+def test_what_a_task_started_ends_with_its_worker_even_one_that_left_its_tree(make_executor, monkeypatch, then):
+    """A process a task started and left running ends when the executor closes (a child of a live
+    worker, one a shell left behind with `sleep &`), or when the worker that started it crashed
+    and is replaced (its orphan)."""
+    mark = f"60.{os.getpid()}{['stay', 'crash', 'shell'].index(then)}"    # told apart by its argument
+    monkeypatch.setenv("SLEEP_FOR", mark)
     ex = make_executor(Forks, workers=1)
-    ex.run(Scenario.of([[("start_child", ())]]))
-    child = ex.program.child.load()
-    assert child > 0 and _alive(child)
+    assert (ex.run(Scenario.of([[("start_child", (then,))]])).finding is not None) == (then == "crash")
+    if then == "crash":
+        child = ex.program.child.load()
+        deadline = time.monotonic() + 5
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert child > 0 and not _alive(child)
+        return
+    deadline = time.monotonic() + 5
+    while not _sleeps(mark) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _sleeps(mark)
     ex.close()
     deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
+    while _sleeps(mark) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not _alive(child)
+    assert not _sleeps(mark)
+
+
+def _sleeps(mark):
+    """Live `sleep MARK` processes."""
+    out = subprocess.run(["pgrep", "-f", f"^sleep {mark}$"], capture_output=True, text=True).stdout.split()
+    return [int(pid) for pid in out if _alive(int(pid))]
 
 
 def _alive(pid):

@@ -274,7 +274,8 @@ class Executor:
     def _replace(self, indices):
         for i in indices:
             proc = self._procs[i]
-            left = proctree.descendants(proc.pid) if proc.is_alive() else []    # what its tasks started
+            left = proctree.descendants(proc.pid) if proc.is_alive() else \
+                proctree.marked(f"{os.getpid()}.{proc.pid}")        # what its tasks started
             if proc.is_alive():
                 proc.kill()
             proc.join(5)
@@ -576,7 +577,7 @@ class Executor:
             if p.is_alive():
                 p.kill()
                 p.join(2)
-        proctree.kill(left)
+        proctree.kill(left + proctree.marked(f"{os.getpid()}."))    # and what left their trees
         self._procs = [None] * self.nworkers
         if not self.pool.closed:
             self.pool.close()

@@ -10,7 +10,7 @@ import os
 import pickle
 import signal
 
-from fuzzmm import _core
+from fuzzmm import _core, proctree
 from fuzzmm.errors import Finding, RunAborted
 from fuzzmm.sched.sites import is_machinery, model_site, short_traceback
 
@@ -100,6 +100,7 @@ def main(pool_name, ref, index, parent_pid, cpu=None):
     _core.set_pdeathsig()
     if _core.parent_gone(parent_pid):
         return
+    os.environ[proctree.MARK] = f"{parent_pid}.{os.getpid()}"     # inherited by what its tasks start
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     pool = _core.Pool.attach(pool_name)
