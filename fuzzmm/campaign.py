@@ -189,7 +189,7 @@ class Campaign:
         share = self.duration / -(-len(self.jobs) // self.executors)     # each job's share of the time
         start = self.start = time.monotonic()
         pending, running = list(self.jobs), {}
-        last_progress = last_loop = start
+        last_progress = self.last_loop = start
         interrupted = False
         try:
             while pending or running:
@@ -205,16 +205,13 @@ class Campaign:
                 if stop.is_set():
                     pending.clear()
                 self._drain(messages, running, timeout=0.2)
-                now = time.monotonic()
-                if now - last_loop > LOOP_GAP_S:     # this process was stopped too (Ctrl-Z): not their silence
-                    self.heard = dict.fromkeys(self.heard, now)
-                last_loop = now
+                now = self._looped(time.monotonic())
                 for job, (proc, offset, budget) in list(running.items()):
                     if not proc.is_alive() and job not in self.done:
                         self._drain(messages, running, timeout=0.5)
                         if job not in self.done:
                             self._lost(job, running, "campaign process died")
-                    elif now - start > offset + budget and now - self.heard[job] > JOB_GRACE_S:
+                    elif self._overdue(job, offset, budget, now):
                         self._lost(job, running, f"silent for {JOB_GRACE_S:g} s past its {budget:.1f} s budget "
                                                  f"(stopped, or stuck outside a run); killed")
                 if time.monotonic() - last_progress >= 1.0:
@@ -236,6 +233,19 @@ class Campaign:
             for job in list(running):
                 self._lost(job, running, "did not stop within 10 s of the interrupt; killed")
         return self.summary(interrupted)
+
+    def _looped(self, now):
+        """Note a turn of the loop at `now`.  A turn long after the last means this process was
+        stopped, and its jobs with it (Ctrl-Z): their silence meanwhile was not theirs."""
+        if now - self.last_loop > LOOP_GAP_S:
+            self.heard = dict.fromkeys(self.heard, now)
+        self.last_loop = now
+        return now
+
+    def _overdue(self, job, offset, budget, now):
+        """Whether a job is past its budget and silent for JOB_GRACE_S: stopped, or stuck outside
+        a run, where a run would have reported a hang."""
+        return now - self.start > offset + budget and now - self.heard[job] > JOB_GRACE_S
 
     def _budget(self, share, jobs_left):
         """Seconds for a job starting now: the time left, split over the waves of jobs still

@@ -109,14 +109,13 @@ def _model_name(cls, ref):
 
 
 def _source_file(source):
-    """How the corpus line names a program's module.  By its dotted name when that name
-    finds the same file from the working directory (the project's root, in CI), or when
-    it is a package's module that imports by name here (a src layout, an installed
-    package): the line then replays in any checkout, and a package's relative imports
-    work.  Else by its absolute file (a test module pytest imported by its bare name,
-    from a directory it put on the path), which replays from any directory of this
-    checkout only.  fuzzmm's own modules keep their names, which import anywhere."""
-    import importlib.util
+    """How the corpus line names a program's module.  By its dotted name when a fresh
+    interpreter, started here as `fuzzmm replay` would be, imports that name from the same
+    file (a module at the project's root, a package under src/ on PYTHONPATH, an installed
+    one): the line then replays in any checkout, and a package's relative imports work.
+    Else by its absolute file (a test module pytest imported from a directory it put on
+    the path), which replays from any directory of this checkout only.  fuzzmm's own
+    modules keep their names, which import anywhere."""
     from fuzzmm.models import is_file_source
     if is_file_source(source) or source.split(".")[0] == "fuzzmm":
         return source
@@ -124,17 +123,22 @@ def _source_file(source):
     if not path:
         return source
     path = os.path.abspath(path)
-    by_name = os.path.join(os.getcwd(), *source.split("."))
-    if path in (by_name + ".py", os.path.join(by_name, "__init__.py")):
-        return source
-    if "." in source:
-        try:
-            origin = importlib.util.find_spec(source).origin
-        except (ImportError, AttributeError, ValueError):
-            origin = None
-        if origin and os.path.abspath(origin) == path:
-            return source
-    return path
+    return source if _imports_from(source) == path else path
+
+
+def _imports_from(module):
+    """The file a fresh interpreter in this directory and environment finds `module` in, or
+    None: this one may have paths pytest put on sys.path that a replay will not."""
+    import subprocess
+    probe = ("import importlib.util, os, sys\n"
+             "spec = importlib.util.find_spec(sys.argv[1])\n"
+             "print(os.path.abspath(spec.origin) if spec and spec.origin else '')")
+    try:
+        found = subprocess.run([sys.executable, "-c", probe, module], capture_output=True, text=True,
+                               timeout=30, cwd=os.getcwd()).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return found or None
 
 
 def swimlane_text(result, scenario, names=None, limit=SWIMLANE_LINES):

@@ -452,27 +452,21 @@ def test_a_stopped_job_is_killed_after_its_grace_and_reported_with_nothing_left(
     assert subprocess.run(["pgrep", "-f", f"sleep {mark}"], capture_output=True).stdout == b""
 
 
-def test_a_campaign_stopped_whole_and_resumed_keeps_its_jobs(tmp_path, monkeypatch):
+def test_a_job_is_overdue_when_silent_past_its_budget_unless_the_campaign_was_stopped_too(tmp_path):
     """Ctrl-Z stops a campaign and its jobs together: after `fg`, however long after, their silence
-    is not taken for a stuck job, and the campaign ends with no error."""
+    is not taken for a stuck job; a job silent while the campaign ran is."""
     from fuzzmm import campaign
     from fuzzmm.models import load_model
-    monkeypatch.setattr(campaign, "JOB_GRACE_S", 1.0)
-    monkeypatch.setattr(campaign, "LOOP_GAP_S", 0.5)
     job = campaign.Job("lost-update", "fixed", load_model("lost-update").ref("fixed"), "pct", 1)
-    stopped = []
-
-    def emit(event):            # the parent's loop stops here, its jobs with it, as under Ctrl-Z
-        if event["event"] == "progress" and not stopped:
-            jobs = multiprocess.active_children()
-            for proc in jobs:
-                os.kill(proc.pid, signal.SIGSTOP)
-            time.sleep(2.5)
-            for proc in jobs:
-                os.kill(proc.pid, signal.SIGCONT)
-            stopped.append(len(jobs))
-    summary = campaign.Campaign([job], 3.0, 1, str(tmp_path / "c"), emit).run()
-    assert stopped == [1] and summary["errors"] == [] and summary["runs"] > 0, summary
+    c = campaign.Campaign([job], 1.0, 1, str(tmp_path / "c"), lambda event: None)
+    c.start = c.last_loop = 0.0
+    c.heard = {job: 0.5}                    # its last word, half a second in
+    late = 0.5 + campaign.JOB_GRACE_S + 100
+    c._looped(late)                         # the loop's first turn in all that time: stopped with its jobs
+    assert not c._overdue(job, 0.0, 1.0, late)
+    for turn in range(1, 100):              # then it turns, and the job stays silent
+        now = c._looped(late + turn * campaign.JOB_GRACE_S / 50)
+    assert c._overdue(job, 0.0, 1.0, now)
 
 
 def _owner_alive(segment):

@@ -276,10 +276,12 @@ def test_the_corpus_line_names_the_program_s_module_so_it_replays_the_checkout_i
     assert [r.returncode for r in replays] == [1, 0], [r.stderr for r in replays]
 
 
-def test_the_corpus_line_names_a_src_layout_package_module_by_its_dotted_name(pytester):
-    """A program in a package under src/ (on the path by pytest's `pythonpath`) is named by its dotted
-    module, so its relative imports work when the line replays."""
-    pytester.makeini("[pytest]\npythonpath = src\n")
+def test_the_corpus_line_names_a_src_layout_package_module_by_its_dotted_name(pytester, monkeypatch):
+    """A program in a package under src/, on PYTHONPATH, is named by its dotted module, so its relative
+    imports work when the line replays; a test package pytest alone put on the path is named by its file."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, (str(pytester.path / "src"),
+                                                                   os.environ.get("PYTHONPATH")))))
+    pytester.makeini("[pytest]\npythonpath = src\n")      # for this process, which read PYTHONPATH long ago
     pytester.makepyfile(**{
         "src/mypkg/__init__.py": "",
         "src/mypkg/helpers.py": "VALUES = [1, 2]\n",
@@ -301,17 +303,27 @@ def test_the_corpus_line_names_a_src_layout_package_module_by_its_dotted_name(py
                     assert self.x.peek() == sum(args[0] for task in scenario.tasks for _, args in task)
         """),
         "tests/test_racy.py": "from fuzzmm.testing import fuzz_test\nfrom mypkg.models import Racy\n"
-                              "test_racy = fuzz_test(Racy)\n"})
-    result = pytester.runpytest_inprocess("--fuzzmm-profile", "ci", "-p", "no:cacheprovider", "tests")
-    result.assert_outcomes(failed=1)
-    line = next(x for x in failure_sections(result).splitlines() if x.startswith('{"format"'))
-    assert json.loads(line)["program"] == "mypkg.models:Racy"
-    (pytester.path / "saved.json").write_text(line)
-    replay = subprocess.run([sys.executable, "-m", "fuzzmm", "replay", "saved.json"], capture_output=True, text=True,
-                            cwd=pytester.path, timeout=60,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (
-                                str(pytester.path / "src"), os.environ.get("PYTHONPATH"))))})
-    assert replay.returncode == 1, replay.stderr
+                              "test_racy = fuzz_test(Racy)\n",
+        "sub/tests/__init__.py": "",
+        "sub/tests/test_inline.py": textwrap.dedent("""
+            from fuzzmm.testing import fuzz_test
+            from mypkg import models
+
+            class Inline(models.Racy):
+                name = "inline-racy"
+
+            test_inline = fuzz_test(Inline)
+        """)})
+    result = pytester.runpytest_inprocess("--fuzzmm-profile", "ci", "-p", "no:cacheprovider", "tests", "sub")
+    result.assert_outcomes(failed=2)
+    lines = [x for x in failure_sections(result).splitlines() if x.startswith('{"format"')]
+    programs = sorted(json.loads(line)["program"] for line in lines)
+    assert programs == [f"{pytester.path / 'sub' / 'tests' / 'test_inline.py'}:Inline", "mypkg.models:Racy"]
+    for i, line in enumerate(lines):
+        (pytester.path / f"saved{i}.json").write_text(line)
+        replay = subprocess.run([sys.executable, "-m", "fuzzmm", "replay", f"saved{i}.json"], capture_output=True,
+                                text=True, cwd=pytester.path, timeout=60)
+        assert replay.returncode == 1, replay.stderr
 
 
 def test_in_ci_the_short_summary_gives_a_failure_one_line(pytester, monkeypatch):
