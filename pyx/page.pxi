@@ -50,6 +50,11 @@ cdef class Page:
         self.born_step = fz_load64(&pool.ctl.step)
 
     @property
+    def obj(self):
+        """The page as the event ring and findings name objects (Finding(..., obj=page.obj))."""
+        return _pobj(self)
+
+    @property
     def node(self):
         self.pool.check()
         return self.pg.node

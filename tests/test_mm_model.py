@@ -411,6 +411,35 @@ def test_a54a407_clears_the_numa_bit_with_the_page_locked_after_a_failed_migrati
     assert (result.finding is not None and result.finding.kind == "lost-write") == lost, result.finding
 
 
+class GupWithoutPin(VARIANTS["hugh+a54a407"]):
+    """get_user_pages that returns the page without taking a reference (FOLL_GET forgotten)."""
+    variant = "gup-without-pin"
+
+    def get_user_pages(self, addr, node):
+        from fuzzmm.mm.memory import GUP_RETRIES
+        ptl = self.mm.page_table_lock
+        for _ in range(GUP_RETRIES):
+            ptl.lock()
+            entry = self.mm.pmd[addr].load()
+            if st.entry_present(entry) and not st.entry_numa(entry):
+                page = self.mm.page_of(addr, entry)
+                ptl.unlock()
+                return page
+            ptl.unlock()
+            self.handle_mm_fault(addr, node)
+        return None
+
+
+def test_a_stale_page_table_entry_tells_of_the_bad_free_before_it(make_executor):
+    """The direct IO's unbalanced put frees a still-mapped page; the later use through the page table
+    is the finding, and its message names that bad free."""
+    ex = make_executor(GupWithoutPin, workers=2)
+    finding = ex.run(Scenario.of([[("direct_io_read", (0, 1))], [("madvise_dontneed", (0,))]])).finding
+    assert finding.signature == "use-after-free@Machine.page_of"
+    assert "; before that, at step " in finding.message
+    assert "ThpNuma.dio_complete: page 0 freed with mapcount 1" in finding.message
+
+
 USER_FILE = '''
 from fuzzmm import kernel as k
 from fuzzmm.kernel import NR_ISOLATED_ANON

@@ -133,7 +133,8 @@ class Machine:
         page = self.pool.page(entry_index(entry))
         if page.gen != entry_gen(entry):
             raise k.Finding("use-after-free", f"entry at address {addr} ({describe_entry(entry)}) names "
-                                              f"page {page.index}, freed since (now generation {page.gen})")
+                                              f"page {page.index}, freed since (now generation {page.gen})",
+                            obj=page.obj)
         return page
 
     def peek_page(self, entry):
