@@ -274,41 +274,46 @@ def save(directory, entry):
         held = holder(directory, entry)
         outcome = WRITTEN
         if held is not None:
-            try:
-                old = load(held)
-                if old.size <= entry.size:
-                    return held, KEPT
-                if old.curated:
-                    return held, CURATED
-            except FuzzmmError:
-                if _newer_format(held):
-                    return held, KEPT
+            outcome, unreadable = against(_text_of(held), entry)
+            if outcome in (KEPT, CURATED):
+                return held, outcome
+            if unreadable:
                 os.replace(held, _free_name(held + ".bad"))     # kept for its owner to look at
-            outcome = REPLACED if held == path else WRITTEN
+            if held != path:
+                outcome = WRITTEN                               # beside a file named by hand
         write_atomic(path, entry.to_json(base=directory))
         _known(directory, entry, path)
     entry.path = path
     return path, outcome
 
 
-def _newer_format(path):
-    """Whether the file is a corpus file of a format newer than this fuzzmm reads."""
+def against(old_text, entry):
+    """What a save of `entry` does where the corpus holds `old_text` for its key (None: it
+    could not be read): (KEPT, CURATED or REPLACED, whether the old one is unreadable and
+    is to be kept aside).  One rule for a directory and for Redis."""
+    try:
+        doc = json.loads(old_text) if old_text is not None else None
+        version = doc.get("format") if isinstance(doc, dict) else None
+        if type(version) is int and version > FORMAT_VERSION:
+            return KEPT, False          # a newer fuzzmm's: left as it is
+        old = load_doc(doc)
+    except (FuzzmmError, ValueError, RecursionError):
+        return REPLACED, True
+    if old.size <= entry.size:
+        return KEPT, False
+    return (CURATED if old.curated else REPLACED), False
+
+
+def _text_of(path):
+    """A corpus file's text, or None for what is no regular file (a FIFO would block) or
+    cannot be read."""
     if not os.path.isfile(path):
-        return False
+        return None
     try:
         with open(path, encoding="utf-8") as f:
-            return newer_format(f.read())
+            return f.read(MAX_FILE_BYTES + 1)
     except (OSError, UnicodeDecodeError):
-        return False
-
-
-def newer_format(text):
-    """Whether a corpus document's text names a format newer than this fuzzmm reads."""
-    try:
-        version = json.loads(text).get("format")
-    except (ValueError, AttributeError, RecursionError):
-        return False
-    return type(version) is int and version > FORMAT_VERSION
+        return None
 
 
 def _free_name(path):

@@ -130,19 +130,8 @@ class RedisStore:
                 try:
                     pipe.watch(REDIS_KEY)
                     old = pipe.hget(REDIS_KEY, field)
-                    outcome = files.WRITTEN if old is None else files.REPLACED
-                    unreadable = False
-                    if old is not None and files.newer_format(old):
-                        outcome = files.KEPT            # a newer fuzzmm's entry: left as it is
-                    elif old is not None:
-                        try:
-                            held = files.load_doc(json.loads(old))
-                            if held.size <= entry.size:
-                                outcome = files.KEPT
-                            elif held.curated:
-                                outcome = files.CURATED
-                        except (FuzzmmError, ValueError, RecursionError):
-                            unreadable = True
+                    outcome, unreadable = (files.WRITTEN, False) if old is None else \
+                        files.against(old.decode("utf-8", "replace"), entry)
                     if outcome in (files.KEPT, files.CURATED):
                         pipe.unwatch()
                         break
