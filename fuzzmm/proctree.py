@@ -13,11 +13,19 @@ import signal
 
 def descendants(pid):
     """The pids of every process below `pid` now, children first."""
+    if _children(pid) is None:          # no children files here: every process's parent instead
+        parents = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit() and (fields := stat(int(name))) is not None:
+                parents.setdefault(int(fields[1]), []).append(int(name))
+        return _below(pid, lambda p: parents.get(p, []))
+    return _below(pid, lambda p: _children(p) or [])
+
+
+def _below(pid, children_of):
     found, queue = [], [pid]
     while queue:
-        children = _children(queue.pop(0))
-        if children is None:
-            return _descendants_by_scan(pid)
+        children = children_of(queue.pop(0))
         found.extend(children)
         queue.extend(children)
     return found
@@ -44,35 +52,25 @@ def _children(pid):
     return children
 
 
-def _descendants_by_scan(pid):
-    """descendants(), from every process's parent in /proc/*/stat."""
-    children = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue                # gone meanwhile, or not ours to read
-        children.setdefault(ppid, []).append(int(name))
-    found, queue = [], list(children.get(pid, ()))
-    while queue:
-        child = queue.pop(0)
-        found.append(child)
-        queue.extend(children.get(child, ()))
-    return found
+def stat(pid):
+    """The fields of /proc/PID/stat after the command name: [state, ppid, pgrp, ...], or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None                 # gone meanwhile, or not ours to read
 
 
-MARK = "FUZZMM_WORKER"      # set by each worker to "EXECUTOR_PID.WORKER_PID"; what its tasks run inherits it
+MARK = "FUZZMM_WORKER"      # each worker's "EXECUTOR_PID.WORKER_PID.", inherited by what its tasks run
 
 
-def marked(prefix):
+def marked(*prefixes):
     """The pids of processes started with MARK in their environment, its value starting with
-    `prefix`: those a worker's tasks started and that left its tree (its own death, a shell's
+    one of `prefixes` ("EXECUTOR_PID." for all its workers, "EXECUTOR_PID.WORKER_PID." for
+    one): those a worker's tasks started and that left its tree (its own death, a shell's
     `&`).  A scan of every process's environment, so only for a worker or job already gone,
     and once when an executor closes."""
-    needle = f"{MARK}={prefix}".encode()
+    needles = tuple(f"{MARK}={prefix}".encode() for prefix in prefixes)
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():
@@ -82,7 +80,7 @@ def marked(prefix):
                 environ = f.read()
         except OSError:
             continue
-        if any(var.startswith(needle) for var in environ.split(b"\0")):
+        if any(var.startswith(needles) for var in environ.split(b"\0")):
             found.append(int(name))
     return found
 

@@ -299,6 +299,23 @@ def test_what_a_task_started_ends_with_its_worker_even_one_that_left_its_tree(ma
     assert not _sleeps(mark)
 
 
+def test_closing_one_executor_leaves_what_another_s_tasks_started(make_executor, monkeypatch):
+    """Two executors in one process: closing one does not end a process the other's task started
+    through a shell (`sleep &`, found by its mark), closing the other does."""
+    mark = f"60.{os.getpid()}9"
+    monkeypatch.setenv("SLEEP_FOR", mark)
+    first, second = make_executor(Forks, workers=1), make_executor(Forks, workers=1)
+    first.run(Scenario.of([[("start_child", ("shell",))]]))
+    second.close()
+    time.sleep(0.2)
+    assert _sleeps(mark)
+    first.close()
+    deadline = time.monotonic() + 5
+    while _sleeps(mark) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _sleeps(mark)
+
+
 def _sleeps(mark):
     """Live `sleep MARK` processes."""
     out = subprocess.run(["pgrep", "-f", f"^sleep {mark}$"], capture_output=True, text=True).stdout.split()

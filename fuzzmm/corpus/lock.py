@@ -10,6 +10,7 @@ import os
 import sys
 import time
 
+from fuzzmm import proctree
 from fuzzmm.errors import FuzzmmError
 
 LOCK_NAME = ".lock"
@@ -61,9 +62,5 @@ def _holder(lock):
 
 
 def _stopped(pid):
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state in ("T", "t")
+    fields = proctree.stat(pid)
+    return fields is not None and fields[0] in ("T", "t")

@@ -232,9 +232,9 @@ class Executor:
                     self.program.bind(self.pool)
             except _Overran:
                 raise FuzzmmError(f"{cls.__qualname__}.setup ran past the {watchdog_s:g} s watchdog") from None
+            except FuzzmmError:
+                raise
             except (Exception, SystemExit) as exc:     # the program cannot run at all: bad input, not a finding
-                if isinstance(exc, FuzzmmError):
-                    raise
                 raise FuzzmmError(f"{cls.__qualname__}.setup raised {type(exc).__name__}: {exc}") from None
             self._snapshot = self.pool.snapshot()
             self.object_names = object_names(self.program)
@@ -255,7 +255,7 @@ class Executor:
         # workers are forked, and a worker replaced then must not be forked beside it.
         ctx = multiprocess.get_context(self.start_method or default_start_method())
         proc = ctx.Process(target=worker.main, name=f"fuzzmm-worker-{index}",
-                                 args=(self.pool.name, self.ref, index, os.getpid(), self.cpu), daemon=True)
+                           args=(self.pool.name, self.ref, index, os.getpid(), self.cpu), daemon=True)
         proc.start()
         self._procs[index] = proc
 
@@ -275,7 +275,7 @@ class Executor:
         for i in indices:
             proc = self._procs[i]
             left = proctree.descendants(proc.pid) if proc.is_alive() else \
-                proctree.marked(f"{os.getpid()}.{proc.pid}")        # what its tasks started
+                proctree.marked(f"{os.getpid()}.{proc.pid}.")       # what its tasks started
             if proc.is_alive():
                 proc.kill()
             proc.join(5)
@@ -577,7 +577,8 @@ class Executor:
             if p.is_alive():
                 p.kill()
                 p.join(2)
-        proctree.kill(left + proctree.marked(f"{os.getpid()}."))    # and what left their trees
+        # and what left their trees: this executor's workers' only, not another's in this process
+        proctree.kill(left + (proctree.marked(*(f"{os.getpid()}.{p.pid}." for p in procs)) if procs else []))
         self._procs = [None] * self.nworkers
         if not self.pool.closed:
             self.pool.close()

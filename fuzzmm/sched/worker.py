@@ -100,7 +100,7 @@ def main(pool_name, ref, index, parent_pid, cpu=None):
     _core.set_pdeathsig()
     if _core.parent_gone(parent_pid):
         return
-    os.environ[proctree.MARK] = f"{parent_pid}.{os.getpid()}"     # inherited by what its tasks start
+    os.environ[proctree.MARK] = f"{parent_pid}.{os.getpid()}."    # inherited by what its tasks start
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     pool = _core.Pool.attach(pool_name)
