@@ -66,8 +66,8 @@ def _focused(rows, focus, task=-1, step=0):
     """The operations on the objects of the finding, the stores to shared state (a
     page-table entry, a slot) that the tasks involved made up to the last of them or the
     finding's `step`, and their loads of what they stored where more than one of them
-    used it: a check-then-act race shows its checks.  The tasks involved are those that touched the
-    objects and the task the finding is in."""
+    used it: a check-then-act race shows its checks.  The tasks involved are those that
+    touched the objects and the task the finding is in."""
     mine = [i for i, r in enumerate(rows) if r["obj"] in focus]
     if not mine:
         return rows
