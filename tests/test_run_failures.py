@@ -266,10 +266,7 @@ def test_closing_leaves_no_worker_behind(make_executor):
     ex = make_executor(Crash, workers=2)
     pids = ex.worker_pids
     ex.close()
-    deadline = time.monotonic() + 5
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not any(_alive(p) for p in pids)
+    assert _within(5, lambda: not any(_alive(p) for p in pids))
 
 
 @pytest.mark.parametrize("then", ["stay", "crash", "shell"])
@@ -283,20 +280,11 @@ def test_what_a_task_started_ends_with_its_worker_even_one_that_left_its_tree(ma
     assert (ex.run(Scenario.of([[("start_child", (then,))]])).finding is not None) == (then == "crash")
     if then == "crash":
         child = ex.program.child.load()
-        deadline = time.monotonic() + 5
-        while _alive(child) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert child > 0 and not _alive(child)
+        assert child > 0 and _within(5, lambda: not _alive(child))
         return
-    deadline = time.monotonic() + 5
-    while not _sleeps(mark) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert _sleeps(mark)
+    assert _within(5, lambda: _sleeps(mark))
     ex.close()
-    deadline = time.monotonic() + 5
-    while _sleeps(mark) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not _sleeps(mark)
+    assert _within(5, lambda: not _sleeps(mark))
 
 
 def test_closing_one_executor_leaves_what_another_s_tasks_started(make_executor, monkeypatch):
@@ -306,14 +294,19 @@ def test_closing_one_executor_leaves_what_another_s_tasks_started(make_executor,
     monkeypatch.setenv("SLEEP_FOR", mark)
     first, second = make_executor(Forks, workers=1), make_executor(Forks, workers=1)
     first.run(Scenario.of([[("start_child", ("shell",))]]))
+    assert _within(5, lambda: _sleeps(mark))
     second.close()
-    time.sleep(0.2)
-    assert _sleeps(mark)
+    assert not _within(0.5, lambda: not _sleeps(mark))      # a kill would have ended it by then
     first.close()
-    deadline = time.monotonic() + 5
-    while _sleeps(mark) and time.monotonic() < deadline:
+    assert _within(5, lambda: not _sleeps(mark))
+
+
+def _within(seconds, holds):
+    """Whether `holds()` comes true within `seconds` (a killed process takes a moment to go)."""
+    deadline = time.monotonic() + seconds
+    while not holds() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not _sleeps(mark)
+    return bool(holds())
 
 
 def _sleeps(mark):
