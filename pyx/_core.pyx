@@ -1,10 +1,11 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """The compiled core of fuzzmm: the shared-memory pool and every primitive in it.
 
-One extension module built from one include file per job (segment, ring,
-scheduler, atomics, locks, pages, counters) so that each primitive reaches the
-scheduling point and the event ring by a direct C call, with no cross-module
-indirection on the hot path.
+One extension module built from one include file per job (segment, ring; the
+scheduler's decision routine, wait-for graph, run protocol and diagnostics;
+atomics, locks, pages, counters) so that each primitive reaches the scheduling
+point and the event ring by a direct C call, with no cross-module indirection
+on the hot path.
 """
 from fz cimport *
 from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
@@ -18,7 +19,10 @@ from fuzzmm.errors import Finding, RunAborted, PoolError, OwnerDied, KIND_CODE
 
 include "segment.pxi"
 include "ring.pxi"
-include "sched.pxi"
+include "decide.pxi"
+include "waitfor.pxi"
+include "diagnostics.pxi"
+include "protocol.pxi"
 include "atomics.pxi"
 include "locks.pxi"
 include "page.pxi"
