@@ -3,9 +3,9 @@
 
 One extension module built from one include file per job (segment, ring; the
 scheduler's decision routine, wait-for graph, run protocol and diagnostics;
-atomics, locks, pages, counters) so that each primitive reaches the scheduling
-point and the event ring by a direct C call, with no cross-module indirection
-on the hot path.
+atomics, locks and the locks a task holds, pages and their reference ownership,
+counters) so that each primitive reaches the scheduling point and the event ring
+by a direct C call, with no cross-module indirection on the hot path.
 """
 from fz cimport *
 from libc.stdint cimport int8_t, int32_t, int64_t, uint32_t, uint64_t
@@ -25,5 +25,7 @@ include "diagnostics.pxi"
 include "protocol.pxi"
 include "atomics.pxi"
 include "locks.pxi"
+include "held.pxi"
 include "page.pxi"
+include "ownership.pxi"
 include "counters.pxi"

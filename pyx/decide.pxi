@@ -47,12 +47,6 @@ BLOCK_KINDS = {BLK_PAGE: "page lock", BLK_SPIN: "spinlock", BLK_MUTEX: "mutex",
 
 cdef int g_task = -1          # the task this process runs now; -1 outside a run
 cdef int g_spin_depth = 0     # spinlocks the running task holds (sleep-in-atomic)
-# The locks the running task took and has not released, for lock-leak at its end: plain C
-# arrays, since every acquisition and release appends or removes one (a hot path).
-cdef int64_t g_held_obj[64]
-cdef int32_t g_held_kind[64]  # BLK_* of each
-cdef int32_t g_held_op[64]    # the index, in the task, of the operation that took it
-cdef int g_nheld = 0
 cdef int g_op_index = -1      # the operation the running task is in
 cdef uint64_t g_chaos_rng = 0x9e3779b97f4a7c15ULL
 cdef int64_t WAIT_SLICE_NS = 20 * 1000 * 1000

@@ -1,4 +1,6 @@
-# struct page: references, the PG_locked page lock, flags, mapcount, data; the sanitizers.
+# struct page: references, the PG_locked page lock, flags, mapcount, data; the checks on
+# each use (use-after-free) and at the free (bad-page-state), and the latent hazards they note.
+# The put-before-unlock detector is in ownership.pxi; the locks a task holds, in held.pxi.
 
 PG_locked = 1 << 0
 PG_referenced = 1 << 1
@@ -110,46 +112,6 @@ cdef int _check_live(Page page, str what, bint allow_zero=False) except -1:
     return 0
 
 
-# ---- reference ownership: the put-before-unlock detector ----
-#
-# Each task's own references to a page (its gets, the isolation or pin it took)
-# are counted in the page record.  Once a task has put its last own reference,
-# using the page again (unlock_page, flags, data, counts) through a handle it held
-# across that put, without a new get, is put-before-unlock, even when other
-# references keep the page alive this time.  A handle taken after the put is a new
-# lookup (a page table read under its lock, say), which is how the kernel reaches
-# a page it holds no reference to, so it is not suspect.  Puts are exempt:
-# dropping a reference the task does not own (a mapping's, say) is how a page
-# legitimately goes away.
-
-cdef inline void _own_get(Page page) noexcept:
-    cdef int t = g_task
-    if 0 <= t < FZ_MAX_TASKS:
-        page.pg.own[t] += 1
-        page.pg.dropped &= ~(1u << t)
-
-
-cdef inline void _own_put(Page page) noexcept:
-    cdef int t = g_task
-    if 0 <= t < FZ_MAX_TASKS and page.pg.own[t] > 0:
-        page.pg.own[t] -= 1
-        if page.pg.own[t] == 0:
-            page.pg.dropped |= 1u << t
-
-
-cdef int _check_owned(Page page, str what) except -1:
-    cdef int t = g_task
-    if 0 <= t < FZ_MAX_TASKS and (page.pg.dropped >> t) & 1 and page.pg.own[t] == 0:
-        if page.pool.ctl.latent_len[t]:
-            return 0
-        put_step = _last_put_step(page.pool, _pobj(page), t)
-        if put_step >= 0 and page.born_run == page.pool.ctl.run_gen and page.born_step >= put_step:
-            return 0                    # looked up again since the put
-        _note_latent(page.pool, "put-before-unlock", f"{what} on page {page.index} by task {t}, which put "
-                     f"its last reference at step {put_step}", _pobj(page))
-    return 0
-
-
 # Hazards the kernel reports and survives are noted, not raised: the run goes on so
 # that what they lead to (a page used after the free, a leaked counter) still shows.
 # A task keeps one, the most severe it showed; the parent reports it only when the
@@ -174,15 +136,6 @@ cdef int _note_latent(Pool pool, str kind, str message, int64_t obj) except -1:
     c.latent_step[t] = c.step
     c.latent_len[t] = len(detail)
     return 0
-
-
-cdef int64_t _last_put_step(Pool pool, int64_t obj, int task):
-    cdef int64_t i = min(pool.hdr.ring_head, pool.hdr.ring_cap) - 1
-    while i >= 0:
-        if pool.ring[i].op == OP_PUT and pool.ring[i].obj == obj and pool.ring[i].task == task:
-            return pool.ring[i].seq
-        i -= 1
-    return -1
 
 
 cdef int _use(Page page, str what) except -1:
@@ -383,51 +336,6 @@ def page_locked_by_me(Page page not None):
     return _page_locked_by_me(page.pg)
 
 
-cdef bint _still_mine(Pool pool, int64_t obj, int kind):
-    """Whether the running task still holds a lock it took (another task may have
-    unlocked a page lock for it)."""
-    cdef int64_t index = obj & ((1 << 56) - 1)
-    cdef int32_t* w
-    if kind == BLK_PAGE:
-        return _page_locked_by_me(&pool.pages[index])
-    w = <int32_t*>(pool.heap + index)
-    if kind == BLK_RWSEM_WRITE:
-        return w[0] == -1 and w[1] == g_task
-    if kind == BLK_RWSEM_READ:
-        return w[0] > 0 and ((w[2] >> g_task) & 1) != 0
-    return w[0] == g_task + 2
-
-
-def locks_held(Pool pool not None):
-    """The locks the running task holds now, each once, as (what, the index of the
-    operation that took it, where in the model it was taken or '')."""
-    pool.check()
-    seen, out = set(), []
-    for i in range(g_nheld):
-        obj = g_held_obj[i]
-        if obj not in seen and _still_mine(pool, obj, g_held_kind[i]):
-            seen.add(obj)
-            out.append((f"{BLOCK_KINDS[g_held_kind[i]]} {describe_object(pool, obj, g_object_names)}",
-                        g_held_op[i], _where_taken(pool, obj)))
-    return out
-
-
-cdef str _where_taken(Pool pool, int64_t obj):
-    """`function (file:line)` of the running task's last acquisition of `obj` (the word
-    changed: a failed trylock took nothing), or '' when the event ring, full, may have
-    dropped it."""
-    if pool.hdr.ring_head > pool.hdr.ring_cap:
-        return ""
-    cdef int64_t i = pool.hdr.ring_head - 1
-    while i >= 0:
-        if pool.ring[i].obj == obj and pool.ring[i].task == g_task and pool.ring[i].before != pool.ring[i].after \
-                and pool.ring[i].op in (OP_LOCK, OP_TRYLOCK, OP_SPIN_LOCK, OP_SPIN_TRYLOCK, OP_MUTEX_LOCK,
-                                        OP_MUTEX_TRYLOCK, OP_DOWN_READ, OP_DOWN_WRITE):
-            return site_label(pool.ring[i].site)
-        i -= 1
-    return ""
-
-
 def unlock_page(Page page not None):
     """Clear PG_locked and wake its waiters (bad-unlock if it was not locked)."""
     cdef Pool pool = page.pool
@@ -506,18 +414,3 @@ def set_page_mapping(Page page not None, int64_t mapping):
     cdef int64_t before = fz_xchg64(&page.pg.mapping, mapping)
     _record(page.pool, s, OP_SET_MAPPING, _pobj(page), before, mapping)
     return before
-
-
-def begin_operation(Pool pool not None, int index=-1):
-    """A task starts its operation number `index` (a new system call): puts it made in
-    earlier operations no longer make its uses put-before-unlock."""
-    global g_op_index
-    pool.check()
-    g_op_index = index
-    cdef int t = g_task, i
-    cdef uint32_t keep
-    if not 0 <= t < FZ_MAX_TASKS:
-        return
-    keep = ~(1u << t)
-    for i in range(pool.hdr.npages):
-        pool.pages[i].dropped &= keep
