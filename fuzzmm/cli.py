@@ -355,7 +355,7 @@ def _refuse_other_reproducer(path, option, entry=None):
 def _check_directory_writable(path):
     """Refuse, before the work, a file whose directory takes no new file (minimize writes it
     whole beside the old one and renames it over)."""
-    from fuzzmm.corpus.files import check_writable
+    from fuzzmm.corpus.atomic import check_writable
     try:
         check_writable(os.path.dirname(os.path.abspath(path)))
     except OSError as exc:
@@ -364,8 +364,9 @@ def _check_directory_writable(path):
 
 def cmd_dedup(args):
     from fuzzmm import corpus
+    store = corpus.DirectoryStore(args.dir)
     bad, spare = [], set()          # errors to tell; readable files its program refuses, left for a person
-    for _, entry in corpus.entries(args.dir):
+    for _, entry in store.entries():
         if isinstance(entry, FuzzmmError):
             bad.append(entry)
             continue
@@ -380,7 +381,7 @@ def cmd_dedup(args):
             return corpus.replay(entry).reproduced
         except FuzzmmError:
             return False
-    removed = corpus.dedup(args.dir, reproduces, spare)
+    removed = store.dedup(reproduces, spare)
     for path in removed:
         print(f"removed {path}")
     for error in bad:
@@ -390,12 +391,14 @@ def cmd_dedup(args):
 
 
 def cmd_export(args):
-    from fuzzmm.corpus import files
+    from fuzzmm.corpus.directory import DirectoryStore
+    from fuzzmm.corpus.entry import CURATED
     from fuzzmm.corpus.store import open_store
     if not args.source.startswith("redis://") and not os.path.isdir(args.source):
         raise FuzzmmError(f"{args.source}: not a directory")     # a store would create it
     if os.path.isdir(args.source) and os.path.isdir(args.dir) and os.path.samefile(args.source, args.dir):
         raise FuzzmmError(f"{args.dir}: is the corpus being exported; name another directory")
+    target = DirectoryStore(args.dir)
     written = set()         # a signature held twice in the source is written once, the smaller
     # Files a person added to first: a smaller one of their signature is then named, not the
     # curated one dropped because a smaller file came first by name.
@@ -404,8 +407,8 @@ def cmd_export(args):
         if isinstance(entry, FuzzmmError):
             print(f"fuzzmm: warning: skipped {entry}", file=sys.stderr)
             continue
-        path, outcome = files.save(args.dir, entry)
-        if outcome == files.CURATED:
+        path, outcome = target.save(entry)
+        if outcome == CURATED:
             print(f"fuzzmm: note: {where} is smaller than {path}, which a person added to and is kept",
                   file=sys.stderr)
         if path not in written:
