@@ -8,7 +8,7 @@ fields a person added are kept.  Here too is the one rule for what a save does
 against the reproducer a corpus already holds for an entry's key (`against`),
 which the directory and the Redis stores share.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import hashlib
 import json
 import os
@@ -32,10 +32,17 @@ class Entry:
     kind: str
     signature: str
     message: str = ""
+    # A hang the watchdog ended, each run of which lasts the watchdog; None: from kind and
+    # message, as for a file that does not store it.
+    past_watchdog: bool = None
     found_by: dict = field(default_factory=dict)
     fixed_in: list = field(default_factory=list)   # variants on which it must not reproduce
     extra: dict = field(default_factory=dict)      # fields fuzzmm does not write (a person's note), kept
     path: str = None
+
+    def __post_init__(self):
+        if self.past_watchdog is None:
+            self.past_watchdog = _past_watchdog(self.kind, self.message)
 
     @property
     def curated(self):
@@ -53,6 +60,12 @@ class Entry:
                    if isinstance(a, int))
         return (self.scenario.ntasks, ops, args, len(switches), sum(s for s, _ in switches))
 
+    def as_found_in(self, result):
+        """This entry as `result`, a run that showed its finding, shows it: the switches the run
+        took, and its finding's message and whether the watchdog ended it."""
+        return replace(self, schedule=result.schedule, message=result.finding.message,
+                       past_watchdog=_report_past_watchdog(result.finding))
+
     def to_json(self, base=None):
         """The file's document; with `base`, model files are named relative to that
         directory (where the file goes), so a corpus moves with its project."""
@@ -68,6 +81,7 @@ class Entry:
             "schedule": {"switches": self.schedule.to_json()},
             "signature": {"kind": self.kind, "signature": self.signature},
             "message": self.message,
+            **({"past_watchdog": True} if self.past_watchdog else {}),
             "found_by": self.found_by,
             "fixed_in": list(self.fixed_in),
         }
@@ -80,6 +94,19 @@ class Entry:
     def file_name(self, base=None):
         digest = hashlib.sha1(self.key(base).encode()).hexdigest()[:12]
         return f"{self.variant}-{self.kind}-{digest}.json".replace("/", "_")
+
+
+def _past_watchdog(kind, message):
+    """Whether a finding is a hang the watchdog ended, for an entry that does not say (a file
+    written before the field was, one of any other finding): the executor says "watchdog" in
+    every such message, as past_watchdog(kind, message) of the finding reports reads it."""
+    return kind == "hang" and "watchdog" in message
+
+
+def _report_past_watchdog(report):
+    """A finding report's own past_watchdog where it carries one, else None (the entry then
+    follows the rule of its kind and message)."""
+    return getattr(report, "past_watchdog", None)
 
 
 def _relative_to(base):
@@ -150,6 +177,7 @@ def load_doc(doc, path="<corpus entry>", base=None):
                      program=_map_path(doc["program"], absolute),
                      scenario=scenario, schedule=schedule, kind=kind,
                      signature=signature.get("signature", kind), message=doc.get("message", ""),
+                     past_watchdog=doc.get("past_watchdog"),
                      found_by=doc.get("found_by", {}), fixed_in=fixed,
                      extra={k: v for k, v in doc.items() if k not in _FIELDS},
                      path=None if path == "<corpus entry>" else str(path))
@@ -164,11 +192,11 @@ def load_doc(doc, path="<corpus entry>", base=None):
 _FIELD_TYPES = (                 # (where, field, JSON type, required)
     ((), "model", str, True), ((), "variant", str, True), ((), "program", str, True),
     ((), "signature", dict, True), ((), "schedule", dict, True), ((), "scenario", list, True),
-    ((), "message", str, False), ((), "found_by", dict, False),
+    ((), "message", str, False), ((), "past_watchdog", bool, False), ((), "found_by", dict, False),
     (("signature",), "kind", str, True), (("signature",), "signature", str, True),
     (("schedule",), "switches", list, True),
 )
-_JSON_NAMES = {str: "a string", dict: "an object", list: "a list"}
+_JSON_NAMES = {str: "a string", dict: "an object", list: "a list", bool: "true or false"}
 _FIELDS = {"format", "fuzzmm", "fixed_in"} | {name for where, name, _, _ in _FIELD_TYPES if not where}
 
 
