@@ -15,8 +15,7 @@ import multiprocess
 
 from fuzzmm import _core, corpus, proctree
 from fuzzmm.corpus.store import open_store
-from fuzzmm.corpus import files
-from fuzzmm.corpus.files import Entry
+from fuzzmm.corpus.entry import CURATED, KEPT, REPLACED, Entry
 from fuzzmm.corpus.minimize import QUICK_S
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.models import ProgramRef, is_file_source
@@ -300,12 +299,12 @@ class Campaign:
                 self.records[key].corpus_file = path
             if key not in self.records:
                 record = Record(job.variant, entry.kind, entry.signature, offset + elapsed, path, job.strategy,
-                                known=outcome in (files.KEPT, files.CURATED), replaced=outcome == files.REPLACED)
+                                known=outcome in (KEPT, CURATED), replaced=outcome == REPLACED)
                 self.records[key] = record
                 event = {"event": "finding", **record.to_json(), "message": entry.message}
                 if unsaved is not None:     # the reproducer is in the output, or it is nowhere
                     event.update(unsaved=unsaved, reproducer=entry.to_json())
-                elif outcome == files.CURATED:      # smaller than the file a person keeps: shown, not lost
+                elif outcome == CURATED:      # smaller than the file a person keeps: shown, not lost
                     event.update(curated=True, reproducer=entry.to_json())
                 self.emit(event)
         elif kind == "done":

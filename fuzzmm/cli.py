@@ -293,13 +293,14 @@ def _write_trace_json(path, result, entry):
 
 def cmd_minimize(args):
     from fuzzmm import corpus
+    from fuzzmm.corpus import fixed
     from fuzzmm.sched.executor import Executor
     if args.max_runs < 1:
         raise FuzzmmError(f"--max-runs must be at least 1, not {args.max_runs}")
     entry = corpus.load(args.file)
-    if entry.variant in entry.fixed_in:
-        raise FuzzmmError(f"{args.file}: fixed_in names the file's own variant {entry.variant!r}, "
-                          "where it must reproduce")
+    contradiction = fixed.contradiction(entry)
+    if contradiction:
+        raise FuzzmmError(f"{args.file}: {contradiction}")
     out = args.output or args.file
     if os.path.isdir(out):
         raise FuzzmmError(f"{out}: is a directory; -o names the file to write")
@@ -312,14 +313,16 @@ def cmd_minimize(args):
     _check_directory_writable(out)
     with contextlib.ExitStack() as stack:
         executor = stack.enter_context(Executor(corpus.checked_ref(entry), workers=entry.scenario.ntasks))
-        first = corpus.replay(entry, executor=executor)
-        if not first.reproduced:
+        if not fixed.holds(entry, lambda ref: corpus.replay(entry, executor=executor), fixed=False):
             raise FuzzmmError(f"{args.file}: does not reproduce {entry.signature}; nothing to minimise")
-        fixed = [stack.enter_context(Executor(corpus.checked_ref(entry, v), workers=entry.scenario.ntasks))
-                 for v in entry.fixed_in]
+        on_fixed = {}           # an executor for each program of a variant its fixed_in lists
+        for ref in [corpus.checked_ref(entry, v) for v in entry.fixed_in]:
+            if ref not in on_fixed:
+                on_fixed[ref] = stack.enter_context(Executor(ref, workers=entry.scenario.ntasks))
 
         def stays_fixed(candidate):
-            return not any(corpus.replay(candidate, executor=ex).reproduced for ex in fixed)
+            return fixed.holds(candidate, lambda ref: corpus.replay(candidate, executor=on_fixed[ref]),
+                               own=False)
         smallest = [entry]
 
         def progress(best, runs):
@@ -327,7 +330,7 @@ def cmd_minimize(args):
             print(f"  {runs} runs: {best.size}", file=sys.stderr, flush=True)
         try:
             smallest[0] = corpus.minimize(entry, executor, max_runs=args.max_runs, on_progress=progress,
-                                          acceptable=stays_fixed if fixed else None)
+                                          acceptable=stays_fixed if on_fixed else None)
             interrupted = False
         except KeyboardInterrupt:       # keep what was won so far: each step was checked as it was taken
             interrupted = True
@@ -355,7 +358,7 @@ def _refuse_other_reproducer(path, option, entry=None):
 def _check_directory_writable(path):
     """Refuse, before the work, a file whose directory takes no new file (minimize writes it
     whole beside the old one and renames it over)."""
-    from fuzzmm.corpus.files import check_writable
+    from fuzzmm.corpus.atomic import check_writable
     try:
         check_writable(os.path.dirname(os.path.abspath(path)))
     except OSError as exc:
@@ -364,8 +367,10 @@ def _check_directory_writable(path):
 
 def cmd_dedup(args):
     from fuzzmm import corpus
+    from fuzzmm.corpus import fixed
+    store = corpus.DirectoryStore(args.dir)
     bad, spare = [], set()          # errors to tell; readable files its program refuses, left for a person
-    for _, entry in corpus.entries(args.dir):
+    for _, entry in store.entries():
         if isinstance(entry, FuzzmmError):
             bad.append(entry)
             continue
@@ -377,10 +382,10 @@ def cmd_dedup(args):
 
     def reproduces(entry):
         try:
-            return corpus.replay(entry).reproduced
+            return fixed.holds(entry, lambda ref: corpus.replay(entry), fixed=False)
         except FuzzmmError:
             return False
-    removed = corpus.dedup(args.dir, reproduces, spare)
+    removed = store.dedup(reproduces, spare)
     for path in removed:
         print(f"removed {path}")
     for error in bad:
@@ -390,12 +395,14 @@ def cmd_dedup(args):
 
 
 def cmd_export(args):
-    from fuzzmm.corpus import files
+    from fuzzmm.corpus.directory import DirectoryStore
+    from fuzzmm.corpus.entry import CURATED
     from fuzzmm.corpus.store import open_store
     if not args.source.startswith("redis://") and not os.path.isdir(args.source):
         raise FuzzmmError(f"{args.source}: not a directory")     # a store would create it
     if os.path.isdir(args.source) and os.path.isdir(args.dir) and os.path.samefile(args.source, args.dir):
         raise FuzzmmError(f"{args.dir}: is the corpus being exported; name another directory")
+    target = DirectoryStore(args.dir)
     written = set()         # a signature held twice in the source is written once, the smaller
     # Files a person added to first: a smaller one of their signature is then named, not the
     # curated one dropped because a smaller file came first by name.
@@ -404,8 +411,8 @@ def cmd_export(args):
         if isinstance(entry, FuzzmmError):
             print(f"fuzzmm: warning: skipped {entry}", file=sys.stderr)
             continue
-        path, outcome = files.save(args.dir, entry)
-        if outcome == files.CURATED:
+        path, outcome = target.save(entry)
+        if outcome == CURATED:
             print(f"fuzzmm: note: {where} is smaller than {path}, which a person added to and is kept",
                   file=sys.stderr)
         if path not in written:

@@ -266,25 +266,19 @@ class CorpusItem(pytest.Item):
 
     def runtest(self):
         from fuzzmm import corpus
+        from fuzzmm.corpus import fixed
         entry = corpus.load(self.path)
         cache = self.config.stash.setdefault(_EXECUTORS, _ExecutorCache())
-        verdicts = []
-        for name, must_reproduce in [(entry.variant, True)] + [(v, False) for v in entry.fixed_in]:
-            # The file's own program; a fixed variant by its name in the model, or among the
-            # built-in variants a model file extends, as `fuzzmm replay --variant` finds it.
-            ref = corpus.program_ref(entry, None if must_reproduce else name)
-            wrong = corpus.variant_mismatch(entry, ref.load()) if must_reproduce else None
-            if wrong:
-                verdicts.append((name, must_reproduce, None, wrong))
-                continue
+
+        def replay_on(ref):
             executor = cache.get(ref, entry.scenario.ntasks)
             try:
-                replayed = corpus.replay(entry, executor=executor, keep_events=True)
+                return corpus.replay(entry, executor=executor, keep_events=True)
             except BaseException:
                 cache.drop(ref)           # an executor that raised is not trusted again
                 raise
-            verdicts.append((name, must_reproduce, replayed, None))
-        if any(_failed(v) for v in verdicts):
+        verdicts = list(fixed.verdicts(entry, replay_on))
+        if any(verdict.failed for verdict in verdicts):
             raise CorpusFailure(_corpus_report(self._shown_path(), entry, verdicts))
 
     def repr_failure(self, excinfo, style=None):

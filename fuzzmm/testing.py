@@ -180,7 +180,7 @@ def _switches_shrunk(executor, finding, scenario, schedule, seconds, max_runs=No
 
 def _failure_report(executor, finding, scenario, schedule, profile, runs):
     """The text of a FuzzFailure: finding, reproducer, swimlane, and a corpus entry to keep."""
-    from fuzzmm.corpus.files import Entry
+    from fuzzmm.corpus.entry import Entry
     cls = type(executor.program)
     again = executor.run_alone(scenario, schedule, keep_events=True)
     entry = Entry(model=_model_name(cls, executor.ref), variant=cls.variant,

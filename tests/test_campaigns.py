@@ -13,7 +13,7 @@ import multiprocess
 import pytest
 
 from fuzzmm import corpus
-from fuzzmm.corpus import files
+from fuzzmm.corpus.entry import CURATED, KEPT, REPLACED
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
@@ -81,17 +81,18 @@ def test_a_redis_entry_of_a_newer_format_or_unreadable_is_not_lost(redis_url):
     """As in a directory: a newer format's entry stays as it is; an unreadable one is replaced but
     kept aside, under fuzzmm:corpus:bad, each of them; one nested too deeply is read as unreadable."""
     import redis
-    from fuzzmm.corpus.store import REDIS_BAD_KEY, REDIS_KEY, open_store
+    from fuzzmm.corpus.redis import REDIS_BAD_KEY, REDIS_KEY
+    from fuzzmm.corpus.store import open_store
     store = open_store(redis_url)
     entry = lost_update_entry([(2, 1)])
     field = store._field(entry)
     client = redis.Redis.from_url(redis_url)
     newer = json.dumps({**entry.to_json(), "format": 2})
     client.hset(REDIS_KEY, field, newer)
-    assert store.save(entry)[1] == files.KEPT and client.hget(REDIS_KEY, field).decode() == newer
+    assert store.save(entry)[1] == KEPT and client.hget(REDIS_KEY, field).decode() == newer
     for damaged in ('{"format": 1, "model": ', '{"second damaged'):
         client.hset(REDIS_KEY, field, damaged)
-        assert store.save(entry)[1] == files.REPLACED
+        assert store.save(entry)[1] == REPLACED
     assert sorted(v.decode() for v in client.hgetall(REDIS_BAD_KEY).values()) == [
         '{"format": 1, "model": ', '{"second damaged']
     client.hset(REDIS_KEY, "deep", "[" * 100_000 + "]" * 100_000)
@@ -124,7 +125,7 @@ def test_killing_a_campaign_leaves_no_corrupt_file_and_the_next_start_resumes(tm
     assert final.returncode == 1, err
     states = os.listdir(os.path.join(directory, ".state"))
     assert any("racy" in name for name in states), states      # what a later start resumes from
-    for path, entry in corpus.entries(directory):
+    for path, entry in corpus.DirectoryStore(directory).entries():
         assert not isinstance(entry, Exception), entry
     assert not [n for n in os.listdir(directory) if n.startswith(".tmp-")]
     assert not any(_alive(pid) for pid in killed)
@@ -150,7 +151,7 @@ def test_ctrl_c_ends_a_campaign_with_its_summary_and_nothing_left(tmp_path):
     summary = json.loads(out.splitlines()[-1])
     assert summary["event"] == "summary" and summary["interrupted"] is True, summary
     assert summary["elapsed_s"] < 40, summary
-    assert all(not isinstance(e, Exception) for _, e in corpus.entries(str(tmp_path)))
+    assert all(not isinstance(e, Exception) for _, e in corpus.DirectoryStore(str(tmp_path)).entries())
     assert not _alive(proc.pid)
     assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"fuzzmm-{proc.pid}-")]
 
@@ -259,8 +260,8 @@ def test_a_reproducer_named_by_hand_is_known_and_kept(tmp_path):
     """A corpus file renamed by a person still holds its signature: a campaign marks the race as
     known and writes no second, larger file beside it.  The file is the smallest reproducer there is
     (one switch, at the store), so no campaign can find a smaller one."""
-    files.write_atomic(str(tmp_path / "lost-update-by-hand.json"),
-                       lost_update_entry([(2, 1)]).to_json(base=str(tmp_path)))
+    corpus.write_atomic(str(tmp_path / "lost-update-by-hand.json"),
+                        lost_update_entry([(2, 1)]).to_json(base=str(tmp_path)))
     again = subprocess.run([sys.executable, "-m", "fuzzmm", "fuzz", "--model", "lost-update", "--variant", "racy",
                             "--duration", "1", "--executors", "1", "--corpus", str(tmp_path), "--json"],
                            capture_output=True, text=True, timeout=60)
@@ -272,31 +273,31 @@ def test_a_reproducer_named_by_hand_is_known_and_kept(tmp_path):
 
 def lost_update_entry(switches):
     """A corpus entry of the lost-update example's race, with the given switches."""
-    return files.Entry(model="lost-update", variant="racy", program="fuzzmm.examples.lost_update:LostUpdate",
-                       scenario=Scenario.of([[("increment", (1,))], [("increment", (1,))]]),
-                       schedule=Schedule.of_switches(switches), kind="assertion",
-                       signature="assertion@LostUpdate.check")
+    return corpus.Entry(model="lost-update", variant="racy", program="fuzzmm.examples.lost_update:LostUpdate",
+                        scenario=Scenario.of([[("increment", (1,))], [("increment", (1,))]]),
+                        schedule=Schedule.of_switches(switches), kind="assertion",
+                        signature="assertion@LostUpdate.check")
 
 
 def test_corpus_dedup_keeps_the_smallest_reproducer_of_a_signature(tmp_path):
     """Two files of one signature: `fuzzmm corpus dedup` keeps the smaller and says what it removed;
     a yet smaller file that does not reproduce is removed, not kept in the reproducer's place; a
     larger one a person added to (fixed_in) stays."""
-    files.write_atomic(str(tmp_path / "big.json"), lost_update_entry([(2, 1), (3, 0), (4, 1)]).to_json())
-    files.write_atomic(str(tmp_path / "small.json"), lost_update_entry([(2, 1)]).to_json())
+    corpus.write_atomic(str(tmp_path / "big.json"), lost_update_entry([(2, 1), (3, 0), (4, 1)]).to_json())
+    corpus.write_atomic(str(tmp_path / "small.json"), lost_update_entry([(2, 1)]).to_json())
     (tmp_path / "broken.json").write_text("{")
     proc = subprocess.run([sys.executable, "-m", "fuzzmm", "corpus", "dedup", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "big.json" in proc.stdout and "broken.json" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "small.json"]
-    files.write_atomic(str(tmp_path / "smaller.json"), lost_update_entry([]).to_json())   # serial: no lost update
+    corpus.write_atomic(str(tmp_path / "smaller.json"), lost_update_entry([]).to_json())   # serial: no lost update
     proc = subprocess.run([sys.executable, "-m", "fuzzmm", "corpus", "dedup", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "smaller.json" in proc.stdout, proc.stdout + proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "small.json"]
     curated = lost_update_entry([(2, 1), (3, 0)])       # larger, but a person said where it is fixed
     curated.fixed_in = ["fixed"]
-    files.write_atomic(str(tmp_path / "curated.json"), curated.to_json())
+    corpus.write_atomic(str(tmp_path / "curated.json"), curated.to_json())
     proc = subprocess.run([sys.executable, "-m", "fuzzmm", "corpus", "dedup", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "0 duplicate(s) removed" in proc.stdout, proc.stdout + proc.stderr
@@ -309,10 +310,10 @@ def test_saving_over_a_damaged_file_of_the_same_name_keeps_it_aside(tmp_path):
     target = tmp_path / entry.file_name(base=str(tmp_path))
     target.write_text('{"hand-edited": ')
     (tmp_path / (target.name + ".bad")).write_text("moved aside before")
-    assert files.save(str(tmp_path), entry) == (str(target), files.REPLACED)
+    assert corpus.DirectoryStore(str(tmp_path)).save(entry) == (str(target), REPLACED)
     assert (tmp_path / (target.name + ".bad")).read_text() == "moved aside before"
     assert (tmp_path / (target.name + ".bad.1")).read_text() == '{"hand-edited": '
-    assert files.load(str(target)).signature == entry.signature
+    assert corpus.load(str(target)).signature == entry.signature
 
 
 def test_a_file_of_a_newer_format_or_one_a_person_added_to_is_kept_as_it_is(tmp_path):
@@ -322,10 +323,10 @@ def test_a_file_of_a_newer_format_or_one_a_person_added_to_is_kept_as_it_is(tmp_
     entry = lost_update_entry([(2, 1)])
     target = tmp_path / entry.file_name(base=str(tmp_path))
     larger = lost_update_entry([(2, 1), (3, 0), (4, 1)]).to_json(base=str(tmp_path))
-    for doc, outcome in (({**larger, "format": 2}, files.KEPT), ({**larger, "fixed_in": ["fixed"]}, files.CURATED),
-                         ({**larger, "note": "see bug 42"}, files.CURATED)):
+    for doc, outcome in (({**larger, "format": 2}, KEPT), ({**larger, "fixed_in": ["fixed"]}, CURATED),
+                         ({**larger, "note": "see bug 42"}, CURATED)):
         target.write_text(json.dumps(doc))
-        assert files.save(str(tmp_path), entry) == (str(target), outcome)
+        assert corpus.DirectoryStore(str(tmp_path)).save(entry) == (str(target), outcome)
         assert json.loads(target.read_text()) == doc
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", target.name]
 
@@ -338,14 +339,14 @@ def test_a_smaller_finding_than_a_file_a_person_added_to_is_shown_not_lost(tmp_p
     curated = lost_update_entry([(2, 1), (3, 0), (4, 1)])
     curated.fixed_in = ["fixed"]
     target = tmp_path / curated.file_name(base=str(tmp_path))
-    files.write_atomic(str(target), curated.to_json(base=str(tmp_path)))
+    corpus.write_atomic(str(target), curated.to_json(base=str(tmp_path)))
     before = target.read_text()
     job = campaign.Job("lost-update", "racy", load_model("lost-update").ref("racy"), "pct", 1)
     events = []
     campaign.Campaign([job], 1.0, 1, str(tmp_path), events.append).run()
     finding = next(e for e in events if e["event"] == "finding")
     assert finding["curated"] and finding["known"] and target.read_text() == before
-    assert files.load_doc(finding["reproducer"]).size < curated.size
+    assert corpus.load_doc(finding["reproducer"]).size < curated.size
 
 
 def test_export_keeps_a_file_a_person_added_to_whatever_its_name_and_names_the_smaller(tmp_path):
@@ -356,19 +357,19 @@ def test_export_keeps_a_file_a_person_added_to_whatever_its_name_and_names_the_s
     for name in ("aaa-curated.json", "zzz-curated.json"):
         source, target = tmp_path / name / "src", tmp_path / name / "out"
         source.mkdir(parents=True)
-        files.write_atomic(str(source / "small.json"), lost_update_entry([(2, 1)]).to_json())
-        files.write_atomic(str(source / name), curated.to_json())
+        corpus.write_atomic(str(source / "small.json"), lost_update_entry([(2, 1)]).to_json())
+        corpus.write_atomic(str(source / name), curated.to_json())
         proc = subprocess.run([sys.executable, "-m", "fuzzmm", "corpus", "export", str(source), str(target)],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and "small.json is smaller than" in proc.stderr, proc.stderr
-        (kept,) = [entry for _, entry in files.entries(str(target))]
+        (kept,) = [entry for _, entry in corpus.DirectoryStore(str(target)).entries()]
         assert kept.fixed_in == ["fixed"]
 
 
 def test_a_field_of_a_person_s_own_survives_a_load_and_a_write(tmp_path):
     """What fuzzmm does not write itself (a note) is read with the file and written back with it."""
     doc = {**lost_update_entry([(2, 1)]).to_json(), "note": {"bug": 42}}
-    entry = files.load_doc(doc)
+    entry = corpus.load_doc(doc)
     assert entry.extra == {"note": {"bug": 42}} and entry.to_json()["note"] == {"bug": 42}
 
 
@@ -377,23 +378,24 @@ def test_a_finding_that_cannot_be_saved_is_reported_with_its_reproducer(tmp_path
     reproducer, and the summary says why there is no file."""
     import errno
     from fuzzmm import campaign
+    from fuzzmm.corpus import directory
     from fuzzmm.models import load_model
 
     def full(path, doc):
         raise OSError(errno.ENOSPC, "No space left on device", path)
-    monkeypatch.setattr(files, "write_atomic", full)
+    monkeypatch.setattr(directory, "write_atomic", full)
     job = campaign.Job("lost-update", "racy", load_model("lost-update").ref("racy"), "pct", 1)
     events = []
     summary = campaign.Campaign([job], 1.0, 1, str(tmp_path), events.append).run()
     finding = next(e for e in events if e["event"] == "finding")
     assert finding["corpus_file"] is None and "No space left on device" in finding["unsaved"]
-    assert files.load_doc(finding["reproducer"]).signature == finding["signature"]
+    assert corpus.load_doc(finding["reproducer"]).signature == finding["signature"]
     assert any("No space left on device" in error for error in summary["errors"])
 
 
 def _save_when_both_are_ready(barrier, directory, switches):
     barrier.wait()
-    files.save(directory, lost_update_entry(switches))
+    corpus.DirectoryStore(directory).save(lost_update_entry(switches))
 
 
 def test_of_two_writers_saving_one_signature_at_once_the_smaller_entry_stays(tmp_path):
@@ -409,7 +411,7 @@ def test_of_two_writers_saving_one_signature_at_once_the_smaller_entry_stays(tmp
             writer.start()
         for writer in writers:
             writer.join(30)
-        (kept,) = [e for _, e in files.entries(directory)]
+        (kept,) = [e for _, e in corpus.DirectoryStore(directory).entries()]
         assert kept.schedule.switches == ((2, 1),), f"trial {trial}: the larger entry replaced the smaller"
 
 
@@ -425,7 +427,7 @@ def test_a_lock_held_by_a_stopped_campaign_is_named_and_not_waited_for_ever(tmp_
         holder.send_signal(signal.SIGSTOP)
         monkeypatch.setattr(lock, "WAIT_S", 0.3)
         with pytest.raises(FuzzmmError, match=f"held by pid {holder.pid} \\(stopped\\)"):
-            files.save(str(tmp_path), lost_update_entry([(2, 1)]))
+            corpus.DirectoryStore(str(tmp_path)).save(lost_update_entry([(2, 1)]))
         assert [p.name for p in tmp_path.iterdir()] == [lock.LOCK_NAME]
     finally:
         holder.kill()

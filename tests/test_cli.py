@@ -247,14 +247,14 @@ def test_a_corpus_of_a_model_file_moves_with_its_project(tmp_path):
 def test_a_moved_corpus_keeps_its_file_names(tmp_path):
     """The name a corpus gives a finding does not depend on where the project lies, so a
     campaign in a moved checkout replaces the file instead of writing a second one."""
-    from fuzzmm.corpus import files
+    from fuzzmm.corpus.entry import load_doc
     doc = {"format": 1, "model": "../racy.py", "variant": "racy", "program": "../racy.py:LostUpdate",
            "scenario": [[["increment", [1]]]], "schedule": {"switches": []},
            "signature": {"kind": "assertion", "signature": "assertion@LostUpdate.check"}}
     names = []
     for project in ("a", "b"):
         corpus_dir = tmp_path / project / "corpus"
-        entry = files.load_doc(doc, str(corpus_dir / "f.json"), base=str(corpus_dir))
+        entry = load_doc(doc, str(corpus_dir / "f.json"), base=str(corpus_dir))
         assert entry.model == str(tmp_path / project / "racy.py")
         names.append(entry.file_name(base=str(corpus_dir)))
     assert names[0] == names[1]

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from fuzzmm import corpus
-from fuzzmm.corpus.files import Entry
+from fuzzmm.corpus.entry import Entry
 from fuzzmm.examples.lost_update import LostUpdate
 from fuzzmm.models import load_model
 from fuzzmm.program import Scenario

@@ -29,7 +29,7 @@ FIXED = "fuzzmm.examples.lost_update:LostUpdateFixed"
 @pytest.fixture(scope="module")
 def lost_update_doc():
     """A corpus document for the lost update, found by a seeded search (variant racy, fixed in fixed)."""
-    from fuzzmm.corpus.files import Entry
+    from fuzzmm.corpus.entry import Entry
     from fuzzmm.examples.lost_update import LostUpdate
     from fuzzmm.sched.executor import Executor
     from fuzzmm.sched.search import Search

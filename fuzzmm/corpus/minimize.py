@@ -13,7 +13,7 @@ import random
 import time
 
 from fuzzmm.program import Scenario
-from fuzzmm.sched.schedule import Schedule, past_watchdog
+from fuzzmm.sched.schedule import Schedule
 
 
 def _renumber(switches, removed_task):
@@ -99,7 +99,7 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None, a
     With `acceptable`, a smaller entry is kept only if acceptable(entry) holds too:
     that it still does not reproduce on the variants its file lists as fixed, say."""
     budget = _Budget(max_runs, deadline)
-    if not past_watchdog(entry.kind, entry.message) or executor.watchdog_s <= PROBE_WATCHDOG_S:
+    if not entry.past_watchdog or executor.watchdog_s <= PROBE_WATCHDOG_S:
         return _shrink(entry, executor, budget, on_progress, acceptable, research=True)
     # Each try of a hang past the watchdog lasts the watchdog: try the candidates under a
     # shorter one, with no searches for new switches (hundreds of runs each), and keep the
@@ -115,7 +115,7 @@ def minimize(entry, executor, max_runs=20000, on_progress=None, deadline=None, a
     again = executor.run_alone(small.scenario, small.schedule)
     if again.finding is None or again.finding.signature != entry.signature:
         return entry            # it only outran the shorter watchdog: not the same hang
-    return replace(small, schedule=again.schedule, message=again.finding.message)
+    return small.as_found_in(again)
 
 
 PROBE_WATCHDOG_S = 2.0      # the watchdog candidates of a hang's reproducer run under
@@ -146,7 +146,7 @@ def _shrink(entry, executor, budget, on_progress, acceptable, research):
             found = None
             if result.finding is not None and result.finding.signature == entry.signature:
                 # keep the switches the run really needed: the recorded list is minimal for it
-                found = replace(candidate, schedule=result.schedule, message=result.finding.message)
+                found = candidate.as_found_in(result)
             if found is not None and found.size < best.size and (acceptable is None or acceptable(found)):
                 best = found
                 improved = True
@@ -168,7 +168,7 @@ def shrink_quickly(entry, executor, seconds=QUICK_S, max_runs=None):
     since each run that tried to shrink it would last a watchdog too (a hang at the
     step limit shrinks like any finding), and an error while shrinking keeps the
     entry as it was."""
-    if past_watchdog(entry.kind, entry.message):
+    if entry.past_watchdog:
         return entry
     try:
         if max_runs is not None:
@@ -183,7 +183,7 @@ def _fewer_switches(executor, best, signature, rng, budget, acceptable=None):
     for depth in (1, 2, 2, 3, 3, 3):
         result = _research(executor, best.scenario, signature, rng, budget, (depth,))
         if result is not None and len(result.switches) < len(best.schedule.switches):
-            found = replace(best, schedule=result.schedule, message=result.finding.message)
+            found = best.as_found_in(result)
             if acceptable is None or acceptable(found):
                 return found, True
     return best, False

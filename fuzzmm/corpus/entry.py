@@ -1,17 +1,19 @@
-"""Crash files: one JSON document per finding, written atomically, deduplicated by signature.
+"""The corpus entry: one finding and everything a replay needs, and its JSON document.
 
-A file holds everything a replay needs (model, variant, program, scenario,
-switch list) and what was found (signature, message, how and when).  Files are
-never pickles: a corpus outlives the code that wrote it and is read by people.
+An entry holds everything a replay needs (model, variant, program, scenario,
+switch list) and what was found (signature, message, how and when).  Its
+document is JSON, never a pickle: a corpus outlives the code that wrote it and
+is read by people, so a document is checked field by field as it is read, and
+fields a person added are kept.  Here too is the one rule for what a save does
+against the reproducer a corpus already holds for an entry's key (`against`),
+which the directory and the Redis stores share.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import hashlib
 import json
 import os
-import tempfile
 
 import fuzzmm
-from fuzzmm.corpus import lock
 from fuzzmm.errors import FuzzmmError, FINDING_KINDS
 from fuzzmm.models import is_file_source
 from fuzzmm.program import Scenario
@@ -30,10 +32,17 @@ class Entry:
     kind: str
     signature: str
     message: str = ""
+    # A hang the watchdog ended, each run of which lasts the watchdog; None: from kind and
+    # message, as for a file that does not store it.
+    past_watchdog: bool = None
     found_by: dict = field(default_factory=dict)
     fixed_in: list = field(default_factory=list)   # variants on which it must not reproduce
     extra: dict = field(default_factory=dict)      # fields fuzzmm does not write (a person's note), kept
     path: str = None
+
+    def __post_init__(self):
+        if self.past_watchdog is None:
+            self.past_watchdog = _past_watchdog(self.kind, self.message)
 
     @property
     def curated(self):
@@ -51,6 +60,12 @@ class Entry:
                    if isinstance(a, int))
         return (self.scenario.ntasks, ops, args, len(switches), sum(s for s, _ in switches))
 
+    def as_found_in(self, result):
+        """This entry as `result`, a run that showed its finding, shows it: the switches the run
+        took, and its finding's message and whether the watchdog ended it."""
+        return replace(self, schedule=result.schedule, message=result.finding.message,
+                       past_watchdog=_report_past_watchdog(result.finding))
+
     def to_json(self, base=None):
         """The file's document; with `base`, model files are named relative to that
         directory (where the file goes), so a corpus moves with its project."""
@@ -66,6 +81,7 @@ class Entry:
             "schedule": {"switches": self.schedule.to_json()},
             "signature": {"kind": self.kind, "signature": self.signature},
             "message": self.message,
+            **({"past_watchdog": True} if self.past_watchdog else {}),
             "found_by": self.found_by,
             "fixed_in": list(self.fixed_in),
         }
@@ -78,6 +94,19 @@ class Entry:
     def file_name(self, base=None):
         digest = hashlib.sha1(self.key(base).encode()).hexdigest()[:12]
         return f"{self.variant}-{self.kind}-{digest}.json".replace("/", "_")
+
+
+def _past_watchdog(kind, message):
+    """Whether a finding is a hang the watchdog ended, for an entry that does not say (a file
+    written before the field was, one of any other finding): the executor says "watchdog" in
+    every such message, as past_watchdog(kind, message) of the finding reports reads it."""
+    return kind == "hang" and "watchdog" in message
+
+
+def _report_past_watchdog(report):
+    """A finding report's own past_watchdog where it carries one, else None (the entry then
+    follows the rule of its kind and message)."""
+    return getattr(report, "past_watchdog", None)
 
 
 def _relative_to(base):
@@ -148,6 +177,7 @@ def load_doc(doc, path="<corpus entry>", base=None):
                      program=_map_path(doc["program"], absolute),
                      scenario=scenario, schedule=schedule, kind=kind,
                      signature=signature.get("signature", kind), message=doc.get("message", ""),
+                     past_watchdog=doc.get("past_watchdog"),
                      found_by=doc.get("found_by", {}), fixed_in=fixed,
                      extra={k: v for k, v in doc.items() if k not in _FIELDS},
                      path=None if path == "<corpus entry>" else str(path))
@@ -162,11 +192,11 @@ def load_doc(doc, path="<corpus entry>", base=None):
 _FIELD_TYPES = (                 # (where, field, JSON type, required)
     ((), "model", str, True), ((), "variant", str, True), ((), "program", str, True),
     ((), "signature", dict, True), ((), "schedule", dict, True), ((), "scenario", list, True),
-    ((), "message", str, False), ((), "found_by", dict, False),
+    ((), "message", str, False), ((), "past_watchdog", bool, False), ((), "found_by", dict, False),
     (("signature",), "kind", str, True), (("signature",), "signature", str, True),
     (("schedule",), "switches", list, True),
 )
-_JSON_NAMES = {str: "a string", dict: "an object", list: "a list"}
+_JSON_NAMES = {str: "a string", dict: "an object", list: "a list", bool: "true or false"}
 _FIELDS = {"format", "fuzzmm", "fixed_in"} | {name for where, name, _, _ in _FIELD_TYPES if not where}
 
 
@@ -174,117 +204,19 @@ def _check_types(doc):
     """Refuse a field of the wrong JSON type: a number where a name belongs would
     otherwise load, and fail far from the file that holds it."""
     for where, name, kind, required in _FIELD_TYPES:
-        holder = doc
+        container = doc
         for key in where:
-            holder = holder[key]
-        if name not in holder:
+            container = container[key]
+        if name not in container:
             if required:
                 raise FuzzmmError(f"missing field {'.'.join(where + (name,))!r}")
             continue
-        if not isinstance(holder[name], kind):
+        if not isinstance(container[name], kind):
             raise FuzzmmError(f"{'.'.join(where + (name,))} must be {_JSON_NAMES[kind]}, "
-                              f"not {json.dumps(holder[name])[:40]}")
+                              f"not {json.dumps(container[name])[:40]}")
 
 
-TEMP_PREFIX = ".tmp-"
-
-
-def write_atomic(path, doc):
-    """Write JSON so that a reader sees the old file or the whole new one, never a part."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".json", dir=directory)
-    except OSError as exc:              # name the file the caller asked for, not the temporary one
-        raise OSError(exc.errno, exc.strerror, path) from None
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())      # mkstemp makes 0600; corpus files are shared
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def check_writable(directory):
-    """Raise OSError unless a file can be made in `directory`: a probe, since permission bits
-    say nothing of a read-only mount, a full disk or root's exemptions."""
-    fd, probe = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=directory)
-    os.close(fd)
-    os.unlink(probe)
-
-
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_keys = {}      # directory -> (its mtime when read, {key: file}) of files not under their generated name
-
-
-def holder(directory, entry):
-    """The file of `directory` that holds the entry's key (model, variant, signature), or None:
-    the file of its generated name, else any file with that key, since a person may have
-    named a reproducer by hand (h1-mel-counter-leak.json) or copied it in.  The keys of a
-    directory are read once and again only when it changes, so an export stays linear."""
-    path = os.path.join(directory, entry.file_name(base=directory))
-    if os.path.exists(path):
-        return path
-    if not os.path.isdir(directory):
-        return None
-    stamp = os.stat(directory).st_mtime_ns
-    if _keys.get(directory, (None,))[0] != stamp:
-        _keys[directory] = (stamp, {found.key(base=directory): other for other, found in entries(directory)
-                                    if not isinstance(found, FuzzmmError)})
-    return _keys[directory][1].get(entry.key(base=directory))
-
-
-def _known(directory, entry, path):
-    """Note a file just written in the directory's keys, so the next holder() need not reread them."""
-    if directory in _keys:
-        _keys[directory][1][entry.key(base=directory)] = path
-        _keys[directory] = (os.stat(directory).st_mtime_ns, _keys[directory][1])
-
-
-WRITTEN, REPLACED, KEPT, CURATED = "written", "replaced", "kept", "curated"    # what save() did
-
-
-def save(directory, entry):
-    """Store `entry` unless the corpus already holds a reproducer of its key that is no larger.
-
-    Returns (path, outcome): the path that holds the signature's reproducer afterwards, and
-    WRITTEN (the first of its key), REPLACED (a larger or unreadable file of its name gave
-    way), KEPT (the corpus's own, no larger or in a newer format, stays) or CURATED (a
-    larger one a person added to stays, and `entry` is written nowhere: the caller shows
-    it).  A smaller one goes under its generated name; a file named by hand, one a person
-    added to (Entry.curated), and one in a newer format are never overwritten; an
-    unreadable one moves aside to a free `.bad` name.
-    """
-    path = os.path.join(directory, entry.file_name(base=directory))
-    os.makedirs(directory, exist_ok=True)
-    with lock.held(directory):      # compare and write as one step against other campaigns
-        held = holder(directory, entry)
-        outcome = WRITTEN
-        if held is not None:
-            outcome, unreadable = against(_text_of(held), entry)
-            if outcome in (KEPT, CURATED):
-                return held, outcome
-            if unreadable:
-                os.replace(held, _free_name(held + ".bad"))     # kept for its owner to look at
-            if held != path:
-                outcome = WRITTEN                               # beside a file named by hand
-        write_atomic(path, entry.to_json(base=directory))
-        _known(directory, entry, path)
-    entry.path = path
-    return path, outcome
+WRITTEN, REPLACED, KEPT, CURATED = "written", "replaced", "kept", "curated"    # what a store's save() did
 
 
 def against(old_text, entry):
@@ -302,99 +234,3 @@ def against(old_text, entry):
     if old.size <= entry.size:
         return KEPT, False
     return (CURATED if old.curated else REPLACED), False
-
-
-def _text_of(path):
-    """A corpus file's text, or None for what is no regular file (a FIFO would block) or
-    cannot be read."""
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read(MAX_FILE_BYTES + 1)
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _free_name(path):
-    """`path`, or `path.1`, `path.2`...: the first that names nothing."""
-    candidate, n = path, 0
-    while os.path.lexists(candidate):
-        n += 1
-        candidate = f"{path}.{n}"
-    return candidate
-
-
-def entries(directory):
-    """(path, Entry or FuzzmmError) for every corpus file in `directory`, sorted by name."""
-    if not os.path.isdir(directory):
-        raise FuzzmmError(f"{directory}: not a directory")
-    out = []
-    for name in sorted(os.listdir(directory)):
-        if name.endswith(".json") and not name.startswith(".tmp-"):
-            path = os.path.join(directory, name)
-            if not os.path.isfile(path):    # a FIFO would block a scan, /dev/zero fill its memory
-                out.append((path, FuzzmmError(f"{path}: not a regular file")))
-                continue
-            try:
-                out.append((path, load(path)))
-            except FuzzmmError as exc:
-                out.append((path, exc))
-    return out
-
-
-def clean_temp(directory):
-    """Remove half-written temporary files left by writers that are gone.
-
-    Many processes write into one corpus directory at once, so a file whose
-    writer (named in the file name) is still alive is mid-write and is kept.
-    """
-    if not os.path.isdir(directory):
-        return
-    for name in os.listdir(directory):
-        if name.startswith(TEMP_PREFIX) and not _writer_alive(name):
-            try:
-                os.unlink(os.path.join(directory, name))
-            except OSError:
-                pass
-
-
-def _writer_alive(name):
-    pid = name[len(TEMP_PREFIX):].split("-", 1)[0]
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:        # alive, and someone else's
-        pass
-    return True
-
-
-def dedup(directory, reproduces=None, spare=()):
-    """Keep the smallest reproducer of each (model, variant, signature); returns the removed paths.
-
-    `reproduces(entry)`, when given, says whether a file still shows its finding:
-    the smallest file that does is kept, and a signature none of whose files
-    reproduces keeps them all, so no reproducer is ever removed in favour of a
-    file that is not one.  Unreadable files, and those whose paths are in `spare`,
-    are left alone and reported by the caller; so are files a person added to
-    (Entry.curated: fixed_in, a field of their own), which say more than a reproducer."""
-    groups = {}
-    for _, entry in entries(directory):
-        if not isinstance(entry, FuzzmmError) and entry.path not in spare:
-            groups.setdefault(entry.key(), []).append(entry)
-    removed = []
-    for group in groups.values():
-        if len(group) < 2:
-            continue
-        group.sort(key=lambda entry: entry.size)
-        keep = next((entry for entry in group if reproduces is None or reproduces(entry)), None)
-        if keep is None:
-            continue
-        for entry in group:
-            if entry is not keep and not entry.curated:
-                os.unlink(entry.path)
-                removed.append(entry.path)
-    return removed
