@@ -24,6 +24,7 @@ def test_each_strategy_finds_the_lost_update(make_executor, strategy):
     assert again.finding is not None and again.finding.signature == SIGNATURE
 
 
+@pytest.mark.slow
 def test_fixed_twin_stays_clean_for_2000_schedules(make_executor):
     """The atomic-add twin shows no finding under 1,000 PCT and 1,000 random-walk schedules."""
     ex = make_executor(LostUpdateFixed)
@@ -64,6 +65,7 @@ def test_one_switch_between_load_and_store_loses_an_update(make_executor):
     assert "counter is 1 after 2 increments" in result.finding.message
 
 
+@pytest.mark.slow
 def test_hypothesis_shrinks_to_two_single_increments(make_executor):
     """Hypothesis shrinks the scenario and the schedule to two tasks of one increment, one switch."""
     ex = make_executor(LostUpdate)
@@ -72,6 +74,7 @@ def test_hypothesis_shrinks_to_two_single_increments(make_executor):
     assert len(found.schedule.switches) == 1
 
 
+@pytest.mark.slow
 def test_hypothesis_finds_a_race_that_needs_two_close_preemptions_within_100_examples(make_executor):
     """A test-and-set race needs one preemption between a load and its store and a second one
     while the other task is inside: Hypothesis finds it within 100 examples for every seed tried."""
