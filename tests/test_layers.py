@@ -160,7 +160,8 @@ def problem(imp):
     if theirs is None:
         return f"{imp.target} is in no declared layer"
     if theirs[0] > mine[0]:
-        return f"points up: {imp.importer} ({mine[1]}, layer {mine[0]}) imports {imp.target} ({theirs[1]}, layer {theirs[0]})"
+        return (f"points up: {imp.importer} ({mine[1]}, layer {mine[0]}) imports {imp.target} "
+                f"({theirs[1]}, layer {theirs[0]})")
     beside = next((p for p in PROGRAMS_ONLY if imp.importer == p or imp.importer.startswith(p + ".")), None)
     if beside and theirs[0] > LAYER_OF["fuzzmm.program"][0] \
             and not (imp.target == beside or imp.target.startswith(beside + ".")):

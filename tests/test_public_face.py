@@ -16,8 +16,10 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 @pytest.mark.parametrize("name", [n for n in fuzzmm.__all__ if n != "__version__"])
 def test_every_public_name_is_the_object_of_its_home_module(name):
     value = getattr(fuzzmm, name)
-    home = fuzzmm._MODULES.get(name) or fuzzmm._HOMES[name]
-    assert value is (importlib.import_module(home) if name in fuzzmm._MODULES else getattr(importlib.import_module(home), name))
+    if name in fuzzmm._MODULES:
+        assert value is importlib.import_module(fuzzmm._MODULES[name])
+    else:
+        assert value is getattr(importlib.import_module(fuzzmm._HOMES[name]), name)
 
 
 def test_a_program_and_its_test_need_only_the_face():
