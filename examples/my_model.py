@@ -6,7 +6,7 @@ both see enough money and both withdraw: the account is overdrawn.  In
 `AccountLocked` a mutex makes check and withdrawal one step for other tasks.
 The invariant, checked once every task has ended: the balance never goes below 0.
 """
-from fuzzmm.program import Program, Scenario, op
+from fuzzmm import Program, Scenario, op
 
 OPENING_BALANCE = 100
 

@@ -3,9 +3,7 @@
 fuzzmm's pytest plugin is loaded automatically once fuzzmm is installed; it
 provides the fixtures used here and `--fuzzmm-corpus DIR` replay.
 """
-from fuzzmm.program import Scenario
-from fuzzmm.sched.schedule import Schedule
-from fuzzmm.testing import fuzz_test
+from fuzzmm import Scenario, Schedule, fuzz_test
 
 from my_model import Account, AccountLocked
 

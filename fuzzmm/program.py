@@ -8,13 +8,26 @@ with which arguments.  `check(scenario)` is the quiescent invariant, run in the
 parent once every task has ended.  Every primitive the ops call is a
 scheduling point, so the author writes no yields.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
 import random as _random
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Self, Sequence, TypeVar
 
 from fuzzmm.errors import FuzzmmError
 
+if TYPE_CHECKING:
+    from fuzzmm._core import Pool
 
-def op(**domains):
+#: The values an @op argument may take, as @op keeps them: a range, or a tuple of plain values.
+Domain = range | tuple
+#: One task's operations in order: ((op name, (argument, ...)), ...).
+Task = tuple[tuple[str, tuple], ...]
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def op(**domains: range | list | tuple) -> Callable[[_Method], _Method]:
     """Mark a method as an operation a task can run; each keyword names an argument
     and the finite sequence of values it may take (a range, a list, a tuple).
 
@@ -31,7 +44,7 @@ def op(**domains):
                 raise TypeError(f"@op argument {name!r} has the value {odd!r}: a domain holds numbers, strings, "
                                 f"None and tuples of those, which a corpus file stores as they are")
 
-    def mark(fn):
+    def mark(fn: _Method) -> _Method:
         fn.__fuzzmm_op__ = tuple((name, values if isinstance(values, range) else tuple(_from_json(v) for v in values))
                                  for name, values in domains.items())
         return fn
@@ -72,7 +85,7 @@ def _describe_domain(domain, limit=20):
     return repr(list(domain[:limit]))[:-1] + f", ... ({len(domain)} values)]"
 
 
-def in_domain(value, domain):
+def in_domain(value: Any, domain: Domain) -> bool:
     """Whether `value` is one of the domain's values, type included."""
     if isinstance(domain, range):
         return type(value) is int and value in domain
@@ -81,16 +94,16 @@ def in_domain(value, domain):
 
 #: Program's methods that fuzzmm calls and a model must not replace (it overrides setup,
 #: init, check, default_scenario and, to draw scenarios its own way, random_scenario).
-_MACHINERY = ("bind", "checked_default_scenario", "ops", "run_task", "check_definition", "validate")
+_FUZZMM_METHODS = ("bind", "checked_default_scenario", "ops", "run_task", "check_definition", "validate")
 
 
 @dataclass(frozen=True)
 class Scenario:
     """Per task, the operations it runs in order: ((("op", (arg, ...)), ...), ...)."""
-    tasks: tuple
+    tasks: tuple[Task, ...]
 
     @staticmethod
-    def of(tasks):
+    def of(tasks: Iterable[Iterable[tuple[str, Sequence[Any]]]]) -> Scenario:
         """Normalise nested lists (as read from JSON) into a Scenario."""
         try:
             for task in tasks:
@@ -102,14 +115,14 @@ class Scenario:
         except (TypeError, ValueError) as exc:
             raise FuzzmmError(f"malformed scenario: {exc}") from None
 
-    def to_json(self):
+    def to_json(self) -> list[list[list[Any]]]:
         return [[[name, list(args)] for name, args in task] for task in self.tasks]
 
     @property
-    def ntasks(self):
+    def ntasks(self) -> int:
         return len(self.tasks)
 
-    def describe(self):
+    def describe(self) -> str:
         return " | ".join("; ".join(f"{n}({', '.join(map(repr, a))})" for n, a in task) for task in self.tasks)
 
 
@@ -125,38 +138,38 @@ class Program:
       pool_config     keyword arguments of Pool.create (nodes, pages, heap, ...)
       max_steps       scheduling points after which a run is a hang
     """
-    name = "program"
-    variant = "default"
-    summary = ""
-    tasks = (2, 3)
-    ops_per_task = (1, 2)
-    pool_config = {}
-    max_steps = 20000
+    name: str = "program"
+    variant: str = "default"
+    summary: str = ""
+    tasks: tuple[int, int] = (2, 3)
+    ops_per_task: tuple[int, int] = (1, 2)
+    pool_config: dict[str, Any] = {}
+    max_steps: int = 20000
 
-    def bind(self, pool):
+    def bind(self, pool: Pool) -> Self:
         """Attach to `pool` and build the shared state (in every process)."""
         self.pool = pool
         self.setup(pool)
         return self
 
-    def setup(self, pool):
+    def setup(self, pool: Pool) -> None:
         """Allocate shared state (atomics, locks, pages) on `pool`."""
 
-    def init(self, scenario):
+    def init(self, scenario: Scenario) -> None:
         """Prepare the state a scenario starts from; runs in the parent before each run.
 
         Tasks run in other processes: whatever they need from here must be put
         in the pool (an atomic, a page table), not in a Python attribute.
         """
 
-    def check(self, scenario):
+    def check(self, scenario: Scenario) -> None:
         """The quiescent invariant: raise a Finding or fail an assert if it does not hold."""
 
-    def default_scenario(self):
+    def default_scenario(self) -> Scenario:
         """The scenario strategies use when they do not draw one: override it."""
         return self.random_scenario(_random.Random(0))
 
-    def checked_default_scenario(self):
+    def checked_default_scenario(self) -> Scenario:
         """default_scenario(), refused with a FuzzmmError if the program could not run it
         (an op it lacks, an argument outside a domain), rather than run as a finding."""
         try:
@@ -171,7 +184,7 @@ class Program:
     # ---- operations ----
 
     @classmethod
-    def ops(cls):
+    def ops(cls) -> dict[str, tuple[tuple[str, Domain], ...]]:
         """{name: ((arg, values), ...)} for every @op method, in definition order."""
         found = {}
         for klass in reversed(cls.__mro__):
@@ -181,7 +194,7 @@ class Program:
                     found[name] = domains   # an undecorated override keeps its base's domains
         return found
 
-    def run_task(self, ops):
+    def run_task(self, ops: Task) -> None:
         """Run one task's operations in order; each is a fresh system call, so puts
         made in an earlier one do not count against the next (put-before-unlock).
         A task that ends holding a lock is a `lock-leak`: no one else may ever take it."""
@@ -208,7 +221,7 @@ class Program:
             subset = [v for v in values if v in keep]
         return subset or values
 
-    def random_scenario(self, rng, swarm=False):
+    def random_scenario(self, rng: _random.Random, swarm: bool = False) -> Scenario:
         """A scenario drawn with `rng` from the program's ops and their domains.
 
         With `swarm`, the draw first keeps a random subset of the ops and, per
@@ -246,7 +259,7 @@ class Program:
         return Scenario(tuple(tasks))
 
     @classmethod
-    def check_definition(cls):
+    def check_definition(cls) -> None:
         """Raise FuzzmmError if the class is not a usable program: its size attributes
         out of range, or an @op whose argument names differ from its method's."""
         import inspect
@@ -265,7 +278,7 @@ class Program:
                 bound = f"{low} <= least <= most" + (f" <= {high}" if high else "")
                 raise FuzzmmError(f"{where}: `{attr}` must be a (least, most) pair of ints with {bound}, "
                                   f"not {value!r}")
-        for name in _MACHINERY:
+        for name in _FUZZMM_METHODS:
             if next(k for k in cls.__mro__ if name in vars(k)) is not Program:
                 raise FuzzmmError(f"{where}: {name} would replace fuzzmm's own Program.{name}; "
                                   f"give the method another name")
@@ -292,7 +305,7 @@ class Program:
                                   f" but the method takes ({', '.join(params)})")
 
     @classmethod
-    def validate(cls, scenario):
+    def validate(cls, scenario: Scenario) -> None:
         """Raise FuzzmmError if the scenario has a task with no ops, names an unknown op,
         passes a wrong number of arguments, or an argument outside its op's domain."""
         ops = cls.ops()

@@ -64,9 +64,11 @@ cdef class Atomic:
         return before
 
     def load(self):
+        """Read the value."""
         return self._do(OP_LOAD, 0, 0, 0)
 
     def store(self, int64_t value):
+        """Write `value`."""
         self._do(OP_STORE, value, 0, value)
 
     def add(self, int64_t delta):
@@ -78,9 +80,11 @@ cdef class Atomic:
         return self._do(OP_ADD, -delta, 0, 0) - delta
 
     def fetch_add(self, int64_t delta):
+        """Add and return the value before."""
         return self._do(OP_ADD, delta, 0, 0)
 
     def xchg(self, int64_t value):
+        """Store `value` and return the value before."""
         return self._do(OP_XCHG, value, 0, value)
 
     def cmpxchg(self, int64_t expected, int64_t desired):
@@ -88,9 +92,11 @@ cdef class Atomic:
         return self._do(OP_CMPXCHG, expected, desired, 0)
 
     def or_(self, int64_t bits):
+        """Set `bits` and return the value before."""
         return self._do(OP_OR, bits, 0, 0)
 
     def and_(self, int64_t bits):
+        """Keep only `bits` and return the value before."""
         return self._do(OP_AND, bits, 0, 0)
 
     def wait(self, int32_t expected, double timeout_s):

@@ -36,6 +36,7 @@ def mod_node_page_state(Pool pool not None, int node, int item, int64_t delta):
 
 
 def node_page_state(Pool pool not None, int node, int item):
+    """Read a node's vmstat counter (NR_ISOLATED_ANON, ...)."""
     _check_node(pool, node)
     _check_item(item, FZ_NR_VMSTAT, "vmstat")
     cdef int64_t s = _point(pool)
@@ -45,6 +46,7 @@ def node_page_state(Pool pool not None, int node, int item):
 
 
 def count_vm_events(Pool pool not None, int item, int64_t n=1):
+    """Add `n` to a vm event counter (PGMIGRATE_SUCCESS, NUMA_HINT_FAULTS, ...)."""
     _check_item(item, FZ_NR_VMEVENT, "vm event")
     pool.check()
     cdef int64_t s = _point(pool)
@@ -60,6 +62,7 @@ def vmstat(Pool pool not None, int node, int item):
 
 
 def vm_event(Pool pool not None, int item):
+    """A vm event counter read without a scheduling point (oracles)."""
     _check_item(item, FZ_NR_VMEVENT, "vm event")
     pool.check()
     return fz_load64(&pool.events[item])

@@ -172,11 +172,13 @@ cdef class SpinLock(_HeapLock):
     """spin_lock / spin_unlock (page_table_lock, lru_lock): holding one forbids sleeping."""
 
     def lock(self):
+        """spin_lock: take the lock, spinning until it is free (blocked, when scheduled)."""
         global g_spin_depth
         self._acquire(BLK_SPIN, OP_SPIN_LOCK)
         g_spin_depth += 1
 
     def trylock(self):
+        """spin_trylock: take the lock if it is free; returns whether it did."""
         global g_spin_depth
         ok = self._trylock(OP_SPIN_TRYLOCK)
         if ok:
@@ -184,6 +186,7 @@ cdef class SpinLock(_HeapLock):
         return bool(ok)
 
     def unlock(self):
+        """spin_unlock: release the lock (bad-unlock if the running task does not hold it)."""
         global g_spin_depth
         self._release(OP_SPIN_UNLOCK, "spinlock")
         if g_spin_depth > 0:
@@ -200,13 +203,16 @@ cdef class Mutex(_HeapLock):
     """A sleeping lock; taking it while a spinlock is held is sleep-in-atomic."""
 
     def lock(self):
+        """mutex_lock: take the lock, sleeping until it is free (blocked, when scheduled)."""
         _might_sleep("mutex_lock")
         self._acquire(BLK_MUTEX, OP_MUTEX_LOCK)
 
     def trylock(self):
+        """mutex_trylock: take the lock if it is free; returns whether it did."""
         return bool(self._trylock(OP_MUTEX_TRYLOCK))
 
     def unlock(self):
+        """mutex_unlock: release the lock and wake its waiters (bad-unlock if the running task does not hold it)."""
         self._release(OP_MUTEX_UNLOCK, "mutex")
 
 
@@ -292,13 +298,17 @@ cdef class RWSem:
         return 0
 
     def down_read(self):
+        """Take the semaphore for reading, sleeping while a writer holds it."""
         self._down(False)
 
     def up_read(self):
+        """Release a read hold (bad-unlock if the running task is not a reader)."""
         self._up(False)
 
     def down_write(self):
+        """Take the semaphore for writing, sleeping while anyone holds it."""
         self._down(True)
 
     def up_write(self):
+        """Release the write hold (bad-unlock if it is not held for writing)."""
         self._up(True)

@@ -58,11 +58,13 @@ cdef class Page:
 
     @property
     def node(self):
+        """The NUMA node the page belongs to."""
         self.pool.check()
         return self.pg.node
 
     @property
     def order(self):
+        """The page's allocation order: 0 for a base page, 9 for a THP."""
         self.pool.check()
         return self.pg.order
 
@@ -238,6 +240,7 @@ def get_page_unless_zero(Page page not None):
 
 
 def page_count(Page page not None):
+    """The page's reference count (page_count, page_ref_count)."""
     cdef int64_t s = _point(page.pool)
     _use(page, "page_count")
     cdef int32_t v = fz_load32(&page.pg.refcount)
@@ -246,6 +249,7 @@ def page_count(Page page not None):
 
 
 def page_mapcount(Page page not None):
+    """How many mappings the page has (page_mapcount)."""
     cdef int64_t s = _point(page.pool)
     _use(page, "page_mapcount")
     cdef int32_t v = fz_load32(&page.pg.mapcount)
@@ -384,6 +388,7 @@ def clear_page_flag(Page page not None, uint32_t flag):
 
 
 def test_page_flag(Page page not None, uint32_t flag):
+    """Whether a PG_* bit is set (PageLRU, PageDirty, ...)."""
     cdef int64_t s = _point(page.pool)
     _use(page, "test_page_flag")
     cdef uint32_t v = fz_load32(<int32_t*>&page.pg.flags)
@@ -400,6 +405,7 @@ def write_page(Page page not None, int64_t value):
 
 
 def read_page(Page page not None):
+    """The page's data, as write_page left it (a CPU load or a DMA read)."""
     cdef int64_t s = _point(page.pool)
     _use(page, "read_page")
     cdef int64_t v = fz_load64(&page.pg.content)

@@ -22,6 +22,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(CASES))
 def test_a_benchmark_ends_with_one_json_object_of_its_named_figures(script, tmp_path):
     """Each benchmark exits 0 and its last line is a JSON object holding the figures it promises."""

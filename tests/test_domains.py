@@ -95,6 +95,7 @@ def test_a_domain_of_a_trillion_values_is_drawn_from_without_listing_it(swarm):
     assert Domains.ops()["huge"][0][1] == range(10 ** 12)
 
 
+@pytest.mark.slow
 def test_a_finding_with_tuple_arguments_replays_and_minimizes(tmp_path):
     """The corpus file of a program whose op takes tuples replays (exit 1) and minimizes (exit 1)."""
     (tmp_path / "pairs.py").write_text(PAIRS)

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from fuzzmm import corpus
 from fuzzmm.corpus.entry import Entry
 from fuzzmm.examples.lost_update import LostUpdate
@@ -42,6 +44,7 @@ def test_a_reproducer_keeps_as_many_tasks_as_the_program_runs_at_least(make_exec
     assert small.scenario.ntasks == 2 and sum(len(t) for t in small.scenario.tasks) == 2
 
 
+@pytest.mark.slow
 def test_h1_from_a_random_campaign_shrinks_to_two_tasks_and_two_switches(make_executor):
     """The mel NR_ISOLATED leak found by random walk shrinks to at most 2 tasks and 2 switches."""
     ref = load_model("thp-numa").ref("mel")
@@ -79,6 +82,7 @@ def test_a_campaign_keeps_a_new_finding_shrunk_for_a_bounded_time(make_executor)
     assert corpus.replay(small, executor=ex).reproduced
 
 
+@pytest.mark.slow
 def test_minimize_keeps_a_file_fixed_where_it_says_it_is_fixed(tmp_path):
     """A smaller reproducer that would show the finding on a variant the file lists in
     `fixed_in` is not taken: the minimised file still fails only where it says it does."""
@@ -95,6 +99,7 @@ def test_minimize_keeps_a_file_fixed_where_it_says_it_is_fixed(tmp_path):
     assert json.loads(out.read_text())["fixed_in"] == small.fixed_in
 
 
+@pytest.mark.slow
 def test_an_interrupted_minimize_writes_the_smallest_reproducer_so_far(tmp_path, monkeypatch):
     """Ctrl-C during minimize keeps the last smaller entry it had checked, and exits 130."""
     import signal
@@ -143,6 +148,7 @@ def test_a_hang_at_the_step_limit_is_shrunk_before_a_campaign_keeps_it(make_exec
     assert small.scenario.tasks == ((("spin_points", ()),),) and small.schedule.switches == ()
 
 
+@pytest.mark.slow
 def test_a_hang_past_the_watchdog_shrinks_under_a_shorter_one_and_is_kept_only_if_it_still_hangs(
         make_executor, monkeypatch):
     """Candidates of a watchdog hang run under a short watchdog; the result is checked under the

@@ -83,6 +83,7 @@ def assert_no_fuzzer_traceback(text):
 
 # ---- corpus replay ----
 
+@pytest.mark.slow
 def test_corpus_under_xdist_fails_only_the_item_naming_a_fixed_variant_buggy(pytester, lost_update_doc):
     """`pytest -n 2 --fuzzmm-corpus DIR`: good files pass; the one edited to say the fixed variant
     has the bug fails alone, with the signature and swimlane; fixtures give per-worker pools."""
@@ -157,6 +158,7 @@ def test_corpus_edits_make_exactly_their_item_fail_with_one_readable_reason(pyte
     assert "\ncorpus/f-future.json: unknown corpus format version 99" in failures
 
 
+@pytest.mark.slow
 def test_clean_corpus_passes_and_the_ini_setting_replays_it_without_arguments(pytester, lost_update_doc):
     """--fuzzmm-corpus with reproducing files passes; `fuzzmm_corpus` in the ini file replays the
     corpus when pytest runs without paths, and not when it is given a path."""
@@ -184,6 +186,7 @@ def test_a_corpus_directory_that_is_missing_a_file_or_empty_is_a_usage_error(pyt
         result.stderr.fnmatch_lines([says])
 
 
+@pytest.mark.slow
 def test_a_corpus_item_runs_alone_by_the_node_id_its_failure_printed(pytester, lost_update_doc):
     """`pytest corpus/one.json::replay` runs that item only, with or without --fuzzmm-corpus; a test
     file named in the corpus directory leaves every corpus item to run."""
@@ -200,6 +203,7 @@ def test_a_corpus_item_runs_alone_by_the_node_id_its_failure_printed(pytester, l
 
 # ---- fuzz tests ----
 
+@pytest.mark.slow
 def test_fuzz_test_passes_clean_and_expected_and_reports_a_finding_as_signature_and_swimlane(pytester):
     """fuzz_test: the fixed variant is clean, the racy one is caught when expected, and an unexpected
     finding fails with its signature, the swimlane and a corpus line that replays."""
@@ -239,6 +243,7 @@ def test_fuzz_test_passes_clean_and_expected_and_reports_a_finding_as_signature_
                                  "--fuzzmm-profile", "ci", "-p", "no:cacheprovider").assert_outcomes(passed=2)
 
 
+@pytest.mark.slow
 def test_the_corpus_line_names_the_program_s_module_so_it_replays_the_checkout_it_runs_in(pytester, tmp_path):
     """A program in a module importable from the project's root is named by its module, not its
     file: the printed line replays from the root, and in a copy of the project with the bug fixed
@@ -276,6 +281,7 @@ def test_the_corpus_line_names_the_program_s_module_so_it_replays_the_checkout_i
     assert [r.returncode for r in replays] == [1, 0], [r.stderr for r in replays]
 
 
+@pytest.mark.slow
 def test_the_corpus_line_names_a_src_layout_package_module_by_its_dotted_name(pytester, monkeypatch):
     """A program in a package under src/, on PYTHONPATH, is named by its dotted module, so its relative
     imports work when the line replays; a test package pytest alone put on the path is named by its file."""
@@ -326,6 +332,7 @@ def test_the_corpus_line_names_a_src_layout_package_module_by_its_dotted_name(py
         assert replay.returncode == 1, replay.stderr
 
 
+@pytest.mark.slow
 def test_in_ci_the_short_summary_gives_a_failure_one_line(pytester, monkeypatch):
     """With CI set pytest prints a text report whole in its short summary; a fuzz failure and a
     corpus failure there are one line each, and the full report stays in the failures section."""
@@ -367,6 +374,7 @@ def test_a_refused_program_fails_its_fuzz_test_with_the_reason_once(pytester):
     assert "During handling" not in failures and "Traceback" not in failures
 
 
+@pytest.mark.slow
 def test_fuzz_test_works_in_a_test_class_and_refuses_arguments_that_cannot_work_at_once(pytester):
     """A fuzz_test in a test class runs like one in a module; a misspelt kind in `expect`,
     a misspelt Hypothesis setting, a worker count given as text or below the program's least
@@ -404,6 +412,7 @@ def test_fuzz_test_works_in_a_test_class_and_refuses_arguments_that_cannot_work_
     assert "none in" not in failures        # refused before any run
 
 
+@pytest.mark.slow
 def test_example_project_passes_in_a_project_of_its_own(pytester):
     """examples/ (a model file and its tests) works copied into a fresh project."""
     for name in ("my_model.py", "test_my_model.py"):
@@ -435,6 +444,7 @@ def test_profile_choice_and_settings(monkeypatch):
     assert long.max_examples > 100 * dev.max_examples
 
 
+@pytest.mark.slow
 def test_the_plugin_costs_nothing_when_unused(tmp_path):
     """A pytest run that uses no fixture, fuzz test or corpus imports no part of fuzzmm beyond the plugin."""
     (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
@@ -449,6 +459,7 @@ def test_the_plugin_costs_nothing_when_unused(tmp_path):
     assert set(loaded) <= {"fuzzmm", "fuzzmm.pytest_plugin", "fuzzmm.testing", "fuzzmm.errors"}, loaded
 
 
+@pytest.mark.slow
 def test_a_lock_order_cycle_found_by_hypothesis_shrinks_to_a_run_that_shows_it_whole(make_executor):
     """Each Hypothesis example is judged on its own lock dependencies, so the shrunk
     reproducer holds both orders and replays without a nondeterminism warning."""
@@ -463,6 +474,7 @@ def test_a_lock_order_cycle_found_by_hypothesis_shrinks_to_a_run_that_shows_it_w
     assert "ab()" in scenario and "ba()" in scenario
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shown_by", ["default scenario", "search"])
 def test_a_hang_the_watchdog_ended_fails_a_fuzz_test_as_first_found_unshrunk(make_executor, shown_by):
     """A run past the watchdog fails the test at once, whether the default scenario shows it or
@@ -481,6 +493,7 @@ def test_a_hang_the_watchdog_ended_fails_a_fuzz_test_as_first_found_unshrunk(mak
     assert runs == 1 if shown_by == "default scenario" else runs < 50, text
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_fuzzmm_test_leaves_no_segment(tmp_path):
     """A cancelled CI job sends SIGTERM: the session ends as on Ctrl-C, fixtures close
     their pools, and nothing of that pytest process is left in /dev/shm."""
@@ -512,6 +525,7 @@ def test_fuzz_draws_the_default_scenario_of_the_program(make_executor):
     assert result.scenario.tasks == ((("bump", (777,)),), (("bump", (777,)),))
 
 
+@pytest.mark.slow
 def test_fuzz_tests_draw_pct_schedules_and_campaign_hypothesis_does_not():
     """schedules(pct=True), which fuzz() uses, draws PCT priorities over every task; the default does not."""
     from hypothesis import find

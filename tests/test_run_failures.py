@@ -177,6 +177,7 @@ def test_a_task_that_kills_its_worker_is_a_worker_crash(make_executor):
     assert ex.run(Scenario.of([[("work", ())], [("work", ())]])).ok
 
 
+@pytest.mark.slow
 def test_a_task_spinning_in_python_is_a_hang_within_the_watchdog(make_executor):
     """A task that never reaches a scheduling point again is a hang; its worker is replaced."""
     ex = make_executor(Spin, workers=2, watchdog_s=1.0)
@@ -189,6 +190,7 @@ def test_a_task_spinning_in_python_is_a_hang_within_the_watchdog(make_executor):
     assert ex.run(Scenario.of([[("work", ())], [("work", ())]])).ok
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spinner, switches", [(0, []), (1, [(1, 1)])])
 def test_a_python_spin_is_signed_after_the_function_and_task_that_spin(make_executor, spinner, switches):
     """The watchdog asks the spinning task's worker where it is, so the hang is named after the
@@ -250,6 +252,7 @@ def test_a_use_of_a_page_freed_in_a_bad_state_tells_of_the_bad_free(make_executo
     assert "task 0 in DoublePut.use: page 0 freed with mapcount 1" in finding.message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start_method", ["fork", "forkserver", "spawn"])
 def test_an_executor_runs_under_every_start_method(make_executor, start_method):
     """Workers started by a fork server or spawned (a parent with threads gets forkserver) serve
@@ -477,6 +480,7 @@ def test_a_default_scenario_that_exits_is_an_error_naming_it():
         ExitsEarly().checked_default_scenario()
 
 
+@pytest.mark.slow
 def test_the_hypothesis_strategy_keeps_a_hang_as_found_without_shrinking_it(make_executor):
     """Every smaller example that hangs too would wait out the watchdog, so a hang ends the round at once."""
     ex = make_executor(Spin, workers=2, watchdog_s=0.5)
