@@ -17,7 +17,7 @@ from fuzzmm import kernel as k
 from fuzzmm.kernel import HPAGE_PMD_ORDER, NR_ISOLATED_ANON, PGMIGRATE_FAIL, PGMIGRATE_SUCCESS
 from fuzzmm.program import Scenario, op
 from fuzzmm.mm import oracles
-from fuzzmm.mm import state as st
+from fuzzmm.mm import state
 from fuzzmm.mm.memory import MemoryPaths
 from fuzzmm.mm.state import ALL_ADDRS, BASE_ADDRS, HUGE_ADDRS, NODES
 
@@ -115,7 +115,7 @@ class ThpNuma(MemoryPaths):
         """Take the hinting fault at `addr` if its entry is NUMA-marked (mmap_sem held for read)."""
         self.mm.mmap_sem.down_read()
         e = self.mm.pmd[addr].load()
-        if st.entry_present(e) and st.entry_numa(e):
+        if state.entry_present(e) and state.entry_numa(e):
             self.numa_hinting_fault(addr, e, target)
         self.mm.mmap_sem.up_read()
 
@@ -167,7 +167,7 @@ class ThpNuma(MemoryPaths):
         """Run the hinting fault for a THP pmd or a base pte, then hold what it told
         task_numa_fault against what happened to the mapping."""
         self.last_numa_fault = None
-        if st.is_huge(addr):
+        if state.is_huge(addr):
             self.do_huge_pmd_numa_page(addr, entry, target)
         else:
             self.do_numa_page(addr, entry, target)
@@ -201,7 +201,7 @@ class ThpNuma(MemoryPaths):
             ptl.unlock()
             self.task_numa_fault(current_nid, nr, False)
             return 0
-        mm.pmd[addr].store(st.mknonnuma(pmd))               # clear_pmdnuma
+        mm.pmd[addr].store(state.mknonnuma(pmd))            # clear_pmdnuma
         k.unlock_page(page)
         ptl.unlock()
         self.task_numa_fault(current_nid, nr, False)
@@ -243,7 +243,7 @@ class ThpNuma(MemoryPaths):
         """No better node (page_table_lock held, our reference held): drop the reference
         and clear the NUMA bit, without the page lock; returns with the lock dropped."""
         self.put_page(page)
-        self.mm.pmd[addr].store(st.mknonnuma(pmd))          # clear_pmdnuma
+        self.mm.pmd[addr].store(state.mknonnuma(pmd))       # clear_pmdnuma
         self.mm.page_table_lock.unlock()
 
     def do_numa_page(self, addr, pte, target):
@@ -253,7 +253,7 @@ class ThpNuma(MemoryPaths):
         if mm.pmd[addr].load() != pte:
             ptl.unlock()
             return 0
-        mm.pmd[addr].store(st.mknonnuma(pte))
+        mm.pmd[addr].store(state.mknonnuma(pte))
         page = mm.page_of(addr, pte)
         k.get_page(page)
         current_nid = page.node
@@ -281,7 +281,7 @@ class ThpNuma(MemoryPaths):
         lock = self.mm.ratelimit_lock[node]
         budget = self.mm.ratelimit_nr_pages[node]
         lock.lock()
-        limited = budget.load() > st.RATELIMIT_PAGES
+        limited = budget.load() > state.RATELIMIT_PAGES
         if not limited:
             budget.add(nr_pages)
         lock.unlock()
@@ -356,7 +356,7 @@ class ThpNuma(MemoryPaths):
         # switched cannot free the page while it is still locked.
         k.get_page(new_page, own=False)
         self.lru_cache_add(new_page)
-        mm.pmd[addr].store(st.mk_entry(new_page))
+        mm.pmd[addr].store(state.mk_entry(new_page))
         k.page_remove_rmap(page)
         ptl.unlock()
         k.unlock_page(new_page)
@@ -484,8 +484,8 @@ class ThpNuma(MemoryPaths):
         ptl.lock()
         for addr in BASE_ADDRS:
             e = self.mm.pmd[addr].load()
-            if st.entry_present(e) and st.entry_index(e) == page.index and st.entry_gen(e) == page.gen:
-                self.mm.pmd[addr].store(st.mk_migration_entry(page))
+            if state.entry_present(e) and state.entry_index(e) == page.index and state.entry_gen(e) == page.gen:
+                self.mm.pmd[addr].store(state.mk_migration_entry(page))
                 k.page_remove_rmap(page)
                 unmapped += 1
         ptl.unlock()
@@ -512,7 +512,7 @@ class ThpNuma(MemoryPaths):
         Restoring `old` itself reuses up to `held` references the caller holds;
         returns how many it reused."""
         ptl = self.mm.page_table_lock
-        want = st.mk_migration_entry(old)
+        want = state.mk_migration_entry(old)
         reused = 0
         ptl.lock()
         for addr in BASE_ADDRS:
@@ -522,6 +522,6 @@ class ThpNuma(MemoryPaths):
                 else:
                     k.get_page(new)
                 k.page_add_rmap(new)
-                self.mm.pmd[addr].store(st.mk_entry(new))
+                self.mm.pmd[addr].store(state.mk_entry(new))
         ptl.unlock()
         return reused
