@@ -18,16 +18,18 @@ from fuzzmm.kernel import HPAGE_PMD_ORDER, NR_ISOLATED_ANON, PGMIGRATE_FAIL, PGM
 from fuzzmm.program import Scenario, op
 from fuzzmm.mm import oracles
 from fuzzmm.mm import state
+from fuzzmm.mm.compose import composed_of
+from fuzzmm.mm.direct_io import DirectIOPaths
 from fuzzmm.mm.memory import MemoryPaths
 from fuzzmm.mm.state import ALL_ADDRS, BASE_ADDRS, HUGE_ADDRS, NODES
 
 EAGAIN = -11
 ENOMEM = -12
 MIGRATE_PASSES = 3          # migrate_pages retries -EAGAIN pages (10 passes in the kernel)
-IO_NODE = 0                 # the task issuing direct IO runs on node 0
 
 
-class ThpNuma(MemoryPaths):
+@composed_of(DirectIOPaths)
+class ThpNuma(DirectIOPaths, MemoryPaths):
     name = "thp-numa"
     variant = "v3.8-rc2"
     summary = "before the thread: no page_count check on THP migration, put_page before unlock_page"
@@ -118,48 +120,6 @@ class ThpNuma(MemoryPaths):
         if state.entry_present(e) and state.entry_numa(e):
             self.numa_hinting_fault(addr, e, target)
         self.mm.mmap_sem.up_read()
-
-    # ---- the lost-write oracle's bookkeeping ----
-
-    def open_data_window(self, addr):
-        """From now on the data at `addr` may change (a zap, a direct IO): count the open
-        window and bump the sequence, so no direct-IO read overlapping it counts."""
-        self.mm.data_windows[addr].add(1)
-        return self.mm.data_seq[addr].fetch_add(1)
-
-    def close_data_window(self, addr):
-        self.mm.data_seq[addr].add(1)
-        self.mm.data_windows[addr].sub(1)
-
-    # ---- direct IO, in two halves so tests can put work between them ----
-
-    def dio_submit(self, addr):
-        """Open the data window of `addr` and pin its page: (page, window start) or None."""
-        start = self.open_data_window(addr)
-        self.mm.mmap_sem.down_read()
-        page = self.get_user_pages(addr, IO_NODE)
-        self.mm.mmap_sem.up_read()
-        if page is None:
-            self.close_data_window(addr)
-            return None
-        return page, start
-
-    def dio_complete(self, addr, io, value):
-        """The DMA lands in the pinned page, the pin goes, the task reads `addr` back."""
-        page, start = io
-        self.dma_write(page, value)
-        end = self.mm.data_seq[addr].fetch_add(1)
-        self.put_page(page)
-        # Ours alone: no zap or IO began in our window, and none began before it and is still open.
-        clean = end == start + 1 and self.mm.data_windows[addr].load() == 1
-        if clean:
-            self.mm.dma_record[addr].store(value | (end + 1) << 8)
-        self.mm.mmap_sem.down_read()
-        seen = self.read_user(addr)
-        self.mm.mmap_sem.up_read()
-        self.mm.data_windows[addr].sub(1)
-        if clean:
-            oracles.check_read_back(self, addr, value, seen, end + 1)
 
     # ---- NUMA hinting faults ----
 
