@@ -1,4 +1,4 @@
-"""NUMA-balancing THP migration as it stood in 3.8-rc2, and the operations tasks run.
+"""The seed model as it stood in 3.8-rc2: the operations tasks run, over the kernel's paths.
 
 `ThpNuma` is the `v3.8-rc2` variant.  Its kernel functions are methods, so a
 variant (fuzzmm.mm.variants) or a user's file overrides exactly the functions
@@ -11,22 +11,34 @@ a patch touched.  What rc2 does that the seed thread argues about:
   by get_user_pages can be migrated under a DMA in flight;
 - when the pmd changed after the copy it still returns 1 ("migrated").
 
+The kernel functions come from mixins that follow the kernel's files:
+
+    numa_fault    the NUMA hinting fault of mm/memory.c, mpol_misplaced, task_numa_fault
+    huge_memory   do_huge_pmd_numa_page, from mm/huge_memory.c
+    migrate       THP and base-page migration, from mm/migrate.c
+    direct_io     O_DIRECT reads (fs/direct-io.c) and the lost-write oracle's data windows
+    memory        faults, zap, get_user_pages, the LRU and reclaim (MemoryPaths)
+
+`composed_of` (fuzzmm.mm.compose) has findings and traces name the first four's
+functions as ThpNuma's, so a signature reads `kind@ThpNuma.function` whichever
+file the function lives in; MemoryPaths's keep their own name.
+
 The model never yields: every primitive is a scheduling point.
 """
-from fuzzmm import kernel as k
-from fuzzmm.kernel import HPAGE_PMD_ORDER
 from fuzzmm.program import Scenario, op
 from fuzzmm.mm import oracles
 from fuzzmm.mm import state
 from fuzzmm.mm.compose import composed_of
 from fuzzmm.mm.direct_io import DirectIOPaths
+from fuzzmm.mm.huge_memory import HugeMemoryPaths
 from fuzzmm.mm.memory import MemoryPaths
 from fuzzmm.mm.migrate import MigratePaths
+from fuzzmm.mm.numa_fault import NumaFaultPaths
 from fuzzmm.mm.state import ALL_ADDRS, BASE_ADDRS, HUGE_ADDRS, NODES
 
 
-@composed_of(MigratePaths, DirectIOPaths)
-class ThpNuma(MigratePaths, DirectIOPaths, MemoryPaths):
+@composed_of(NumaFaultPaths, HugeMemoryPaths, MigratePaths, DirectIOPaths)
+class ThpNuma(NumaFaultPaths, HugeMemoryPaths, MigratePaths, DirectIOPaths, MemoryPaths):
     name = "thp-numa"
     variant = "v3.8-rc2"
     summary = "before the thread: no page_count check on THP migration, put_page before unlock_page"
@@ -117,115 +129,3 @@ class ThpNuma(MigratePaths, DirectIOPaths, MemoryPaths):
         if state.entry_present(e) and state.entry_numa(e):
             self.numa_hinting_fault(addr, e, target)
         self.mm.mmap_sem.up_read()
-
-    # ---- NUMA hinting faults ----
-
-    def numa_hinting_fault(self, addr, entry, target):
-        """Run the hinting fault for a THP pmd or a base pte, then hold what it told
-        task_numa_fault against what happened to the mapping."""
-        self.last_numa_fault = None
-        if state.is_huge(addr):
-            self.do_huge_pmd_numa_page(addr, entry, target)
-        else:
-            self.do_numa_page(addr, entry, target)
-        oracles.check_reported_migration(self, addr, entry)
-
-    def mpol_misplaced(self, page, target):
-        """The node the policy wants `page` on, or -1 if it is there already."""
-        return -1 if page.node == target else target
-
-    def task_numa_fault(self, node, pages, migrated):
-        """Charge a hinting fault to `node`; `migrated` is what the fault reports."""
-        self.mm.numa_faults[node].add(pages)
-        self.last_numa_fault = (node, pages, bool(migrated))
-
-    def do_huge_pmd_numa_page(self, addr, pmd, target):
-        """The THP hinting fault (mmap_sem held for read), rc2: the page is unlocked
-        by this function on the failure paths, after the callee dropped the reference."""
-        mm, ptl = self.mm, self.mm.page_table_lock
-        nr = 1 << HPAGE_PMD_ORDER
-        locked = self.lock_misplaced_thp(addr, pmd, target)
-        if locked is None:
-            return 0
-        page, current_nid, target_nid = locked
-        migrated = self.migrate_misplaced_transhuge_page(addr, pmd, page, target_nid)
-        if migrated:
-            self.task_numa_fault(target_nid, nr, True)
-            return 0
-        ptl.lock()
-        if mm.pmd[addr].load() != pmd:
-            k.unlock_page(page)                             # the callee already dropped our reference
-            ptl.unlock()
-            self.task_numa_fault(current_nid, nr, False)
-            return 0
-        mm.pmd[addr].store(state.mknonnuma(pmd))            # clear_pmdnuma
-        k.unlock_page(page)
-        ptl.unlock()
-        self.task_numa_fault(current_nid, nr, False)
-        return 0
-
-    def lock_misplaced_thp(self, addr, pmd, target):
-        """The first half of do_huge_pmd_numa_page, the same in every variant: take a
-        reference, ask the policy, and either clear the NUMA bit (no better node) or lock
-        the page and recheck the pmd.  Returns (page, current node, target node) with the
-        page locked and referenced, or None when the fault is over."""
-        mm, ptl = self.mm, self.mm.page_table_lock
-        nr = 1 << HPAGE_PMD_ORDER
-        ptl.lock()
-        if mm.pmd[addr].load() != pmd:
-            ptl.unlock()
-            return None
-        page = mm.page_of(addr, pmd)
-        k.get_page(page)
-        current_nid = page.node
-        self.count_hint_fault(page, target)
-        target_nid = self.mpol_misplaced(page, target)
-        if target_nid == -1:
-            self.stay_local(addr, pmd, page)
-            self.task_numa_fault(current_nid, nr, False)
-            return None
-        ptl.unlock()
-        k.lock_page(page)                                   # serialises THP migrations
-        ptl.lock()
-        if mm.pmd[addr].load() != pmd:
-            k.unlock_page(page)
-            self.put_page(page)
-            ptl.unlock()
-            self.task_numa_fault(current_nid, nr, False)
-            return None
-        ptl.unlock()
-        return page, current_nid, target_nid
-
-    def stay_local(self, addr, pmd, page):
-        """No better node (page_table_lock held, our reference held): drop the reference
-        and clear the NUMA bit, without the page lock; returns with the lock dropped."""
-        self.put_page(page)
-        self.mm.pmd[addr].store(state.mknonnuma(pmd))       # clear_pmdnuma
-        self.mm.page_table_lock.unlock()
-
-    def do_numa_page(self, addr, pte, target):
-        """The base-page hinting fault: clear the NUMA bit, then try to migrate."""
-        mm, ptl = self.mm, self.mm.page_table_lock
-        ptl.lock()
-        if mm.pmd[addr].load() != pte:
-            ptl.unlock()
-            return 0
-        mm.pmd[addr].store(state.mknonnuma(pte))
-        page = mm.page_of(addr, pte)
-        k.get_page(page)
-        current_nid = page.node
-        self.count_hint_fault(page, target)
-        target_nid = self.mpol_misplaced(page, target)
-        ptl.unlock()
-        if target_nid == -1:
-            self.put_page(page)
-            self.task_numa_fault(target, 1, False)          # charged to the faulting node
-            return 0
-        migrated = self.migrate_misplaced_page(page, target_nid)
-        self.task_numa_fault(target_nid if migrated else current_nid, 1, migrated)
-        return 0
-
-    def count_hint_fault(self, page, target):
-        k.count_vm_events(self.pool, k.NUMA_HINT_FAULTS)
-        if page.node == target:
-            k.count_vm_events(self.pool, k.NUMA_HINT_FAULTS_LOCAL)
