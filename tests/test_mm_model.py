@@ -21,6 +21,11 @@ from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.mm import state
 from fuzzmm.mm.base import ThpNuma
+from fuzzmm.mm.direct_io import DirectIOPaths
+from fuzzmm.mm.huge_memory import HugeMemoryPaths
+from fuzzmm.mm.memory import MemoryPaths
+from fuzzmm.mm.migrate import MigratePaths
+from fuzzmm.mm.numa_fault import NumaFaultPaths
 from fuzzmm.mm.variants import VARIANTS, Hugh, Mel, V38
 
 NAMES = ["v3.8-rc2", "mel", "hugh", "v3.8"]      # the seed thread's four
@@ -85,6 +90,21 @@ def test_variants_override_only_what_their_patch_changed():
     assert own(Hugh) == {"do_huge_pmd_numa_page", "numamigrate_isolate_page", "migrate_misplaced_page",
                          "migrate_misplaced_transhuge_page", "thp_migration_failed", "check_same",
                          "migration_refused"}
+
+
+def test_findings_name_the_kernel_file_mixins_functions_after_thpnuma():
+    """Signatures and traces say `ThpNuma.do_huge_pmd_numa_page` whichever kernel file's
+    mixin holds the function; MemoryPaths's keep their own name, and each function's
+    __qualname__ still says where it is defined."""
+    for mixin in (NumaFaultPaths, HugeMemoryPaths, MigratePaths, DirectIOPaths):
+        assert mixin in ThpNuma.__mro__
+        for name, value in vars(mixin).items():
+            if callable(value):
+                assert value.__code__.co_qualname == f"ThpNuma.{name}"
+                assert value.__qualname__ == f"{mixin.__name__}.{name}"
+    nested = [c for c in ThpNuma.migrate_pages.__code__.co_consts if hasattr(c, "co_qualname")]
+    assert nested and all(c.co_qualname.startswith("ThpNuma.migrate_pages.") for c in nested)
+    assert MemoryPaths.zap_page_range.__code__.co_qualname == "MemoryPaths.zap_page_range"
 
 
 def test_operations_have_small_finite_domains():
