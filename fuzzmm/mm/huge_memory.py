@@ -1,9 +1,9 @@
 """The THP NUMA hinting fault, after mm/huge_memory.c: do_huge_pmd_numa_page.
 
-As in v3.8-rc2, split in two so that a variant overrides only the half its
-patch changed: lock_misplaced_thp takes the reference, asks the policy and
-locks the page (the same in every variant), stay_local clears the NUMA bit
-when the page is where it belongs, and do_huge_pmd_numa_page calls
+The v3.8-rc2 text, in parts so that a variant overrides only what its patch
+changed: lock_misplaced_thp takes the reference, asks the policy and locks the
+page (the same in every variant), stay_local clears the NUMA bit when the page
+is where it belongs, and do_huge_pmd_numa_page calls
 migrate_misplaced_transhuge_page (mm/migrate.c) and cleans up after it.
 """
 from fuzzmm import kernel as k
