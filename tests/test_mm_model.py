@@ -19,8 +19,13 @@ from fuzzmm.models import load_model
 from fuzzmm.pool import Pool
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
-from fuzzmm.mm import state as st
+from fuzzmm.mm import state
 from fuzzmm.mm.base import ThpNuma
+from fuzzmm.mm.direct_io import DirectIOPaths
+from fuzzmm.mm.huge_memory import HugeMemoryPaths
+from fuzzmm.mm.memory import MemoryPaths
+from fuzzmm.mm.migrate import MigratePaths
+from fuzzmm.mm.numa_fault import NumaFaultPaths
 from fuzzmm.mm.variants import VARIANTS, Hugh, Mel, V38
 
 NAMES = ["v3.8-rc2", "mel", "hugh", "v3.8"]      # the seed thread's four
@@ -51,7 +56,7 @@ def entry(prog, addr):
 
 def mapped_page(prog, addr):
     e = entry(prog, addr)
-    assert st.entry_present(e), st.describe_entry(e)
+    assert state.entry_present(e), state.describe_entry(e)
     return prog.mm.peek_page(e)
 
 
@@ -87,6 +92,21 @@ def test_variants_override_only_what_their_patch_changed():
                          "migration_refused"}
 
 
+def test_findings_name_the_kernel_file_mixins_functions_after_thpnuma():
+    """Signatures and traces say `ThpNuma.do_huge_pmd_numa_page` whichever kernel file's
+    mixin holds the function; MemoryPaths's keep their own name, and each function's
+    __qualname__ still says where it is defined."""
+    for mixin in (NumaFaultPaths, HugeMemoryPaths, MigratePaths, DirectIOPaths):
+        assert mixin in ThpNuma.__mro__
+        for name, value in vars(mixin).items():
+            if callable(value):
+                assert value.__code__.co_qualname == f"ThpNuma.{name}"
+                assert value.__qualname__ == f"{mixin.__name__}.{name}"
+    nested = [c for c in ThpNuma.migrate_pages.__code__.co_consts if hasattr(c, "co_qualname")]
+    assert nested and all(c.co_qualname.startswith("ThpNuma.migrate_pages.") for c in nested)
+    assert MemoryPaths.zap_page_range.__code__.co_qualname == "MemoryPaths.zap_page_range"
+
+
 def test_operations_have_small_finite_domains():
     """Every operation's arguments come from a small domain, and a scenario validates."""
     ops = ThpNuma.ops()
@@ -99,10 +119,10 @@ def test_operations_have_small_finite_domains():
 def test_init_builds_numa_marked_mappings_on_the_lru(make):
     """init maps a THP at 0 and 1 and a base page at 2, on node 0, NUMA-marked, and check() holds."""
     prog = make(ThpNuma)
-    for addr in st.ALL_ADDRS:
-        assert st.entry_numa(entry(prog, addr))
+    for addr in state.ALL_ADDRS:
+        assert state.entry_numa(entry(prog, addr))
         rec = mapped_page(prog, addr).state()
-        assert rec["node"] == 0 and rec["order"] == (9 if st.is_huge(addr) else 0)
+        assert rec["node"] == 0 and rec["order"] == (9 if state.is_huge(addr) else 0)
         assert rec["refcount"] == rec["mapcount"] == 1 and rec["flags"] & k.PG_lru
     assert k.vmstat(prog.pool, 0, k.NR_INACTIVE_ANON) == 2 * k.HPAGE_PMD_NR + 1
     prog.check(SCENARIO)
@@ -131,7 +151,7 @@ def test_numa_fault_migrates_a_thp_with_its_data(make, variant):
     old = mapped_page(prog, 0)
     prog.numa_fault(0, 1)
     new = mapped_page(prog, 0)
-    assert new.node == 1 and new.state()["content"] == 2 and not st.entry_numa(entry(prog, 0))
+    assert new.node == 1 and new.state()["content"] == 2 and not state.entry_numa(entry(prog, 0))
     assert old.state()["gen"] != old.gen                      # the old page was freed
     assert prog.last_numa_fault == (1, k.HPAGE_PMD_NR, True)
     assert k.vm_event(prog.pool, k.PGMIGRATE_SUCCESS) == k.HPAGE_PMD_NR
@@ -144,7 +164,7 @@ def test_a_local_hint_only_clears_the_numa_bit(make, variant):
     prog = make(VARIANTS[variant])
     page = mapped_page(prog, 1)
     prog.numa_fault(1, 0)
-    assert mapped_page(prog, 1) == page and not st.entry_numa(entry(prog, 1))
+    assert mapped_page(prog, 1) == page and not state.entry_numa(entry(prog, 1))
     assert prog.last_numa_fault == (0, k.HPAGE_PMD_NR, False)
     prog.check(SCENARIO)
 
@@ -181,7 +201,7 @@ def test_reclaim_swaps_out_and_a_fault_brings_the_data_back(make, variant):
     prog = make(VARIANTS[variant])
     prog.direct_io_read(0, 2)
     prog.reclaim(0)
-    assert entry(prog, 0) == st.mk_swap_entry(2)
+    assert entry(prog, 0) == state.mk_swap_entry(2)
     prog.check(SCENARIO)
     prog.fault(0, 1)
     page = mapped_page(prog, 0)
@@ -234,7 +254,7 @@ def test_unmapping_a_page_without_holding_its_lock_is_an_assertion(make):
     """try_to_unmap and pageout need the page lock held by the caller itself (the kernel's
     BUG_ON(!PageLocked)): without it they fail at once, with it they unmap."""
     prog = make(ThpNuma)
-    page = mapped_page(prog, st.BASE_ADDRS[0])
+    page = mapped_page(prog, state.BASE_ADDRS[0])
     assert "without holding its page lock" in fires("assertion", prog.try_to_unmap, page)
     assert "without holding its page lock" in fires("assertion", prog.pageout, page)
     k.lock_page(page)
@@ -318,10 +338,10 @@ class PmdChangesAfterCopy:
 
     def migrate_page_copy(self, new_page, page):
         super().migrate_page_copy(new_page, page)
-        for addr in st.HUGE_ADDRS:
+        for addr in state.HUGE_ADDRS:
             e = self.mm.pmd[addr].peek()
-            if st.entry_present(e) and st.entry_index(e) == page.index:
-                self.mm.pmd[addr].store(st.mknonnuma(e))
+            if state.entry_present(e) and state.entry_index(e) == page.index:
+                self.mm.pmd[addr].store(state.mknonnuma(e))
 
 
 @pytest.mark.parametrize("variant", NAMES)
@@ -421,7 +441,7 @@ class GupWithoutPin(VARIANTS["hugh+a54a407"]):
         for _ in range(GUP_RETRIES):
             ptl.lock()
             entry = self.mm.pmd[addr].load()
-            if st.entry_present(entry) and not st.entry_numa(entry):
+            if state.entry_present(entry) and not state.entry_numa(entry):
                 page = self.mm.page_of(addr, entry)
                 ptl.unlock()
                 return page

@@ -9,7 +9,7 @@ behind), one LRU list per node, THPs swapped out whole instead of split.
 from fuzzmm import kernel as k
 from fuzzmm.kernel import HPAGE_PMD_ORDER, NR_INACTIVE_ANON, NR_ISOLATED_ANON, PG_dirty, PG_lru
 from fuzzmm.program import Program
-from fuzzmm.mm import state as st
+from fuzzmm.mm import state
 from fuzzmm.mm.state import Machine
 
 GUP_RETRIES = 4             # follow_page / handle_mm_fault rounds before get_user_pages gives up
@@ -90,11 +90,11 @@ class MemoryPaths(Program):
         e = self.mm.pmd[addr].load()
         if e == 0:
             return self.do_anonymous_page(addr, node)
-        if st.entry_swap(e):
+        if state.entry_swap(e):
             return self.do_swap_page(addr, e, node)
-        if st.entry_migration(e):
+        if state.entry_migration(e):
             return self.migration_entry_wait(addr, e)
-        if st.entry_numa(e):
+        if state.entry_numa(e):
             return self.numa_hinting_fault(addr, e, node)
         return None
 
@@ -105,11 +105,11 @@ class MemoryPaths(Program):
 
     def do_swap_page(self, addr, entry, node):
         """Bring swapped-out data back into a new page on `node`."""
-        return self.install_new_page(addr, entry, node, st.swap_data(entry))
+        return self.install_new_page(addr, entry, node, state.swap_data(entry))
 
     def install_new_page(self, addr, expected, node, data):
         """Allocate, fill and map a page where the entry still reads `expected`."""
-        huge = st.is_huge(addr)
+        huge = state.is_huge(addr)
         page = k.alloc_pages_node(self.pool, node, HPAGE_PMD_ORDER if huge else 0)
         if page is None:
             return False
@@ -123,9 +123,9 @@ class MemoryPaths(Program):
             ptl.unlock()
             self.put_page(page)
             return False
-        k.page_add_rmap(page)                       # page_add_new_anon_rmap ...
-        self.lru_cache_add(page)                    # ... which also adds it to the LRU
-        self.mm.pmd[addr].store(st.mk_entry(page))  # the allocation's reference is the mapping's
+        k.page_add_rmap(page)                          # page_add_new_anon_rmap ...
+        self.lru_cache_add(page)                       # ... which also adds it to the LRU
+        self.mm.pmd[addr].store(state.mk_entry(page))  # the allocation's reference is the mapping's
         ptl.unlock()
         return True
 
@@ -156,8 +156,8 @@ class MemoryPaths(Program):
         ptl = self.mm.page_table_lock
         ptl.lock()
         e = self.mm.pmd[addr].load()
-        if st.entry_present(e) and not st.entry_numa(e):
-            self.mm.pmd[addr].store(st.mknuma(e))
+        if state.entry_present(e) and not state.entry_numa(e):
+            self.mm.pmd[addr].store(state.mknuma(e))
         ptl.unlock()
 
     # ---- unmapping ----
@@ -175,7 +175,7 @@ class MemoryPaths(Program):
         if e == 0:
             ptl.unlock()
             return
-        page = self.mm.page_of(addr, e) if st.entry_present(e) else None
+        page = self.mm.page_of(addr, e) if state.entry_present(e) else None
         self.mm.pmd[addr].store(0)
         if page is None:                # a swap or migration entry: no page reference to drop
             ptl.unlock()
@@ -195,7 +195,7 @@ class MemoryPaths(Program):
         for _ in range(GUP_RETRIES):
             ptl.lock()
             e = self.mm.pmd[addr].load()
-            if st.entry_present(e) and not st.entry_numa(e):
+            if state.entry_present(e) and not state.entry_numa(e):
                 page = self.mm.page_of(addr, e)
                 k.get_page(page)
                 ptl.unlock()
@@ -210,16 +210,16 @@ class MemoryPaths(Program):
         for _ in range(GUP_RETRIES):
             ptl.lock()
             e = self.mm.pmd[addr].load()
-            if st.entry_present(e):
+            if state.entry_present(e):
                 # A CPU load takes no page reference: the page-table lock holds the
                 # entry, and the entry's reference the page, for the one read.
                 value = self.mm.page_of(addr, e).state()["content"]
                 ptl.unlock()
                 return value
             ptl.unlock()
-            if st.entry_swap(e):
-                return st.swap_data(e)
-            if not st.entry_migration(e):
+            if state.entry_swap(e):
+                return state.swap_data(e)
+            if not state.entry_migration(e):
                 return None
             self.migration_entry_wait(addr, e)
         return None
@@ -294,11 +294,11 @@ class MemoryPaths(Program):
         caller drops the mapping's reference together with its own."""
         k.assert_page_locked(page, "pageout (try_to_unmap)")
         ptl = self.mm.page_table_lock
-        addrs = st.HUGE_ADDRS if page.order else st.BASE_ADDRS
+        addrs = state.HUGE_ADDRS if page.order else state.BASE_ADDRS
         ptl.lock()
         for addr in addrs:                          # the rmap walk of our one mm
             e = self.mm.pmd[addr].load()
-            if st.entry_present(e) and st.entry_index(e) == page.index and st.entry_gen(e) == page.gen:
+            if state.entry_present(e) and state.entry_index(e) == page.index and state.entry_gen(e) == page.gen:
                 break
         else:
             ptl.unlock()
@@ -306,7 +306,7 @@ class MemoryPaths(Program):
         if k.page_count(page) != 2:
             ptl.unlock()
             return False
-        self.mm.pmd[addr].store(st.mk_swap_entry(k.read_page(page)))
+        self.mm.pmd[addr].store(state.mk_swap_entry(k.read_page(page)))
         k.page_remove_rmap(page)
         ptl.unlock()
         return True

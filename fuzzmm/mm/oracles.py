@@ -9,7 +9,7 @@ They read state without scheduling points.
 """
 from fuzzmm import kernel as k
 from fuzzmm.kernel import NR_INACTIVE_ANON, NR_ISOLATED_ANON, NR_ISOLATED_FILE, PG_locked, PG_lru
-from fuzzmm.mm import state as st
+from fuzzmm.mm import state
 
 COUNTERS = (NR_ISOLATED_ANON, NR_ISOLATED_FILE)
 
@@ -52,15 +52,15 @@ def check_counters(prog, base):
 def check_page_table(prog):
     """Every entry names a live page; returns {page index: mappings} for the page check."""
     mapped = {}
-    for addr in st.ALL_ADDRS:
+    for addr in state.ALL_ADDRS:
         e = prog.mm.pmd[addr].peek()
-        if not (st.entry_present(e) or st.entry_migration(e)):
+        if not (state.entry_present(e) or state.entry_migration(e)):
             continue
         page = prog.mm.peek_page(e)
         if page is None or not page.state()["in_use"]:
-            raise k.Finding("use-after-free", f"address {addr} maps page {st.entry_index(e)} "
-                                              f"({st.describe_entry(e)}), which has been freed")
-        if st.entry_migration(e):
+            raise k.Finding("use-after-free", f"address {addr} maps page {state.entry_index(e)} "
+                                              f"({state.describe_entry(e)}), which has been freed")
+        if state.entry_migration(e):
             raise k.Finding("unreclaimable-page", f"address {addr} is still a migration entry for page "
                                                   f"{page.index} after every task ended")
         mapped[page.index] = mapped.get(page.index, 0) + 1
@@ -90,7 +90,7 @@ def check_pages(prog, mapped):
 
 def check_dma_records(prog):
     """lost-write: an address whose last direct-IO write nobody raced with still holds it."""
-    for addr in st.ALL_ADDRS:
+    for addr in state.ALL_ADDRS:
         record = prog.mm.dma_record[addr].peek()
         if not record or record >> 8 != prog.mm.data_seq[addr].peek():
             continue
@@ -102,9 +102,9 @@ def check_dma_records(prog):
 
 def peek_data(prog, addr):
     e = prog.mm.pmd[addr].peek()
-    if st.entry_swap(e):
-        return st.swap_data(e)
-    if st.entry_present(e):
+    if state.entry_swap(e):
+        return state.swap_data(e)
+    if state.entry_present(e):
         page = prog.mm.peek_page(e)
         return page.state()["content"] if page is not None else None
     return None
@@ -126,8 +126,8 @@ def check_reported_migration(prog, addr, entry):
     if report is None or not report[2]:
         return
     now = prog.mm.pmd[addr].peek()
-    if st.entry_present(now) and st.entry_index(now) == st.entry_index(entry) \
-            and st.entry_gen(now) == st.entry_gen(entry):
+    if state.entry_present(now) and state.entry_index(now) == state.entry_index(entry) \
+            and state.entry_gen(now) == state.entry_gen(entry):
         raise k.Finding("misaccounting", f"NUMA fault at address {addr} reported page "
-                                         f"{st.entry_index(entry)} migrated to node {report[0]}, "
-                                         f"but the entry still maps it ({st.describe_entry(now)})")
+                                         f"{state.entry_index(entry)} migrated to node {report[0]}, "
+                                         f"but the entry still maps it ({state.describe_entry(now)})")

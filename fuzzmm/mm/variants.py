@@ -11,7 +11,7 @@
 """
 from fuzzmm import kernel as k
 from fuzzmm.kernel import HPAGE_PMD_ORDER, NR_ISOLATED_ANON, PGMIGRATE_FAIL
-from fuzzmm.mm import state as st
+from fuzzmm.mm import state
 from fuzzmm.mm.base import ThpNuma
 
 
@@ -63,7 +63,7 @@ class Hugh(ThpNuma):
         mm, ptl = self.mm, self.mm.page_table_lock
         ptl.lock()
         if mm.pmd[addr].load() == pmd:
-            mm.pmd[addr].store(st.mknonnuma(pmd))           # clear_pmdnuma
+            mm.pmd[addr].store(state.mknonnuma(pmd))        # clear_pmdnuma
         ptl.unlock()
 
     def numamigrate_isolate_page(self, node, page):
@@ -137,7 +137,7 @@ class HughLockedClear(Hugh):
     def stay_local(self, addr, pmd, page):
         mm, ptl = self.mm, self.mm.page_table_lock
         if k.trylock_page(page):                            # no migration in flight
-            mm.pmd[addr].store(st.mknonnuma(pmd))           # clear_pmdnuma, page locked
+            mm.pmd[addr].store(state.mknonnuma(pmd))        # clear_pmdnuma, page locked
             k.unlock_page(page)
             self.put_page(page)
             ptl.unlock()
@@ -155,7 +155,7 @@ class HughLockedClear(Hugh):
         mm, ptl = self.mm, self.mm.page_table_lock
         ptl.lock()
         if mm.pmd[addr].load() == pmd:
-            mm.pmd[addr].store(st.mknonnuma(pmd))           # clear_pmdnuma, page locked
+            mm.pmd[addr].store(state.mknonnuma(pmd))        # clear_pmdnuma, page locked
         ptl.unlock()
         return super().migration_refused(addr, pmd, page)
 
