@@ -22,7 +22,7 @@ from fuzzmm.errors import Finding, FuzzmmError, KINDS, os_exit_refused
 from fuzzmm.models import ProgramRef
 from fuzzmm.program import Program
 from fuzzmm.sched.schedule import FindingReport, RunResult, Schedule
-from fuzzmm.sched.sites import model_site
+from fuzzmm.sites import model_site
 from fuzzmm.sched import worker
 from fuzzmm.detect.lockdep import LockDep
 from fuzzmm.trace import object_names

@@ -12,7 +12,7 @@ import signal
 
 from fuzzmm import _core, proctree
 from fuzzmm.errors import Finding, RunAborted
-from fuzzmm.sched.sites import is_machinery, model_site, short_traceback
+from fuzzmm.sites import is_machinery, model_site, short_traceback
 
 
 DETAIL_LIMIT = 2000     # bytes of a task's result slot the detail may fill
