@@ -224,7 +224,7 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     from hypothesis.reporting import with_reporter
     from fuzzmm import strategies as fz_strategies
     from fuzzmm.errors import FuzzmmError
-    from fuzzmm.sched.schedule import past_watchdog
+    from fuzzmm.findings import past_watchdog
 
     if (error := _expect_error(expect)) is not None:
         raise FuzzmmError(error)

@@ -12,8 +12,9 @@ from dataclasses import replace
 import random
 import time
 
+from fuzzmm.findings import past_watchdog
 from fuzzmm.program import Scenario
-from fuzzmm.sched.schedule import Schedule, past_watchdog
+from fuzzmm.sched.schedule import Schedule
 
 
 def _renumber(switches, removed_task):

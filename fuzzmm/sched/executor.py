@@ -19,9 +19,10 @@ import multiprocess
 
 from fuzzmm import _core, proctree
 from fuzzmm.errors import Finding, FuzzmmError, KINDS, os_exit_refused
+from fuzzmm.findings import FindingReport
 from fuzzmm.models import ProgramRef
 from fuzzmm.program import Program
-from fuzzmm.sched.schedule import FindingReport, RunResult, Schedule
+from fuzzmm.sched.schedule import RunResult, Schedule
 from fuzzmm.sites import model_site
 from fuzzmm.sched import worker
 from fuzzmm.detect.lockdep import LockDep

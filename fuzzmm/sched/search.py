@@ -14,8 +14,9 @@ from hypothesis.reporting import with_reporter
 
 from fuzzmm import _core
 from fuzzmm.errors import FuzzmmError
+from fuzzmm.findings import past_watchdog
 from fuzzmm.program import Scenario
-from fuzzmm.sched.schedule import Schedule, past_watchdog
+from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.strategies import STRATEGIES
 from fuzzmm import strategies as fz_strategies
 
