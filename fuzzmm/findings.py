@@ -19,6 +19,9 @@ class FindingReport:
     step: int = 0
     obj: int = None                 # the object it concerns, as the event ring names objects
     tasks: tuple = ()               # the tasks it involves: a deadlock's cycle of waits
+    # A hang the watchdog ended, each run of which lasts the watchdog (shrinking it would
+    # cost that per try), rather than one at the step limit.  Set by the executor alone.
+    past_watchdog: bool = False
 
     @property
     def signature(self):
@@ -31,7 +34,7 @@ class FindingReport:
 
 
 def past_watchdog(kind, message):
-    """Whether a finding is a hang the watchdog ended, each run of which lasts the watchdog
-    (shrinking it would cost that per try), rather than one at the step limit.  The executor
-    says "watchdog" in every such message."""
+    """Whether a finding known only by its kind and message (a record written before
+    findings carried `past_watchdog`) is a hang the watchdog ended.  The executor says
+    "watchdog" in every such message."""
     return kind == "hang" and "watchdog" in message

@@ -403,7 +403,8 @@ class Executor:
                 where = f" in {function} (task {task})" if function else ""
                 report = FindingReport("hang", f"run exceeded the {self.watchdog_s:g} s watchdog{where}; "
                                        f"task(s) {', '.join(map(str, stuck))} never ended",
-                                       function=function, line=line, task=task if stuck else -1)
+                                       function=function, line=line, task=task if stuck else -1,
+                                       past_watchdog=True)
                 self._end_abnormally(n)
                 return report
         return None
@@ -548,7 +549,7 @@ class Executor:
                 method(scenario)
         except _Overran:        # named after the method itself: where the alarm lands inside it varies
             return FindingReport("hang", f"{what} ran past the {self.watchdog_s:g} s watchdog",
-                                 getattr(method, "__func__", method).__qualname__, task=-1)
+                                 getattr(method, "__func__", method).__qualname__, task=-1, past_watchdog=True)
         except Finding as exc:
             return self._parent_finding(exc.kind, exc.message, exc)
         except AssertionError as exc:
