@@ -25,20 +25,12 @@ from fuzzmm.program import Program
 from fuzzmm.sched.schedule import RunResult, Schedule
 from fuzzmm.sites import model_site
 from fuzzmm.sched import worker
+from fuzzmm.sched.stuck import where_stuck
 from fuzzmm.sched.watchdog import InParent, Overran
 from fuzzmm.detect.lockdep import LockDep
 from fuzzmm.trace import object_names
 
 READY_TIMEOUT_S = 60.0
-
-
-def _note_of(detail):
-    """A worker's note of where its task is (worker._note_where), or None."""
-    try:
-        note = json.loads(detail.decode())
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return note if isinstance(note, dict) and "note" in note and "stack" in note else None
 
 
 def default_start_method():
@@ -286,7 +278,7 @@ class Executor:
                 stuck = [t for t, r in enumerate(info["results"]) if r[3] != 3]
                 # Under control only the task whose turn it is can be running; the others wait.
                 suspects = [info["current"]] if not chaos and info["current"] in stuck else stuck
-                function, line, task = self._where_stuck(suspects)
+                function, line, task = where_stuck(self.pool, self.worker_pids, suspects)
                 if not function and suspects:
                     function, task = self._last_function(suspects[0]), suspects[0]
                 where = f" in {function} (task {task})" if function else ""
@@ -297,40 +289,6 @@ class Executor:
                 self._end_abnormally(n)
                 return report
         return None
-
-    WHERE_NOTES = 8      # notes of where a stuck task is: its function is the deepest they all share
-
-    def _where_stuck(self, tasks):
-        """(function, line, task) where a stuck task spins, from the notes its worker leaves
-        when signalled (worker._note_where); ("", 0, -1) if none answers.  The deepest
-        function on every note is named: a signal lands where the interpreter next checks
-        for one, which may vary when a spin loop calls helpers."""
-        for task in tasks:
-            stacks, seen = [], None
-            for _ in range(self.WHERE_NOTES):
-                try:
-                    os.kill(self._procs[task].pid, signal.SIGUSR1)
-                except (OSError, ValueError):
-                    break
-                until, answered = time.monotonic() + 0.05, False
-                while time.monotonic() < until and not answered:
-                    note = _note_of(_core.run_info(self.pool)["results"][task][2])
-                    if note is not None and note["note"] != seen:
-                        seen, answered = note["note"], True
-                        stacks.append([tuple(frame) for frame in note["stack"]])
-                    else:
-                        time.sleep(0.002)
-                if not answered:
-                    break           # blocked outside Python (a futex wait): ask the next one
-            shared = stacks[0] if stacks else []
-            for stack in stacks[1:]:
-                depth = 0
-                while depth < min(len(shared), len(stack)) and shared[depth][0] == stack[depth][0]:
-                    depth += 1
-                shared = shared[:depth]
-            if shared:
-                return shared[-1][0], shared[-1][1], task
-        return "", 0, -1
 
     def _end_abnormally(self, n):
         """Abort the run, give its tasks a moment to unwind, replace every worker that did not."""
