@@ -5,9 +5,7 @@ pool's model state is restored from a snapshot taken after `setup`, not
 rebuilt.  The parent only prepares a run, releases it, and waits: in
 controlled mode the workers pass the turn among themselves.
 """
-import dataclasses
 import importlib.util
-import json
 import os
 import pickle
 import signal
@@ -18,13 +16,11 @@ import time
 import multiprocess
 
 from fuzzmm import _core, proctree
-from fuzzmm.errors import Finding, FuzzmmError, KINDS
-from fuzzmm.findings import FindingReport
+from fuzzmm.errors import Finding, FuzzmmError
 from fuzzmm.models import ProgramRef
 from fuzzmm.program import Program
 from fuzzmm.sched.schedule import RunResult, Schedule
-from fuzzmm.sites import model_site
-from fuzzmm.sched import worker
+from fuzzmm.sched import verdict, worker
 from fuzzmm.sched.stuck import where_stuck
 from fuzzmm.sched.watchdog import InParent, Overran
 from fuzzmm.detect.lockdep import LockDep
@@ -209,22 +205,8 @@ class Executor:
         finding = self._wait(n, chaos=mode == "chaos")
         info = _core.run_info(pool)
         _core.finish_run(pool)
-        if finding is None:
-            finding = self._task_finding(info)
-            if finding is not None and finding.kind == "deadlock":
-                finding = self._place_deadlock(finding)
-        latent = [self._latent_finding(hazard) for hazard in info["latent"]]
-        if finding is not None:
-            finding = self._cause(finding, latent)
-            latent = []
-        if finding is None:     # a bad free outranks the quiescent checks, which see its aftermath
-            finding = next((f for f in latent if f.kind == "bad-page-state"), None)
-        if finding is None:
-            finding = self._check(scenario)
-        if finding is None and self.lockdep is not None:
-            finding = self.lockdep.observe(pool, self.object_names)
-        if finding is None and latent:
-            finding = latent[0]
+        finding = verdict.decide(pool, info, finding, lambda: self._check(scenario), self.lockdep,
+                                 self.object_names)
         return RunResult(finding=finding, switches=tuple(info["switches"]),
                          switches_complete=info["switches_complete"], steps=info["steps"], mode=mode,
                          events=_core.events(pool) if keep_events or mode == "chaos" else None)
@@ -262,15 +244,14 @@ class Executor:
                 step, task, waits = _core.stalled_waits(self.pool, self.object_names)
                 stall = (step, stall[1] + 1 if stall[0] == step else 1) if waits else (None, 0)
                 if stall[1] >= self.STALL_POLLS:
-                    report = FindingReport("deadlock", waits, task=task, tasks=tuple(_core.wait_cycle(self.pool)))
+                    report = verdict.deadlock(waits, task, _core.wait_cycle(self.pool))
                     self._end_abnormally(n)
-                    return self._place_deadlock(report)
+                    return verdict.place_deadlock(self.pool, report)
             dead = [i for i in range(n) if not self._procs[i].is_alive()]
             if dead:
                 i = dead[0]
-                report = FindingReport("worker-crash", f"the worker of task {i} "
-                                       f"{_describe_exit(self._procs[i].exitcode)}",
-                                       function=self._last_function(i), task=i)
+                report = verdict.worker_crash(i, _describe_exit(self._procs[i].exitcode),
+                                              verdict.last_function(self.pool, i))
                 self._end_abnormally(n)
                 return report
             if time.monotonic() > deadline:
@@ -280,12 +261,8 @@ class Executor:
                 suspects = [info["current"]] if not chaos and info["current"] in stuck else stuck
                 function, line, task = where_stuck(self.pool, self.worker_pids, suspects)
                 if not function and suspects:
-                    function, task = self._last_function(suspects[0]), suspects[0]
-                where = f" in {function} (task {task})" if function else ""
-                report = FindingReport("hang", f"run exceeded the {self.watchdog_s:g} s watchdog{where}; "
-                                       f"task(s) {', '.join(map(str, stuck))} never ended",
-                                       function=function, line=line, task=task if stuck else -1,
-                                       past_watchdog=True)
+                    function, task = verdict.last_function(self.pool, suspects[0]), suspects[0]
+                report = verdict.run_overran(self.watchdog_s, stuck, function, line, task)
                 self._end_abnormally(n)
                 return report
         return None
@@ -301,75 +278,6 @@ class Executor:
             time.sleep(0.005)
         states = [r[3] for r in _core.run_info(self.pool)["results"]]
         self._replace([t for t, s in enumerate(states) if s != 3 or not self._procs[t].is_alive()])
-
-    def _place_deadlock(self, finding):
-        """Name a deadlock after the first, by name, of the functions its cycle's tasks wait
-        in: the same cycle gets one signature whichever task blocked last, and a bystander
-        (waiting on the cycle, not in it) never names it.  No cycle: where its task waits."""
-        events = _core.events(self.pool)
-        named = [(self._last_place(t, events), t) for t in finding.tasks or (finding.task,)]
-        named = [(place, t) for place, t in named if place[0]]
-        if not named:
-            return finding
-        (function, line, step, obj), task = min(named, key=lambda pt: (pt[0][:3], pt[1]))
-        return dataclasses.replace(finding, function=function, line=line, task=task, step=step, obj=obj)
-
-    def _last_place(self, task, events=None):
-        """(function, line, step, object) of the task's last operation, the function being the
-        innermost one not hidden by a `__tracebackhide__` (a wrapper like put_page)."""
-        last = None
-        for event in reversed(_core.events(self.pool) if events is None else events):
-            if event[1] != task:
-                continue
-            last = last or event
-            if not _core.site_hidden(event[6]):
-                return (_core.site_label(event[6]).split(" (")[0], _core.site_line(event[6]), last[0], last[3])
-        return ("", 0, last[0], last[3]) if last else ("", 0, 0, None)
-
-    def _last_function(self, task):
-        return self._last_place(task)[0]
-
-    @staticmethod
-    def _task_finding(info):
-        """The finding that ended the run: the aborting task's, else the first task's with one."""
-        results = info["results"]
-        order = ([info["abort_task"]] if info["abort_task"] >= 0 else []) + list(range(len(results)))
-        for t in order:
-            code, step, detail, _ = results[t]
-            kind = KINDS[code]
-            if kind in ("ok", "aborted"):
-                continue
-            try:
-                d = json.loads(detail.decode())
-            except (ValueError, UnicodeDecodeError):
-                d = {"message": detail.decode(errors="replace")}
-            return FindingReport(kind, d.get("message", ""), d.get("function", ""), d.get("line", 0),
-                                 task=d.get("task", t), step=step, obj=d.get("obj"),
-                                 tasks=tuple(d.get("tasks", ())))
-        return None
-
-    @staticmethod
-    def _cause(finding, latent):
-        """The finding, its message telling of a bad free of its page earlier in the run (still
-        mapped, locked, on an LRU), which a person needs to see where the trouble began.  The
-        signature stays the finding's own: the function that freed the page may be the
-        victim (a zap taking the last reference another task had dropped too early) as
-        often as the culprit."""
-        cause = None if finding.obj is None else next(
-            (f for f in latent if f.kind == "bad-page-state" and f.obj == finding.obj and 0 < f.step <= finding.step),
-            None)
-        if cause is None:
-            return finding
-        return dataclasses.replace(finding, message=f"{finding.message}; before that, at step {cause.step}, "
-                                                    f"task {cause.task} in {cause.function}: {cause.message}")
-
-    @staticmethod
-    def _latent_finding(latent):
-        """A hazard noted during the run (put-before-unlock) when nothing worse happened."""
-        step, task, detail = latent
-        d = json.loads(detail.decode())
-        return FindingReport(d["kind"], d["message"], d.get("function", ""), d.get("line", 0),
-                             task=task, step=step, obj=d.get("obj"))
 
     def _init(self, scenario):
         """The program's init, in the parent, before the tasks start: a finding if it fails."""
@@ -394,21 +302,15 @@ class Executor:
         try:
             with self._in_parent:
                 method(scenario)
-        except Overran:        # named after the method itself: where the alarm lands inside it varies
-            return FindingReport("hang", f"{what} ran past the {self.watchdog_s:g} s watchdog",
-                                 getattr(method, "__func__", method).__qualname__, task=-1, past_watchdog=True)
+        except Overran:
+            return verdict.parent_overran(what, self.watchdog_s, method)
         except Finding as exc:
-            return self._parent_finding(exc.kind, exc.message, exc)
+            return verdict.parent_finding(exc.kind, exc.message, exc)
         except AssertionError as exc:
-            return self._parent_finding("assertion", str(exc) or "assert failed", exc)
+            return verdict.parent_finding("assertion", str(exc) or "assert failed", exc)
         except (Exception, SystemExit) as exc:
-            return self._parent_finding("error", f"{type(exc).__name__}: {exc}", exc)
+            return verdict.parent_finding("error", f"{type(exc).__name__}: {exc}", exc)
         return None
-
-    @staticmethod
-    def _parent_finding(kind, message, exc):
-        function, line = model_site(exc.__traceback__)
-        return FindingReport(kind, message, function, line, task=-1, obj=getattr(exc, "obj", None))
 
     # ---- life cycle ----
 
