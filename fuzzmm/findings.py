@@ -1,9 +1,9 @@
 """Findings as plain data: what a detector saw in one run.
 
-A FindingReport is made by the executor, from a task's result slot or from
-what the parent saw, and by the detectors (lockdep); the search, the corpus
-and the reports read it.  It sits below them all so that none of them has to
-import another to name a finding.
+A FindingReport is made where a run's verdict is drawn (sched/verdict.py), from
+a task's result slot or from what the parent saw, and by the detectors
+(lockdep); the search, the corpus and the reports read it.  It sits below them
+all so that none of them has to import another to name a finding.
 """
 from dataclasses import dataclass
 
@@ -20,7 +20,7 @@ class FindingReport:
     obj: int = None                 # the object it concerns, as the event ring names objects
     tasks: tuple = ()               # the tasks it involves: a deadlock's cycle of waits
     # A hang the watchdog ended, each run of which lasts the watchdog (shrinking it would
-    # cost that per try), rather than one at the step limit.  Set by the executor alone.
+    # cost that per try), rather than one at the step limit.  Set in sched/verdict.py alone.
     past_watchdog: bool = False
 
     @property
