@@ -224,7 +224,6 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     from hypothesis.reporting import with_reporter
     from fuzzmm import strategies as fz_strategies
     from fuzzmm.errors import FuzzmmError
-    from fuzzmm.sched.schedule import past_watchdog
 
     if (error := _expect_error(expect)) is not None:
         raise FuzzmmError(error)
@@ -255,8 +254,7 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     if max_step is None:
         sized = executor.run(default) if default is not None else None
         max_step = min(max(16, sized.steps if sized else 0), 5000)
-        if sized is not None and sized.finding is not None and past_watchdog(sized.finding.kind,
-                                                                             sized.finding.message):
+        if sized is not None and sized.finding is not None and sized.finding.past_watchdog:
             if expect is None:      # found already, and every further try would last the watchdog
                 raise FuzzFailure(_failure_report(executor, sized.finding, default, sized.schedule, profile, 1))
             if _matches(sized.finding, expect):
@@ -287,7 +285,7 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
         finding = result.finding
         if finding is None or not result.switches_complete:
             return          # a run whose switches were not all recorded could not be reported as a replay
-        if past_watchdog(finding.kind, finding.message) and not (expect and _matches(finding, expect)):
+        if finding.past_watchdog and not (expect and _matches(finding, expect)):
             state["failed" if expect is None else "other"] = (finding, scenario, result.schedule)
             raise _Stop()   # not shrunk, nor searched past: each such run lasts the watchdog
         if expect is None:

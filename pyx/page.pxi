@@ -130,7 +130,7 @@ cdef int _note_latent(Pool pool, str kind, str message, int64_t obj) except -1:
         held = json.loads(c.latent[t][:c.latent_len[t]])
         if LATENT_RANK.get(held["kind"], 0) >= LATENT_RANK.get(kind, 0):
             return 0
-    from fuzzmm.sched.sites import caller_site
+    from fuzzmm.sites import caller_site
     function, line = caller_site()
     detail = json.dumps({"kind": kind, "function": function, "line": line, "obj": obj,
                          "message": message}).encode()[:FZ_DETAIL]

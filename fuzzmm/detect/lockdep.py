@@ -10,7 +10,7 @@ search cannot keep it; the first later run that shows the whole cycle on its
 own reports it again, as a finding that replays.
 """
 from fuzzmm import _core
-from fuzzmm.sched.schedule import FindingReport
+from fuzzmm.findings import FindingReport
 from fuzzmm.trace import object_label, site_parts
 
 

@@ -1,3 +1,4 @@
 """Scheduling: schedules as data, the executor with its persistent workers, and strategies."""
-from fuzzmm.sched.schedule import Schedule, RunResult, FindingReport  # noqa: F401
+from fuzzmm.findings import FindingReport  # noqa: F401
+from fuzzmm.sched.schedule import Schedule, RunResult  # noqa: F401
 from fuzzmm.sched.executor import Executor  # noqa: F401

@@ -3,11 +3,11 @@
 Workers are started once and reused for thousands of runs; between runs the
 pool's model state is restored from a snapshot taken after `setup`, not
 rebuilt.  The parent only prepares a run, releases it, and waits: in
-controlled mode the workers pass the turn among themselves.
+controlled mode the workers pass the turn among themselves.  What the run's
+records mean is decided in verdict.py; the bound on model code the parent runs
+itself is watchdog.py's, and where a hung task spins is found by stuck.py.
 """
-import dataclasses
 import importlib.util
-import json
 import os
 import pickle
 import signal
@@ -18,136 +18,17 @@ import time
 import multiprocess
 
 from fuzzmm import _core, proctree
-from fuzzmm.errors import Finding, FuzzmmError, KINDS, os_exit_refused
+from fuzzmm.errors import Finding, FuzzmmError
 from fuzzmm.models import ProgramRef
 from fuzzmm.program import Program
-from fuzzmm.sched.schedule import FindingReport, RunResult, Schedule
-from fuzzmm.sched.sites import model_site
-from fuzzmm.sched import worker
+from fuzzmm.sched.schedule import RunResult, Schedule
+from fuzzmm.sched import verdict, worker
+from fuzzmm.sched.stuck import where_stuck
+from fuzzmm.sched.watchdog import InParent, Overran
 from fuzzmm.detect.lockdep import LockDep
 from fuzzmm.trace import object_names
 
 READY_TIMEOUT_S = 60.0
-TIMER_SLACK = 1.1       # the parent's watchdog timer runs this many watchdogs (see _Alarm)
-
-
-class _Overran(BaseException):
-    """Raised by the alarm into model code the parent runs (setup, init, check) past the watchdog."""
-
-
-class _Alarm:
-    """The one SIGALRM handler of this process, shared by every executor in it, bounding the
-    model code the parent runs (setup, init, check) with a watchdog.
-
-    A block costs no system call: it notes when it began, and one timer, set for 1.1 times
-    the watchdog, is renewed only when it would not cover the block (about every tenth of
-    a watchdog period while runs go on; a setitimer per block had cost 7% of the runs), so
-    a block is stopped between 1 and 1.1 times its watchdog.  When the
-    timer rings inside a block past its watchdog, _Overran is raised there; inside a block
-    not yet past it, the timer is set for the rest.  An alarm that is not ours goes to the
-    handler that was there before (pytest-timeout's, say), or takes its default action, and
-    a timer someone else has running is left to run.  Whether someone took the signal over
-    is looked at only when the timer is renewed: until then a block may run unbounded (a
-    handler that takes the signal sets its own timer, which replaces ours).  Only the main
-    thread receives signals."""
-
-    def __init__(self):
-        self.previous = None        # the handler found when installing; None: not installed
-        self.users = 0
-        self.expires = None         # when our timer rings (monotonic), if it is set
-        self.started = None         # when the block under way began
-        self.seconds = 0.0
-
-    def ring(self, signum, frame):
-        now = time.monotonic()
-        ours = self.expires is not None and now >= self.expires - 0.05
-        if ours:
-            self.expires = None
-        if self.started is not None and now - self.started >= self.seconds:
-            self.started = None
-            raise _Overran()
-        if ours:
-            if self.started is not None:            # a block not yet past its watchdog
-                self._set(self.seconds - (now - self.started), now)
-            return
-        previous = self.previous
-        if callable(previous):
-            previous(signum, frame)
-        elif previous == signal.SIG_DFL:            # as if nobody had caught it
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGALRM)
-
-    def _set(self, seconds, now):
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        self.expires = now + seconds
-
-    def begin(self, seconds):
-        """A block of model code starts; False if it runs unbounded (off the main thread)."""
-        if threading.current_thread() is not threading.main_thread():
-            return False
-        now = time.monotonic()
-        if self.expires is None or self.expires - now < seconds:
-            # Only here, about once per watchdog period: signal.getsignal alone costs microseconds.
-            if signal.getsignal(signal.SIGALRM) != self.ring:
-                self.previous = signal.signal(signal.SIGALRM, self.ring)
-                self.expires = None                 # whoever took the signal may have set the timer
-            if self.expires is None and signal.getitimer(signal.ITIMER_REAL)[0]:
-                return True                         # someone else's timer: leave it be, unbounded
-            self._set(TIMER_SLACK * seconds, now)
-        self.started, self.seconds = now, seconds
-        return True
-
-    def end(self):
-        self.started = None
-
-    def opened(self):
-        self.users += 1
-
-    def closed(self):
-        self.users -= 1
-        if self.users == 0 and self.previous is not None and signal.getsignal(signal.SIGALRM) == self.ring \
-                and threading.current_thread() is threading.main_thread():
-            if self.expires is not None:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                self.expires = None
-            signal.signal(signal.SIGALRM, self.previous)
-            self.previous = None
-
-
-_ALARM = _Alarm()
-
-
-class _InParent:
-    """Runs model code in this process (setup, init, check): bounded by the watchdog (see
-    _Alarm), since there is no worker to kill here, and with its prints sent to stderr, since
-    stdout carries the command's own output (--json lines).  Off the main thread, which alone
-    receives signals and owns sys.stdout, the code runs as it is."""
-
-    def __init__(self, seconds):
-        self.seconds = seconds
-        self.stdout = None
-        self.exit_refused = os_exit_refused()
-
-    def __enter__(self):
-        if _ALARM.begin(self.seconds):
-            self.stdout, sys.stdout = sys.stdout, sys.stderr
-            self.exit_refused.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.stdout is not None:
-            sys.stdout, self.stdout = self.stdout, None     # first: an alarm now must not keep it on stderr
-            _ALARM.end()
-            self.exit_refused.__exit__()
-
-
-def _note_of(detail):
-    """A worker's note of where its task is (worker._note_where), or None."""
-    try:
-        note = json.loads(detail.decode())
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return note if isinstance(note, dict) and "note" in note and "stack" in note else None
 
 
 def default_start_method():
@@ -224,13 +105,12 @@ class Executor:
             self.pool = _core.Pool.create(**cls.pool_config)
         except (TypeError, ValueError) as exc:
             raise FuzzmmError(f"{cls.__qualname__}.pool_config {cls.pool_config!r}: {exc}") from None
-        self._in_parent = _InParent(watchdog_s)         # given back by close()
-        _ALARM.opened()
+        self._in_parent = InParent(watchdog_s)          # given back by close()
         try:
             try:
                 with self._in_parent:
                     self.program.bind(self.pool)
-            except _Overran:
+            except Overran:
                 raise FuzzmmError(f"{cls.__qualname__}.setup ran past the {watchdog_s:g} s watchdog") from None
             except FuzzmmError:
                 raise
@@ -327,22 +207,8 @@ class Executor:
         finding = self._wait(n, chaos=mode == "chaos")
         info = _core.run_info(pool)
         _core.finish_run(pool)
-        if finding is None:
-            finding = self._task_finding(info)
-            if finding is not None and finding.kind == "deadlock":
-                finding = self._place_deadlock(finding)
-        latent = [self._latent_finding(hazard) for hazard in info["latent"]]
-        if finding is not None:
-            finding = self._cause(finding, latent)
-            latent = []
-        if finding is None:     # a bad free outranks the quiescent checks, which see its aftermath
-            finding = next((f for f in latent if f.kind == "bad-page-state"), None)
-        if finding is None:
-            finding = self._check(scenario)
-        if finding is None and self.lockdep is not None:
-            finding = self.lockdep.observe(pool, self.object_names)
-        if finding is None and latent:
-            finding = latent[0]
+        finding = verdict.decide(pool, info, finding, lambda: self._check(scenario), self.lockdep,
+                                 self.object_names)
         return RunResult(finding=finding, switches=tuple(info["switches"]),
                          switches_complete=info["switches_complete"], steps=info["steps"], mode=mode,
                          events=_core.events(pool) if keep_events or mode == "chaos" else None)
@@ -380,15 +246,14 @@ class Executor:
                 step, task, waits = _core.stalled_waits(self.pool, self.object_names)
                 stall = (step, stall[1] + 1 if stall[0] == step else 1) if waits else (None, 0)
                 if stall[1] >= self.STALL_POLLS:
-                    report = FindingReport("deadlock", waits, task=task, tasks=tuple(_core.wait_cycle(self.pool)))
+                    report = verdict.deadlock(waits, task, _core.wait_cycle(self.pool))
                     self._end_abnormally(n)
-                    return self._place_deadlock(report)
+                    return verdict.place_deadlock(self.pool, report)
             dead = [i for i in range(n) if not self._procs[i].is_alive()]
             if dead:
                 i = dead[0]
-                report = FindingReport("worker-crash", f"the worker of task {i} "
-                                       f"{_describe_exit(self._procs[i].exitcode)}",
-                                       function=self._last_function(i), task=i)
+                report = verdict.worker_crash(i, _describe_exit(self._procs[i].exitcode),
+                                              verdict.last_function(self.pool, i))
                 self._end_abnormally(n)
                 return report
             if time.monotonic() > deadline:
@@ -396,50 +261,13 @@ class Executor:
                 stuck = [t for t, r in enumerate(info["results"]) if r[3] != 3]
                 # Under control only the task whose turn it is can be running; the others wait.
                 suspects = [info["current"]] if not chaos and info["current"] in stuck else stuck
-                function, line, task = self._where_stuck(suspects)
+                function, line, task = where_stuck(self.pool, self.worker_pids, suspects)
                 if not function and suspects:
-                    function, task = self._last_function(suspects[0]), suspects[0]
-                where = f" in {function} (task {task})" if function else ""
-                report = FindingReport("hang", f"run exceeded the {self.watchdog_s:g} s watchdog{where}; "
-                                       f"task(s) {', '.join(map(str, stuck))} never ended",
-                                       function=function, line=line, task=task if stuck else -1)
+                    function, task = verdict.last_function(self.pool, suspects[0]), suspects[0]
+                report = verdict.run_overran(self.watchdog_s, stuck, function, line, task)
                 self._end_abnormally(n)
                 return report
         return None
-
-    WHERE_NOTES = 8      # notes of where a stuck task is: its function is the deepest they all share
-
-    def _where_stuck(self, tasks):
-        """(function, line, task) where a stuck task spins, from the notes its worker leaves
-        when signalled (worker._note_where); ("", 0, -1) if none answers.  The deepest
-        function on every note is named: a signal lands where the interpreter next checks
-        for one, which may vary when a spin loop calls helpers."""
-        for task in tasks:
-            stacks, seen = [], None
-            for _ in range(self.WHERE_NOTES):
-                try:
-                    os.kill(self._procs[task].pid, signal.SIGUSR1)
-                except (OSError, ValueError):
-                    break
-                until, answered = time.monotonic() + 0.05, False
-                while time.monotonic() < until and not answered:
-                    note = _note_of(_core.run_info(self.pool)["results"][task][2])
-                    if note is not None and note["note"] != seen:
-                        seen, answered = note["note"], True
-                        stacks.append([tuple(frame) for frame in note["stack"]])
-                    else:
-                        time.sleep(0.002)
-                if not answered:
-                    break           # blocked outside Python (a futex wait): ask the next one
-            shared = stacks[0] if stacks else []
-            for stack in stacks[1:]:
-                depth = 0
-                while depth < min(len(shared), len(stack)) and shared[depth][0] == stack[depth][0]:
-                    depth += 1
-                shared = shared[:depth]
-            if shared:
-                return shared[-1][0], shared[-1][1], task
-        return "", 0, -1
 
     def _end_abnormally(self, n):
         """Abort the run, give its tasks a moment to unwind, replace every worker that did not."""
@@ -453,75 +281,6 @@ class Executor:
         states = [r[3] for r in _core.run_info(self.pool)["results"]]
         self._replace([t for t, s in enumerate(states) if s != 3 or not self._procs[t].is_alive()])
 
-    def _place_deadlock(self, finding):
-        """Name a deadlock after the first, by name, of the functions its cycle's tasks wait
-        in: the same cycle gets one signature whichever task blocked last, and a bystander
-        (waiting on the cycle, not in it) never names it.  No cycle: where its task waits."""
-        events = _core.events(self.pool)
-        named = [(self._last_place(t, events), t) for t in finding.tasks or (finding.task,)]
-        named = [(place, t) for place, t in named if place[0]]
-        if not named:
-            return finding
-        (function, line, step, obj), task = min(named, key=lambda pt: (pt[0][:3], pt[1]))
-        return dataclasses.replace(finding, function=function, line=line, task=task, step=step, obj=obj)
-
-    def _last_place(self, task, events=None):
-        """(function, line, step, object) of the task's last operation, the function being the
-        innermost one not hidden by a `__tracebackhide__` (a wrapper like put_page)."""
-        last = None
-        for event in reversed(_core.events(self.pool) if events is None else events):
-            if event[1] != task:
-                continue
-            last = last or event
-            if not _core.site_hidden(event[6]):
-                return (_core.site_label(event[6]).split(" (")[0], _core.site_line(event[6]), last[0], last[3])
-        return ("", 0, last[0], last[3]) if last else ("", 0, 0, None)
-
-    def _last_function(self, task):
-        return self._last_place(task)[0]
-
-    @staticmethod
-    def _task_finding(info):
-        """The finding that ended the run: the aborting task's, else the first task's with one."""
-        results = info["results"]
-        order = ([info["abort_task"]] if info["abort_task"] >= 0 else []) + list(range(len(results)))
-        for t in order:
-            code, step, detail, _ = results[t]
-            kind = KINDS[code]
-            if kind in ("ok", "aborted"):
-                continue
-            try:
-                d = json.loads(detail.decode())
-            except (ValueError, UnicodeDecodeError):
-                d = {"message": detail.decode(errors="replace")}
-            return FindingReport(kind, d.get("message", ""), d.get("function", ""), d.get("line", 0),
-                                 task=d.get("task", t), step=step, obj=d.get("obj"),
-                                 tasks=tuple(d.get("tasks", ())))
-        return None
-
-    @staticmethod
-    def _cause(finding, latent):
-        """The finding, its message telling of a bad free of its page earlier in the run (still
-        mapped, locked, on an LRU), which a person needs to see where the trouble began.  The
-        signature stays the finding's own: the function that freed the page may be the
-        victim (a zap taking the last reference another task had dropped too early) as
-        often as the culprit."""
-        cause = None if finding.obj is None else next(
-            (f for f in latent if f.kind == "bad-page-state" and f.obj == finding.obj and 0 < f.step <= finding.step),
-            None)
-        if cause is None:
-            return finding
-        return dataclasses.replace(finding, message=f"{finding.message}; before that, at step {cause.step}, "
-                                                    f"task {cause.task} in {cause.function}: {cause.message}")
-
-    @staticmethod
-    def _latent_finding(latent):
-        """A hazard noted during the run (put-before-unlock) when nothing worse happened."""
-        step, task, detail = latent
-        d = json.loads(detail.decode())
-        return FindingReport(d["kind"], d["message"], d.get("function", ""), d.get("line", 0),
-                             task=task, step=step, obj=d.get("obj"))
-
     def _init(self, scenario):
         """The program's init, in the parent, before the tasks start: a finding if it fails."""
         return self._in_parent_finding(self.program.init, scenario, "init")
@@ -531,7 +290,7 @@ class Executor:
         try:
             with self._in_parent:
                 return self.program.checked_default_scenario()
-        except _Overran:
+        except Overran:
             raise FuzzmmError(f"{type(self.program).__name__}.default_scenario() ran past the "
                               f"{self.watchdog_s:g} s watchdog") from None
 
@@ -545,29 +304,23 @@ class Executor:
         try:
             with self._in_parent:
                 method(scenario)
-        except _Overran:        # named after the method itself: where the alarm lands inside it varies
-            return FindingReport("hang", f"{what} ran past the {self.watchdog_s:g} s watchdog",
-                                 getattr(method, "__func__", method).__qualname__, task=-1)
+        except Overran:
+            return verdict.parent_overran(what, self.watchdog_s, method)
         except Finding as exc:
-            return self._parent_finding(exc.kind, exc.message, exc)
+            return verdict.parent_finding(exc.kind, exc.message, exc)
         except AssertionError as exc:
-            return self._parent_finding("assertion", str(exc) or "assert failed", exc)
+            return verdict.parent_finding("assertion", str(exc) or "assert failed", exc)
         except (Exception, SystemExit) as exc:
-            return self._parent_finding("error", f"{type(exc).__name__}: {exc}", exc)
+            return verdict.parent_finding("error", f"{type(exc).__name__}: {exc}", exc)
         return None
-
-    @staticmethod
-    def _parent_finding(kind, message, exc):
-        function, line = model_site(exc.__traceback__)
-        return FindingReport(kind, message, function, line, task=-1, obj=getattr(exc, "obj", None))
 
     # ---- life cycle ----
 
     def close(self):
         """Stop the workers and remove the pool; safe to call twice."""
         if self._in_parent is not None:
-            self._in_parent = None
-            _ALARM.closed()
+            in_parent, self._in_parent = self._in_parent, None
+            in_parent.release()
         procs = [p for p in self._procs if p is not None]
         left = [pid for p in procs if p.is_alive() for pid in proctree.descendants(p.pid)]    # its tasks' own
         if not self.pool.closed:

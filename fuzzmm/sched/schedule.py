@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from fuzzmm import _core
 from fuzzmm.errors import FuzzmmError
+from fuzzmm.findings import FindingReport
 
 MAX_STEP = 2 ** 62      # a run's step counter is a signed 64-bit integer
 
@@ -39,35 +40,6 @@ class Schedule:
             if not 0 <= step <= MAX_STEP or not 0 <= task < ntasks:
                 raise FuzzmmError(f"switch ({step}, {task}) needs a step from 0 to 2**62 and a task number "
                                   f"below {ntasks}, the scenario's task count")
-
-
-@dataclass(frozen=True)
-class FindingReport:
-    """What a detector saw in one run."""
-    kind: str
-    message: str
-    function: str = ""              # the model function where it was detected
-    line: int = 0
-    task: int = -1
-    step: int = 0
-    obj: int = None                 # the object it concerns, as the event ring names objects
-    tasks: tuple = ()               # the tasks it involves: a deadlock's cycle of waits
-
-    @property
-    def signature(self):
-        return f"{self.kind}@{self.function}" if self.function else self.kind
-
-    def to_json(self):
-        return {"kind": self.kind, "signature": self.signature, "message": self.message,
-                "function": self.function, "line": self.line, "task": self.task, "step": self.step,
-                "obj": self.obj}
-
-
-def past_watchdog(kind, message):
-    """Whether a finding is a hang the watchdog ended, each run of which lasts the watchdog
-    (shrinking it would cost that per try), rather than one at the step limit.  The executor
-    says "watchdog" in every such message."""
-    return kind == "hang" and "watchdog" in message
 
 
 @dataclass

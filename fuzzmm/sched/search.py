@@ -15,7 +15,7 @@ from hypothesis.reporting import with_reporter
 from fuzzmm import _core
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.program import Scenario
-from fuzzmm.sched.schedule import Schedule, past_watchdog
+from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.strategies import STRATEGIES
 from fuzzmm import strategies as fz_strategies
 
@@ -255,7 +255,7 @@ class Search:
                     target["first_s"] = time.monotonic() - start
                 if finding.signature == target["signature"]:
                     target["found"] = (finding, scenario, result.schedule)
-                    if past_watchdog(finding.kind, finding.message):
+                    if finding.past_watchdog:
                         raise _Stop()       # each smaller example that hangs would wait out the watchdog
                     raise _Hit()
 

@@ -12,7 +12,7 @@ import signal
 
 from fuzzmm import _core, proctree
 from fuzzmm.errors import Finding, RunAborted
-from fuzzmm.sched.sites import is_machinery, model_site, short_traceback
+from fuzzmm.sites import is_machinery, model_site, short_traceback
 
 
 DETAIL_LIMIT = 2000     # bytes of a task's result slot the detail may fill
@@ -54,10 +54,10 @@ NOTE_FRAMES = 24    # model frames a note keeps, from the op inward: well inside
 
 
 def _note_where(signum, frame):
-    """SIGUSR1 from the executor's watchdog: note the task's model frames, outermost first,
-    in its result slot.  A task that spins in plain Python reaches no scheduling point,
-    so only its own process can say where it is.  The walk stops at run_task: beyond
-    it lie the worker's and, after a fork, the parent's frames."""
+    """SIGUSR1 from the executor's watchdog (stuck.where_stuck): note the task's model
+    frames, outermost first, in its result slot.  A task that spins in plain Python reaches
+    no scheduling point, so only its own process can say where it is.  The walk stops at
+    run_task: beyond it lie the worker's and, after a fork, the parent's frames."""
     if not _running:
         return
     stack = []

@@ -3,7 +3,7 @@ import os
 import sys
 import traceback
 
-_MACHINERY = (
+_MACHINERY_PATHS = (
     os.path.join("fuzzmm", "sched") + os.sep,
     os.path.join("fuzzmm", "program.py"),
 )
@@ -13,7 +13,7 @@ def is_machinery(frame):
     """fuzzmm's own frames, and model helpers that ask to be skipped the way pytest's
     are: a local `__tracebackhide__ = True` (a kernel-style put_page wrapper, say)."""
     filename = frame.f_code.co_filename
-    if filename.endswith((".pyx", ".pxi")) or any(part in filename for part in _MACHINERY):
+    if filename.endswith((".pyx", ".pxi")) or any(part in filename for part in _MACHINERY_PATHS):
         return True
     return bool(frame.f_locals.get("__tracebackhide__", False))
 
