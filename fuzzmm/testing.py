@@ -222,7 +222,7 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     """
     from hypothesis import given, settings as Settings
     from hypothesis.reporting import with_reporter
-    from fuzzmm import strategies as fz_strategies
+    from fuzzmm.sched import draws
     from fuzzmm.errors import FuzzmmError
     from fuzzmm.sched.schedule import past_watchdog
 
@@ -304,10 +304,10 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
 
     # Distinct database keys and derandomized seeds per program and expectation.
     probe._hypothesis_internal_add_digest = f"{executor.ref}|{expect}".encode()
-    test = settings(given(scenario=fz_strategies.scenarios(cls, min_tasks=min(cls.tasks[0], ntasks),
-                                                           max_tasks=ntasks, default=default),
-                          schedule=fz_strategies.schedules(ntasks, max_step=max_step,
-                                                           max_switches=max_switches, pct=True))(probe))
+    test = settings(given(scenario=draws.scenarios(cls, min_tasks=min(cls.tasks[0], ntasks),
+                                                   max_tasks=ntasks, default=default),
+                          schedule=draws.schedules(ntasks, max_step=max_step,
+                                                   max_switches=max_switches, pct=True))(probe))
     failed = None
     try:
         with with_reporter(lambda *args, **kwargs: None):

@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-import fuzzmm.strategies    # noqa: F401  imported here, so in-process inner sessions, which drop
+import fuzzmm.sched.draws   # noqa: F401  imported here, so in-process inner sessions, which drop
 import fuzzmm.testing       # noqa: F401  the modules they import, never mix two copies of Hypothesis
 
 pytest_plugins = ["pytester"]
@@ -516,7 +516,7 @@ def test_fuzz_tests_draw_pct_schedules_and_campaign_hypothesis_does_not():
     """schedules(pct=True), which fuzz() uses, draws PCT priorities over every task; the default does not."""
     from hypothesis import find
     from hypothesis.errors import NoSuchExample
-    from fuzzmm.strategies import schedules
+    from fuzzmm.sched.draws import schedules
     drawn = find(schedules(3, max_step=40, pct=True), lambda s: s.kind == "pct")
     assert sorted(drawn.priorities) == [0, 1, 2] and all(1 <= p <= 40 for p in drawn.change_points)
     with pytest.raises(NoSuchExample):

@@ -16,8 +16,8 @@ from fuzzmm import _core
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule, past_watchdog
+from fuzzmm.sched import draws
 from fuzzmm.sched.strategies import STRATEGIES
-from fuzzmm import strategies as fz_strategies
 
 STRATEGY_NAMES = ("hypothesis", "pct", "random", "chaos")
 
@@ -233,8 +233,8 @@ class Search:
                       database=self.database, derandomize=False, report_multiple_bugs=False,
                       suppress_health_check=list(HealthCheck),
                       phases=([Phase.reuse] if self.database is not None else []) + [Phase.generate, Phase.shrink])
-            @given(scenario=fz_strategies.scenarios(program),
-                   schedule=fz_strategies.schedules(program.tasks[1], max_step=max_step))
+            @given(scenario=draws.scenarios(program),
+                   schedule=draws.schedules(program.tasks[1], max_step=max_step))
             def probe(scenario, schedule):
                 if self._ticked():
                     stopped.append(True)
