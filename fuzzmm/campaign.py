@@ -22,8 +22,6 @@ from fuzzmm.errors import FuzzmmError
 from fuzzmm.models import ProgramRef, is_file_source
 from fuzzmm.placement import CpuClaims
 
-PORTFOLIO = ("pct", "random", "hypothesis", "chaos")
-
 
 @dataclass(frozen=True)
 class Job:

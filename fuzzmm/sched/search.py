@@ -19,8 +19,6 @@ from fuzzmm.sched.schedule import Schedule, past_watchdog
 from fuzzmm.sched import draws
 from fuzzmm.sched.strategies import STRATEGIES
 
-STRATEGY_NAMES = ("hypothesis", "pct", "random", "chaos")
-
 
 @dataclass
 class Found:
@@ -73,8 +71,8 @@ class Search:
 
     def __init__(self, executor, strategy="pct", seed=0, scenario=None, pct_depth=3, coverage=True,
                  database=None):
-        if strategy not in STRATEGY_NAMES:
-            raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGY_NAMES)}")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
         self.executor = executor
         self.strategy_name = strategy
         self.seed = seed
@@ -164,11 +162,10 @@ class Search:
 
     def run(self, seconds=None, max_runs=None, stop_at_first=False):
         """Yield a Found for every finding within the budget."""
-        if self.strategy_name == "hypothesis":
+        strategy = STRATEGIES[self.strategy_name].make(self.seed, self.pct_depth)
+        if strategy.drives_the_loop:
             yield from self._hypothesis(seconds, max_runs, stop_at_first)
             return
-        cls = STRATEGIES[self.strategy_name]
-        strategy = cls(self.seed, depth=self.pct_depth) if self.strategy_name == "pct" else cls(self.seed)
         start = time.monotonic()
         deadline = start + seconds if seconds is not None else None
         while (deadline is None or time.monotonic() < deadline) and (max_runs is None or self.runs < max_runs):
@@ -268,7 +265,7 @@ class Search:
                 return
             finding, scenario, schedule = target["found"]
             known.add(finding.signature)
-            yield Found(finding, scenario, schedule, "hypothesis", target["first_run"], target["first_s"])
+            yield Found(finding, scenario, schedule, self.strategy_name, target["first_run"], target["first_s"])
             if stop_at_first or stopped:
                 return
             round_seed += 1
