@@ -417,7 +417,7 @@ def test_example_project_passes_in_a_project_of_its_own(pytester):
 def test_profile_choice_and_settings(monkeypatch):
     from hypothesis._settings import _CI_VARS
     from fuzzmm.errors import FuzzmmError
-    from fuzzmm.testing import active_profile, profile_settings
+    from fuzzmm.profiles import active_profile, profile_settings
     for var in list(_CI_VARS) + ["FUZZMM_PROFILE"]:
         monkeypatch.delenv(var, raising=False)
     assert active_profile() == ("dev", "the default outside CI")
@@ -446,7 +446,7 @@ def test_the_plugin_costs_nothing_when_unused(tmp_path):
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     loaded = eval(proc.stdout.strip().splitlines()[-1])
-    assert set(loaded) <= {"fuzzmm", "fuzzmm.pytest_plugin", "fuzzmm.testing", "fuzzmm.errors"}, loaded
+    assert set(loaded) <= {"fuzzmm", "fuzzmm.pytest_plugin", "fuzzmm.profiles", "fuzzmm.errors"}, loaded
 
 
 def test_a_lock_order_cycle_found_by_hypothesis_shrinks_to_a_run_that_shows_it_whole(make_executor):
