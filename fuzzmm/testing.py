@@ -18,8 +18,6 @@ The Hypothesis profiles (ci, dev, long) and which one is in use: fuzzmm/profiles
 """
 from dataclasses import dataclass
 import json
-import os
-import sys
 import time
 
 from fuzzmm.profiles import PROFILES, SHRINK_RUNS, SHRINK_SECONDS, active_profile, profile_settings
@@ -41,44 +39,6 @@ class FuzzResult:
 
 def _matches(finding, expect):
     return finding.kind == expect or finding.signature == expect
-
-
-def _model_name(cls, ref):
-    from fuzzmm.models import BUILTIN_MODELS
-    return cls.name if BUILTIN_MODELS.get(cls.name) == ref.source else _source_file(ref.source)
-
-
-def _source_file(source):
-    """How the corpus line names a program's module.  By its dotted name when a fresh
-    interpreter, started here as `fuzzmm replay` would be, imports that name from the same
-    file (a module at the project's root, a package under src/ on PYTHONPATH, an installed
-    one): the line then replays in any checkout, and a package's relative imports work.
-    Else by its absolute file (a test module pytest imported from a directory it put on
-    the path), which replays from any directory of this checkout only.  fuzzmm's own
-    modules keep their names, which import anywhere."""
-    from fuzzmm.models import is_file_source
-    if is_file_source(source) or source.split(".")[0] == "fuzzmm":
-        return source
-    path = getattr(sys.modules.get(source), "__file__", None)
-    if not path:
-        return source
-    path = os.path.abspath(path)
-    return source if _imports_from(source) == path else path
-
-
-def _imports_from(module):
-    """The file a fresh interpreter in this directory and environment finds `module` in, or
-    None: this one may have paths pytest put on sys.path that a replay will not."""
-    import subprocess
-    probe = ("import importlib.util, os, sys\n"
-             "spec = importlib.util.find_spec(sys.argv[1])\n"
-             "print(os.path.abspath(spec.origin) if spec and spec.origin else '')")
-    try:
-        found = subprocess.run([sys.executable, "-c", probe, module], capture_output=True, text=True,
-                               timeout=30, cwd=os.getcwd()).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return found or None
 
 
 def swimlane_text(result, scenario, names=None, limit=SWIMLANE_LINES):
@@ -121,10 +81,11 @@ def _switches_shrunk(executor, finding, scenario, schedule, seconds, max_runs=No
 def _failure_report(executor, finding, scenario, schedule, profile, runs):
     """The text of a FuzzFailure: finding, reproducer, swimlane, and a corpus entry to keep."""
     from fuzzmm.corpus.files import Entry
+    from fuzzmm.program_names import model_name, replayable_source
     cls = type(executor.program)
     again = executor.run_alone(scenario, schedule, keep_events=True)
-    entry = Entry(model=_model_name(cls, executor.ref), variant=cls.variant,
-                  program=f"{_source_file(executor.ref.source)}:{executor.ref.qualname}",
+    entry = Entry(model=model_name(cls, executor.ref), variant=cls.variant,
+                  program=f"{replayable_source(executor.ref.source)}:{executor.ref.qualname}",
                   scenario=scenario, schedule=schedule, kind=finding.kind, signature=finding.signature,
                   message=finding.message, found_by={"strategy": "hypothesis", "profile": profile})
     text = [f"fuzzmm found {finding.signature} in {cls.name} variant {cls.variant} "
