@@ -121,11 +121,10 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     hang the watchdog ended is reported as first found, unshrunk: each try of
     it would last the watchdog.  Returns a FuzzResult.
     """
-    from hypothesis import given, settings as Settings
-    from hypothesis.reporting import with_reporter
-    from fuzzmm.sched import draws
+    from hypothesis import settings as Settings
     from fuzzmm.errors import FuzzmmError
-    from fuzzmm.sched.schedule import past_watchdog
+    from fuzzmm.sched import draws
+    from fuzzmm.sched.hypothesis_loop import Verdict, ended_by_watchdog, run_examples
 
     if (error := _expect_error(expect)) is not None:
         raise FuzzmmError(error)
@@ -156,20 +155,13 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     if max_step is None:
         sized = executor.run(default) if default is not None else None
         max_step = min(max(16, sized.steps if sized else 0), 5000)
-        if sized is not None and sized.finding is not None and past_watchdog(sized.finding.kind,
-                                                                             sized.finding.message):
+        if sized is not None and ended_by_watchdog(sized.finding):
             if expect is None:      # found already, and every further try would last the watchdog
                 raise FuzzFailure(_failure_report(executor, sized.finding, default, sized.schedule, profile, 1))
             if _matches(sized.finding, expect):
                 return FuzzResult(1, sized.finding, default, sized.schedule)
 
-    class _Finding(Exception):
-        pass
-
-    class _Stop(BaseException):
-        """Ends Hypothesis at once: a BaseException is neither retried nor shrunk."""
-
-    state = {"runs": 0, "other": None, "failed": None, "first_failure_t": None, "first_failure_run": 0}
+    state = {"runs": 0, "other": None, "first_failure_t": None, "first_failure_run": 0}
 
     def shrunk_enough():
         """Shrinking is over budget: in seconds, or, in a derandomized profile, in runs, so
@@ -180,50 +172,34 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
             return state["runs"] - state["first_failure_run"] > SHRINK_RUNS
         return time.monotonic() - state["first_failure_t"] > shrink_s
 
-    def probe(scenario, schedule):
-        if shrunk_enough():
-            raise _Stop()                 # keep the smallest failure so far
-        result = executor.run_alone(scenario, schedule)   # Hypothesis needs each example to stand alone
+    def judge(scenario, result):
         state["runs"] += 1
         finding = result.finding
         if finding is None or not result.switches_complete:
-            return          # a run whose switches were not all recorded could not be reported as a replay
-        if past_watchdog(finding.kind, finding.message) and not (expect and _matches(finding, expect)):
-            state["failed" if expect is None else "other"] = (finding, scenario, result.schedule)
-            raise _Stop()   # not shrunk, nor searched past: each such run lasts the watchdog
+            return Verdict.PASS     # a run whose switches were not all recorded could not be reported as a replay
         if expect is None:
-            # Every failing example Hypothesis tries after the first is smaller than the last.
-            state["failed"] = (finding, scenario, result.schedule)
             if state["first_failure_t"] is None:
                 state["first_failure_t"], state["first_failure_run"] = time.monotonic(), state["runs"]
-            raise _Finding(finding, scenario, result.schedule)
+            return Verdict.FAILS
         if _matches(finding, expect):
-            state["hit"] = (finding, scenario, result.schedule)
-            raise _Stop()
+            return Verdict.FOUND
         if state["other"] is None:
             state["other"] = (finding, scenario, result.schedule)
+        return Verdict.NOTED
 
-    # Distinct database keys and derandomized seeds per program and expectation.
-    probe._hypothesis_internal_add_digest = f"{executor.ref}|{expect}".encode()
-    test = settings(given(scenario=draws.scenarios(cls, min_tasks=min(cls.tasks[0], ntasks),
-                                                   max_tasks=ntasks, default=default),
-                          schedule=draws.schedules(ntasks, max_step=max_step,
-                                                   max_switches=max_switches, pct=True))(probe))
-    failed = None
-    try:
-        with with_reporter(lambda *args, **kwargs: None):
-            test()
-    except _Stop:
-        if "hit" in state:
-            return FuzzResult(state["runs"], *state["hit"])
-        failed = state["failed"]
-    except _Finding as exc:
-        failed = exc.args
-    except BaseExceptionGroup as group:          # e.g. Hypothesis's FlakyFailure
-        if group.split(_Finding)[0] is None:
-            raise
-        failed = state["failed"]
-    if failed is not None:
+    outcome = run_examples(executor,
+                           draws.scenarios(cls, min_tasks=min(cls.tasks[0], ntasks), max_tasks=ntasks,
+                                           default=default),
+                           draws.schedules(ntasks, max_step=max_step, max_switches=max_switches, pct=True),
+                           settings, judge, should_stop=shrunk_enough,
+                           # Distinct database keys and derandomized seeds per program and expectation.
+                           digest=f"{executor.ref}|{expect}".encode())
+    if outcome.verdict is Verdict.FOUND:
+        return FuzzResult(state["runs"], *outcome.example)
+    if outcome.verdict is Verdict.NOTED:        # a hang the watchdog ended, not searched past
+        state["other"] = outcome.example
+    if outcome.verdict is Verdict.FAILS:        # the smallest failing example, or a hang as first found
+        failed = outcome.example
         if shrink_s != 0:
             from fuzzmm.corpus.minimize import QUICK_RUNS, QUICK_S
             failed = _switches_shrunk(executor, *failed, seconds=min(QUICK_S, shrink_s or QUICK_S),

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 import random
 import time
 
-from hypothesis import HealthCheck, Phase, given, settings, seed as hypothesis_seed
-from hypothesis.reporting import with_reporter
+from hypothesis import HealthCheck, Phase, settings as Settings
 
 from fuzzmm import _core
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.program import Scenario
-from fuzzmm.sched.schedule import Schedule, past_watchdog
 from fuzzmm.sched import draws
+from fuzzmm.sched.hypothesis_loop import Verdict, run_examples
+from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.strategies import STRATEGIES
 
 
@@ -205,7 +205,6 @@ class Search:
         """Hypothesis draws scenario and schedule, and shrinks the first failure it sees,
         holding its signature fixed so shrinking cannot slip to another bug."""
         program = type(self.executor.program)
-        executor = self.executor
         start = time.monotonic()
         round_seed = self.seed
         known = set()          # signatures found in earlier rounds: later rounds look for others
@@ -217,53 +216,38 @@ class Search:
             target = {}
             stopped = []
 
-            class _Hit(Exception):
-                pass
-
-            class _Stop(BaseException):
-                """Ends Hypothesis at once: it does not shrink a BaseException."""
-
-            max_step = max(16, self.typical_steps)
-
-            @hypothesis_seed(round_seed)
-            @settings(max_examples=max_runs - self.runs if max_runs else 10 ** 6, deadline=None,
-                      database=self.database, derandomize=False, report_multiple_bugs=False,
-                      suppress_health_check=list(HealthCheck),
-                      phases=([Phase.reuse] if self.database is not None else []) + [Phase.generate, Phase.shrink])
-            @given(scenario=draws.scenarios(program),
-                   schedule=draws.schedules(program.tasks[1], max_step=max_step))
-            def probe(scenario, schedule):
+            def should_stop():
                 if self._ticked():
                     stopped.append(True)
                 out_of_time = seconds is not None and time.monotonic() - start >= seconds
-                if stopped or (out_of_time and "found" not in target):
-                    raise _Stop()
-                result = executor.run_alone(scenario, schedule)   # examples must stand alone to shrink
+                return bool(stopped) or (out_of_time and "signature" not in target)
+
+            def judge(scenario, result):
                 self.runs += 1
                 self._learn(scenario, result)
                 if result.steps:
                     self.typical_steps = result.steps
                 finding = result.finding
                 if finding is None or finding.signature in known:
-                    return
+                    return Verdict.PASS
                 if "signature" not in target:
                     target["signature"] = finding.signature
                     target["first_run"] = self.runs
                     target["first_s"] = time.monotonic() - start
-                if finding.signature == target["signature"]:
-                    target["found"] = (finding, scenario, result.schedule)
-                    if past_watchdog(finding.kind, finding.message):
-                        raise _Stop()       # each smaller example that hangs would wait out the watchdog
-                    raise _Hit()
+                return Verdict.FAILS if finding.signature == target["signature"] else Verdict.PASS
 
-            try:
-                with with_reporter(lambda *args: None):
-                    probe()
-            except (_Hit, _Stop):
-                pass
-            if "found" not in target:
+            max_step = max(16, self.typical_steps)
+            settings = Settings(max_examples=max_runs - self.runs if max_runs else 10 ** 6, deadline=None,
+                                database=self.database, derandomize=False, report_multiple_bugs=False,
+                                suppress_health_check=list(HealthCheck),
+                                phases=([Phase.reuse] if self.database is not None else [])
+                                + [Phase.generate, Phase.shrink])
+            outcome = run_examples(self.executor, draws.scenarios(program),
+                                   draws.schedules(program.tasks[1], max_step=max_step), settings, judge,
+                                   should_stop=should_stop, seed=round_seed)
+            if outcome.example is None:
                 return
-            finding, scenario, schedule = target["found"]
+            finding, scenario, schedule = outcome.example
             known.add(finding.signature)
             yield Found(finding, scenario, schedule, self.strategy_name, target["first_run"], target["first_s"])
             if stop_at_first or stopped:
