@@ -16,11 +16,20 @@ own.
 
 The Hypothesis profiles (ci, dev, long) and which one is in use: fuzzmm/profiles.py.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
 import json
 import time
+from typing import TYPE_CHECKING, Any, Callable
 
 from fuzzmm.profiles import PROFILES, SHRINK_RUNS, SHRINK_SECONDS, active_profile, profile_settings
+
+if TYPE_CHECKING:
+    from hypothesis import settings as HypothesisSettings
+    from fuzzmm.models import ProgramRef
+    from fuzzmm.program import Program
+    from fuzzmm.sched.executor import Executor
 
 SWIMLANE_LINES = 150          # operations shown at most; the finding is at the end
 
@@ -104,7 +113,9 @@ def _failure_report(executor, finding, scenario, schedule, profile, runs):
     return "\n".join(text)
 
 
-def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shrink_s=None, **overrides):
+def fuzz(executor: Executor, profile: str | HypothesisSettings | None = None, expect: str | None = None,
+         max_switches: int = 8, max_step: int | None = None, shrink_s: float | None = None,
+         **overrides: Any) -> FuzzResult:
     """Fuzz the executor's program with Hypothesis, one controlled run per example.
 
     Without `expect`, any finding fails: FuzzFailure with the shrunk reproducer.
@@ -256,8 +267,9 @@ def _definition_error(program, expect, workers, max_switches, max_step, shrink_s
     return None
 
 
-def fuzz_test(program, expect=None, *, workers=None, max_switches=8, max_step=None, shrink_s=None,
-              **settings):
+def fuzz_test(program: type[Program] | ProgramRef, expect: str | None = None, *, workers: int | None = None,
+              max_switches: int = 8, max_step: int | None = None, shrink_s: float | None = None,
+              **settings: Any) -> Callable[..., None]:
     """A pytest test function that fuzzes `program` (a Program subclass or a ProgramRef).
 
     Assign it to a test_* name in a test module or a test class.  It is marked
