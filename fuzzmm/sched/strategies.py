@@ -9,7 +9,7 @@ so Search runs it there instead of asking it for schedules.
 
 STRATEGIES, at the end, is the one list of strategies: the CLI's help and
 choices, the campaign portfolio and Search's construction all come from it.
-A new strategy is a class here and a line there (and, if it needs one, a
+A new strategy is a class here and a line in STRATEGIES (and, if it needs one, a
 decision routine in the core).
 """
 from dataclasses import dataclass
