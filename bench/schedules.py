@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 
 import multiprocess
 
-from fuzzmm import strategies as fz_strategies
 from fuzzmm._core import Atomic
 from fuzzmm.examples.lost_update import LostUpdate, LostUpdateFixed
 from fuzzmm.pool import Pool
 from fuzzmm.program import Scenario
+from fuzzmm.sched import draws
 from fuzzmm.sched.executor import Executor
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.strategies import PCT, RandomWalk
@@ -50,8 +50,8 @@ def hypothesis_rate(program, examples, body):
 
     @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
-    @given(scenario=fz_strategies.scenarios(program, min_tasks=3, max_tasks=3),
-           schedule=fz_strategies.schedules(3, max_step=100))
+    @given(scenario=draws.scenarios(program, min_tasks=3, max_tasks=3),
+           schedule=draws.schedules(3, max_step=100))
     def probe(scenario, schedule):
         body(scenario, schedule)
         calls.append(1)

@@ -18,13 +18,15 @@ import time
 
 import multiprocess
 
+from fuzzmm.sched.strategies import PORTFOLIO, PORTFOLIO_NAME, summaries as strategy_summaries
+
 HAZARDS = {
     "H1": ("mel", ("counter-leak",)),
     "H3": ("v3.8-rc2", ("lost-write",)),
     "H4": ("v3.8-rc2", ("use-after-free", "bad-page-state")),
 }
-STRATEGIES = ("pct", "random", "hypothesis", "chaos", "portfolio", "free-run", "stress")
 BASELINES = ("free-run", "stress")
+STRATEGIES = (*strategy_summaries(), *BASELINES)        # fuzzmm's strategies, the portfolio, then the baselines
 DEFAULT_STRATEGY = "pct"
 
 
@@ -39,7 +41,7 @@ def attempt(hazard, strategy, seed, limit_s):
     from fuzzmm.sched.search import Search
     variant, kinds = HAZARDS[hazard]
     ref = load_model("thp-numa").ref(variant)
-    if strategy == "portfolio":
+    if strategy == PORTFOLIO_NAME:
         return portfolio_attempt(ref, kinds, seed, limit_s)
     with Executor(ref, start_method="fork" if strategy == "stress" else None) as ex:
         start = time.monotonic()
@@ -79,7 +81,7 @@ def portfolio_attempt(ref, kinds, seed, limit_s):
     ctx = multiprocess.get_context("fork")
     results = ctx.Queue()
     members = [ctx.Process(target=_portfolio_member, args=(ref, kinds, s, seed, limit_s, results))
-               for s in ("pct", "random", "hypothesis", "chaos")]
+               for s in PORTFOLIO]
     for p in members:
         p.start()
     best, runs, answers = None, 0, 0

@@ -21,8 +21,6 @@ from fuzzmm.errors import FuzzmmError
 from fuzzmm.models import ProgramRef, is_file_source
 from fuzzmm.placement import CpuClaims
 
-PORTFOLIO = ("pct", "random", "hypothesis", "chaos")
-
 
 @dataclass(frozen=True)
 class Job:
@@ -120,6 +118,7 @@ def _search(job, executor, search, seconds, messages, stopping):
         entry = Entry(model=job.model, variant=job.variant, program=str(job.ref),
                       scenario=found.scenario, schedule=found.schedule, kind=found.finding.kind,
                       signature=found.finding.signature, message=found.finding.message,
+                      past_watchdog=found.finding.past_watchdog,
                       found_by={"strategy": found.strategy, "seed": job.seed, "run": found.run,
                                 "elapsed_s": round(found.elapsed_s, 4)})
         if not stopping():

@@ -14,6 +14,7 @@ import time
 import warnings
 
 from fuzzmm.errors import FuzzmmError
+from fuzzmm.sched.strategies import PORTFOLIO, PORTFOLIO_NAME, summaries as strategy_summaries
 
 DEFAULT_DURATION_S = 20.0
 DEFAULT_STRATEGY = "pct"
@@ -27,13 +28,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
-STRATEGIES = {
-    "pct": "random task priorities with d-1 change points (the default)",
-    "random": "a random walk, any enabled task at every point",
-    "hypothesis": "Hypothesis draws and shrinks the scenario and schedule",
-    "chaos": "all tasks in parallel with injected delays",
-    "portfolio": "each of the others on its own executor",
-}
+STRATEGIES = {name: what + (" (the default)" if name == DEFAULT_STRATEGY else "")
+              for name, what in strategy_summaries().items()}
 
 
 def _parser():
@@ -190,7 +186,7 @@ def cmd_variants(args):
 
 
 def cmd_fuzz(args):
-    from fuzzmm.campaign import Campaign, Job, PORTFOLIO
+    from fuzzmm.campaign import Campaign, Job
     from fuzzmm.models import load_model
     from fuzzmm.report import print_event, table
     model = load_model(args.model)
@@ -198,7 +194,7 @@ def cmd_fuzz(args):
     if args.pct_depth < 1 or args.pct_depth > 9:
         raise FuzzmmError(f"--pct-depth must be 1..9, not {args.pct_depth}")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2 ** 31)
-    strategies = PORTFOLIO if args.strategy == "portfolio" else (args.strategy,)
+    strategies = PORTFOLIO if args.strategy == PORTFOLIO_NAME else (args.strategy,)
     jobs = [Job(args.model or model.name, v, model.ref(v), s, seed + i)
             for i, (v, s) in enumerate((v, s) for v in variants for s in strategies)]
     emit = (lambda e: print(json.dumps(e), flush=True)) if args.json else print_event

@@ -12,7 +12,7 @@ Options:
                         the `fuzzmm_corpus` ini setting, used when pytest is run without paths):
                         the file must reproduce its signature on its own variant and must not on
                         any variant its `fixed_in` lists.
-  --fuzzmm-profile P    the Hypothesis profile of fuzz tests (see fuzzmm.testing).
+  --fuzzmm-profile P    the Hypothesis profile of fuzz tests (see fuzzmm.profiles).
 A failing corpus item or fuzz test shows the signature and the swimlane, not a traceback.
 
 Everything heavy (the compiled core, Hypothesis, structlog) is imported only when a fixture, a
@@ -31,11 +31,12 @@ _EXECUTORS = pytest.StashKey()     # _ExecutorCache of this process
 
 
 def pytest_addoption(parser):
+    from fuzzmm.profiles import PROFILES
     group = parser.getgroup("fuzzmm", "fuzzmm (concurrency fuzzer)")
     group.addoption("--fuzzmm-corpus", action="append", default=[], metavar="DIR", dest="fuzzmm_corpus",
                     help="replay every *.json corpus file in DIR as a test item: it must reproduce on its "
                     "variant and not on the variants in its fixed_in (repeatable)")
-    group.addoption("--fuzzmm-profile", default=None, choices=("ci", "dev", "long"), dest="fuzzmm_profile",
+    group.addoption("--fuzzmm-profile", default=None, choices=PROFILES, dest="fuzzmm_profile",
                     help="Hypothesis profile of fuzzmm fuzz tests (default: $FUZZMM_PROFILE, else ci "
                     "when CI is set, else dev)")
     parser.addini("fuzzmm_corpus", type="paths", default=[],
@@ -48,12 +49,13 @@ def pytest_configure(config):
     # Before Hypothesis's own plugin loads --hypothesis-profile, so fuzzmm-* names exist.
     hypothesis_profile = config.getoption("--hypothesis-profile", None)
     if isinstance(hypothesis_profile, str) and hypothesis_profile.startswith("fuzzmm-"):
-        from fuzzmm.testing import register_profiles
+        from fuzzmm.profiles import register_profiles
         register_profiles()
     if config.getoption("fuzzmm_profile") is None and os.environ.get("FUZZMM_PROFILE"):
-        if os.environ["FUZZMM_PROFILE"] not in ("ci", "dev", "long"):
+        from fuzzmm.profiles import PROFILES
+        if os.environ["FUZZMM_PROFILE"] not in PROFILES:
             raise pytest.UsageError(f"FUZZMM_PROFILE={os.environ['FUZZMM_PROFILE']!r}: "
-                                    "choose from ci, dev, long")
+                                    f"choose from {', '.join(PROFILES)}")
     dirs = []
     for given in config.getoption("fuzzmm_corpus"):
         if not given:               # an unset variable expanded into the option: not "this directory"
@@ -72,7 +74,7 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    from fuzzmm.testing import active_profile
+    from fuzzmm.profiles import active_profile
     name, why = active_profile(config.getoption("fuzzmm_profile"))
     lines = [f"fuzzmm: fuzz tests use Hypothesis profile fuzzmm-{name} ({why})"]
     for d in config.stash.get(_DIRS, []):
@@ -129,8 +131,8 @@ def fuzzmm_executor():
 @pytest.fixture(scope="session")
 def fuzzmm_profile(pytestconfig):
     """The fuzzmm Hypothesis profile fuzz tests use: "ci", "dev" or "long"
-    (fuzzmm.testing.profile_settings(name) gives its settings)."""
-    from fuzzmm.testing import active_profile
+    (fuzzmm.profiles.profile_settings(name) gives its settings)."""
+    from fuzzmm.profiles import active_profile
     from fuzzmm.errors import FuzzmmError
     try:
         return active_profile(pytestconfig.getoption("fuzzmm_profile"))[0]

@@ -1,4 +1,4 @@
-"""Fuzz a program from a pytest suite: Hypothesis profiles, `fuzz` and `fuzz_test`.
+"""Fuzz a program from a pytest suite: `fuzz`, `fuzz_test` and the report of a failure.
 
     from fuzzmm.testing import fuzz_test
     from my_model import Account, AccountLocked
@@ -14,77 +14,24 @@ finding's signature, the reproducer, its swimlane and a corpus entry to keep,
 not as a traceback.  `fuzz(executor, ...)` does the same inside a test of your
 own.
 
-Profiles (registered with Hypothesis as fuzzmm-ci, fuzzmm-dev, fuzzmm-long):
-  ci    deterministic and bounded: derandomized, no example database, 100 examples
-  dev   the local default: random, with the example database, 200 examples
-  long  long local runs: 50,000 examples per fuzz test
-Which one fuzz tests use: `--fuzzmm-profile NAME`, else the FUZZMM_PROFILE
-environment variable, else `ci` when Hypothesis sees a CI environment (CI set),
-else `dev`.  Keyword arguments of `fuzz_test`/`fuzz` override single settings.
-The global Hypothesis profile (your own @given tests) is not touched; pass
-`--hypothesis-profile fuzzmm-ci` to use one there too.
+The Hypothesis profiles (ci, dev, long) and which one is in use: fuzzmm/profiles.py.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
 import json
-import os
-import sys
 import time
+from typing import TYPE_CHECKING, Any, Callable
 
-PROFILES = ("ci", "dev", "long")
-PROFILE_ENV = "FUZZMM_PROFILE"
+from fuzzmm.profiles import PROFILES, SHRINK_RUNS, SHRINK_SECONDS, active_profile, profile_settings
+
+if TYPE_CHECKING:
+    from hypothesis import settings as HypothesisSettings
+    from fuzzmm.models import ProgramRef
+    from fuzzmm.program import Program
+    from fuzzmm.sched.executor import Executor
+
 SWIMLANE_LINES = 150          # operations shown at most; the finding is at the end
-SHRINK_SECONDS = {"ci": 30.0, "dev": 60.0, "long": 300.0}   # then the smallest failure so far is reported
-SHRINK_RUNS = 3000      # the same bound for a derandomized profile (ci), in runs: the same result on any machine
-
-_registered = False
-
-
-def _in_ci():
-    try:
-        from hypothesis._settings import is_in_ci
-    except ImportError:                                  # pragma: no cover - older or newer Hypothesis
-        return "CI" in os.environ
-    return is_in_ci()
-
-
-def active_profile(choice=None):
-    """(profile name, why it was chosen) for fuzz tests; `choice` is --fuzzmm-profile."""
-    if choice:
-        name, why = choice, "--fuzzmm-profile"
-    elif os.environ.get(PROFILE_ENV):
-        name, why = os.environ[PROFILE_ENV], f"{PROFILE_ENV} is set"
-    elif _in_ci():
-        name, why = "ci", "a CI environment (CI is set)"
-    else:
-        name, why = "dev", "the default outside CI"
-    if name not in PROFILES:
-        from fuzzmm.errors import FuzzmmError
-        raise FuzzmmError(f"unknown fuzzmm profile {name!r} ({why}); choose from {', '.join(PROFILES)}")
-    return name, why
-
-
-def register_profiles():
-    """Register fuzzmm-ci, fuzzmm-dev and fuzzmm-long with Hypothesis (idempotent)."""
-    global _registered
-    if _registered:
-        return
-    from hypothesis import HealthCheck, settings
-    # Built on Hypothesis's "default" profile, not on whatever is loaded now (its "ci" profile when
-    # CI is set), so that each fuzzmm profile means the same everywhere.
-    common = dict(parent=settings.get_profile("default"), deadline=None, report_multiple_bugs=False,
-                  print_blob=False, suppress_health_check=[HealthCheck.too_slow])
-    settings.register_profile("fuzzmm-ci", max_examples=100, derandomize=True, database=None, **common)
-    settings.register_profile("fuzzmm-dev", max_examples=200, derandomize=False, **common)
-    settings.register_profile("fuzzmm-long", max_examples=50_000, derandomize=False, **common)
-    _registered = True
-
-
-def profile_settings(name=None):
-    """The Hypothesis settings of fuzzmm profile `name` ("ci", "dev", "long"; default: the active
-    one), e.g. `@profile_settings("ci")` on a @given test of your own."""
-    from hypothesis import settings
-    register_profiles()
-    return settings.get_profile(f"fuzzmm-{name or active_profile()[0]}")
 
 
 class FuzzFailure(AssertionError):
@@ -101,44 +48,6 @@ class FuzzResult:
 
 def _matches(finding, expect):
     return finding.kind == expect or finding.signature == expect
-
-
-def _model_name(cls, ref):
-    from fuzzmm.models import BUILTIN_MODELS
-    return cls.name if BUILTIN_MODELS.get(cls.name) == ref.source else _source_file(ref.source)
-
-
-def _source_file(source):
-    """How the corpus line names a program's module.  By its dotted name when a fresh
-    interpreter, started here as `fuzzmm replay` would be, imports that name from the same
-    file (a module at the project's root, a package under src/ on PYTHONPATH, an installed
-    one): the line then replays in any checkout, and a package's relative imports work.
-    Else by its absolute file (a test module pytest imported from a directory it put on
-    the path), which replays from any directory of this checkout only.  fuzzmm's own
-    modules keep their names, which import anywhere."""
-    from fuzzmm.models import is_file_source
-    if is_file_source(source) or source.split(".")[0] == "fuzzmm":
-        return source
-    path = getattr(sys.modules.get(source), "__file__", None)
-    if not path:
-        return source
-    path = os.path.abspath(path)
-    return source if _imports_from(source) == path else path
-
-
-def _imports_from(module):
-    """The file a fresh interpreter in this directory and environment finds `module` in, or
-    None: this one may have paths pytest put on sys.path that a replay will not."""
-    import subprocess
-    probe = ("import importlib.util, os, sys\n"
-             "spec = importlib.util.find_spec(sys.argv[1])\n"
-             "print(os.path.abspath(spec.origin) if spec and spec.origin else '')")
-    try:
-        found = subprocess.run([sys.executable, "-c", probe, module], capture_output=True, text=True,
-                               timeout=30, cwd=os.getcwd()).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return found or None
 
 
 def swimlane_text(result, scenario, names=None, limit=SWIMLANE_LINES):
@@ -168,7 +77,8 @@ def _switches_shrunk(executor, finding, scenario, schedule, seconds, max_runs=No
     from the run, not drawn, so only this pass can make them few."""
     from fuzzmm.corpus import Entry, shrink_quickly
     entry = Entry(model="", variant="", program=str(executor.ref), scenario=scenario, schedule=schedule,
-                  kind=finding.kind, signature=finding.signature, message=finding.message)
+                  kind=finding.kind, signature=finding.signature, message=finding.message,
+                  past_watchdog=finding.past_watchdog)
     small = shrink_quickly(entry, executor, seconds, max_runs)
     if small is entry:
         return finding, scenario, schedule
@@ -181,12 +91,14 @@ def _switches_shrunk(executor, finding, scenario, schedule, seconds, max_runs=No
 def _failure_report(executor, finding, scenario, schedule, profile, runs):
     """The text of a FuzzFailure: finding, reproducer, swimlane, and a corpus entry to keep."""
     from fuzzmm.corpus.entry import Entry
+    from fuzzmm.program_names import model_name, replayable_source
     cls = type(executor.program)
     again = executor.run_alone(scenario, schedule, keep_events=True)
-    entry = Entry(model=_model_name(cls, executor.ref), variant=cls.variant,
-                  program=f"{_source_file(executor.ref.source)}:{executor.ref.qualname}",
+    entry = Entry(model=model_name(cls, executor.ref), variant=cls.variant,
+                  program=f"{replayable_source(executor.ref.source)}:{executor.ref.qualname}",
                   scenario=scenario, schedule=schedule, kind=finding.kind, signature=finding.signature,
-                  message=finding.message, found_by={"strategy": "hypothesis", "profile": profile})
+                  message=finding.message, past_watchdog=finding.past_watchdog,
+                  found_by={"strategy": "hypothesis", "profile": profile})
     text = [f"fuzzmm found {finding.signature} in {cls.name} variant {cls.variant} "
             f"({executor.ref}) in {runs} runs, profile {profile}",
             describe_finding(finding),
@@ -203,7 +115,9 @@ def _failure_report(executor, finding, scenario, schedule, profile, runs):
     return "\n".join(text)
 
 
-def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shrink_s=None, **overrides):
+def fuzz(executor: Executor, profile: str | HypothesisSettings | None = None, expect: str | None = None,
+         max_switches: int = 8, max_step: int | None = None, shrink_s: float | None = None,
+         **overrides: Any) -> FuzzResult:
     """Fuzz the executor's program with Hypothesis, one controlled run per example.
 
     Without `expect`, any finding fails: FuzzFailure with the shrunk reproducer.
@@ -220,10 +134,10 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     hang the watchdog ended is reported as first found, unshrunk: each try of
     it would last the watchdog.  Returns a FuzzResult.
     """
-    from hypothesis import given, settings as Settings
-    from hypothesis.reporting import with_reporter
-    from fuzzmm import strategies as fz_strategies
+    from hypothesis import settings as Settings
     from fuzzmm.errors import FuzzmmError
+    from fuzzmm.sched import draws
+    from fuzzmm.sched.hypothesis_loop import Verdict, ended_by_watchdog, run_examples
 
     if (error := _expect_error(expect)) is not None:
         raise FuzzmmError(error)
@@ -254,19 +168,13 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
     if max_step is None:
         sized = executor.run(default) if default is not None else None
         max_step = min(max(16, sized.steps if sized else 0), 5000)
-        if sized is not None and sized.finding is not None and sized.finding.past_watchdog:
+        if sized is not None and ended_by_watchdog(sized.finding):
             if expect is None:      # found already, and every further try would last the watchdog
                 raise FuzzFailure(_failure_report(executor, sized.finding, default, sized.schedule, profile, 1))
             if _matches(sized.finding, expect):
                 return FuzzResult(1, sized.finding, default, sized.schedule)
 
-    class _Finding(Exception):
-        pass
-
-    class _Stop(BaseException):
-        """Ends Hypothesis at once: a BaseException is neither retried nor shrunk."""
-
-    state = {"runs": 0, "other": None, "failed": None, "first_failure_t": None, "first_failure_run": 0}
+    state = {"runs": 0, "other": None, "first_failure_t": None, "first_failure_run": 0}
 
     def shrunk_enough():
         """Shrinking is over budget: in seconds, or, in a derandomized profile, in runs, so
@@ -277,50 +185,34 @@ def fuzz(executor, profile=None, expect=None, max_switches=8, max_step=None, shr
             return state["runs"] - state["first_failure_run"] > SHRINK_RUNS
         return time.monotonic() - state["first_failure_t"] > shrink_s
 
-    def probe(scenario, schedule):
-        if shrunk_enough():
-            raise _Stop()                 # keep the smallest failure so far
-        result = executor.run_alone(scenario, schedule)   # Hypothesis needs each example to stand alone
+    def judge(scenario, result):
         state["runs"] += 1
         finding = result.finding
         if finding is None or not result.switches_complete:
-            return          # a run whose switches were not all recorded could not be reported as a replay
-        if finding.past_watchdog and not (expect and _matches(finding, expect)):
-            state["failed" if expect is None else "other"] = (finding, scenario, result.schedule)
-            raise _Stop()   # not shrunk, nor searched past: each such run lasts the watchdog
+            return Verdict.PASS     # a run whose switches were not all recorded could not be reported as a replay
         if expect is None:
-            # Every failing example Hypothesis tries after the first is smaller than the last.
-            state["failed"] = (finding, scenario, result.schedule)
             if state["first_failure_t"] is None:
                 state["first_failure_t"], state["first_failure_run"] = time.monotonic(), state["runs"]
-            raise _Finding(finding, scenario, result.schedule)
+            return Verdict.FAILS
         if _matches(finding, expect):
-            state["hit"] = (finding, scenario, result.schedule)
-            raise _Stop()
+            return Verdict.FOUND
         if state["other"] is None:
             state["other"] = (finding, scenario, result.schedule)
+        return Verdict.NOTED
 
-    # Distinct database keys and derandomized seeds per program and expectation.
-    probe._hypothesis_internal_add_digest = f"{executor.ref}|{expect}".encode()
-    test = settings(given(scenario=fz_strategies.scenarios(cls, min_tasks=min(cls.tasks[0], ntasks),
-                                                           max_tasks=ntasks, default=default),
-                          schedule=fz_strategies.schedules(ntasks, max_step=max_step,
-                                                           max_switches=max_switches, pct=True))(probe))
-    failed = None
-    try:
-        with with_reporter(lambda *args, **kwargs: None):
-            test()
-    except _Stop:
-        if "hit" in state:
-            return FuzzResult(state["runs"], *state["hit"])
-        failed = state["failed"]
-    except _Finding as exc:
-        failed = exc.args
-    except BaseExceptionGroup as group:          # e.g. Hypothesis's FlakyFailure
-        if group.split(_Finding)[0] is None:
-            raise
-        failed = state["failed"]
-    if failed is not None:
+    outcome = run_examples(executor,
+                           draws.scenarios(cls, min_tasks=min(cls.tasks[0], ntasks), max_tasks=ntasks,
+                                           default=default),
+                           draws.schedules(ntasks, max_step=max_step, max_switches=max_switches, pct=True),
+                           settings, judge, should_stop=shrunk_enough,
+                           # Distinct database keys and derandomized seeds per program and expectation.
+                           digest=f"{executor.ref}|{expect}".encode())
+    if outcome.verdict is Verdict.FOUND:
+        return FuzzResult(state["runs"], *outcome.example)
+    if outcome.verdict is Verdict.NOTED:        # a hang the watchdog ended, not searched past
+        state["other"] = outcome.example
+    if outcome.verdict is Verdict.FAILS:        # the smallest failing example, or a hang as first found
+        failed = outcome.example
         if shrink_s != 0:
             from fuzzmm.corpus.minimize import QUICK_RUNS, QUICK_S
             failed = _switches_shrunk(executor, *failed, seconds=min(QUICK_S, shrink_s or QUICK_S),
@@ -377,8 +269,9 @@ def _definition_error(program, expect, workers, max_switches, max_step, shrink_s
     return None
 
 
-def fuzz_test(program, expect=None, *, workers=None, max_switches=8, max_step=None, shrink_s=None,
-              **settings):
+def fuzz_test(program: type[Program] | ProgramRef, expect: str | None = None, *, workers: int | None = None,
+              max_switches: int = 8, max_step: int | None = None, shrink_s: float | None = None,
+              **settings: Any) -> Callable[..., None]:
     """A pytest test function that fuzzes `program` (a Program subclass or a ProgramRef).
 
     Assign it to a test_* name in a test module or a test class.  It is marked

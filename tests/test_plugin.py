@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-import fuzzmm.strategies    # noqa: F401  imported here, so in-process inner sessions, which drop
+import fuzzmm.sched.draws   # noqa: F401  imported here, so in-process inner sessions, which drop
 import fuzzmm.testing       # noqa: F401  the modules they import, never mix two copies of Hypothesis
 
 pytest_plugins = ["pytester"]
@@ -426,7 +426,7 @@ def test_example_project_passes_in_a_project_of_its_own(pytester):
 def test_profile_choice_and_settings(monkeypatch):
     from hypothesis._settings import _CI_VARS
     from fuzzmm.errors import FuzzmmError
-    from fuzzmm.testing import active_profile, profile_settings
+    from fuzzmm.profiles import active_profile, profile_settings
     for var in list(_CI_VARS) + ["FUZZMM_PROFILE"]:
         monkeypatch.delenv(var, raising=False)
     assert active_profile() == ("dev", "the default outside CI")
@@ -456,7 +456,7 @@ def test_the_plugin_costs_nothing_when_unused(tmp_path):
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     loaded = eval(proc.stdout.strip().splitlines()[-1])
-    assert set(loaded) <= {"fuzzmm", "fuzzmm.pytest_plugin", "fuzzmm.testing", "fuzzmm.errors"}, loaded
+    assert set(loaded) <= {"fuzzmm", "fuzzmm.pytest_plugin", "fuzzmm.profiles", "fuzzmm.errors"}, loaded
 
 
 @pytest.mark.slow
@@ -530,7 +530,7 @@ def test_fuzz_tests_draw_pct_schedules_and_campaign_hypothesis_does_not():
     """schedules(pct=True), which fuzz() uses, draws PCT priorities over every task; the default does not."""
     from hypothesis import find
     from hypothesis.errors import NoSuchExample
-    from fuzzmm.strategies import schedules
+    from fuzzmm.sched.draws import schedules
     drawn = find(schedules(3, max_step=40, pct=True), lambda s: s.kind == "pct")
     assert sorted(drawn.priorities) == [0, 1, 2] and all(1 <= p <= 40 for p in drawn.change_points)
     with pytest.raises(NoSuchExample):

@@ -14,6 +14,7 @@ import json
 import os
 
 import fuzzmm
+from fuzzmm import findings
 from fuzzmm.errors import FuzzmmError, FINDING_KINDS
 from fuzzmm.models import is_file_source
 from fuzzmm.program import Scenario
@@ -42,7 +43,7 @@ class Entry:
 
     def __post_init__(self):
         if self.past_watchdog is None:
-            self.past_watchdog = _past_watchdog(self.kind, self.message)
+            self.past_watchdog = findings.past_watchdog(self.kind, self.message)
 
     @property
     def curated(self):
@@ -64,7 +65,7 @@ class Entry:
         """This entry as `result`, a run that showed its finding, shows it: the switches the run
         took, and its finding's message and whether the watchdog ended it."""
         return replace(self, schedule=result.schedule, message=result.finding.message,
-                       past_watchdog=_report_past_watchdog(result.finding))
+                       past_watchdog=result.finding.past_watchdog)
 
     def to_json(self, base=None):
         """The file's document; with `base`, model files are named relative to that
@@ -94,19 +95,6 @@ class Entry:
     def file_name(self, base=None):
         digest = hashlib.sha1(self.key(base).encode()).hexdigest()[:12]
         return f"{self.variant}-{self.kind}-{digest}.json".replace("/", "_")
-
-
-def _past_watchdog(kind, message):
-    """Whether a finding is a hang the watchdog ended, for an entry that does not say (a file
-    written before the field was, one of any other finding): the executor says "watchdog" in
-    every such message, as past_watchdog(kind, message) of the finding reports reads it."""
-    return kind == "hang" and "watchdog" in message
-
-
-def _report_past_watchdog(report):
-    """A finding report's own past_watchdog where it carries one, else None (the entry then
-    follows the rule of its kind and message)."""
-    return getattr(report, "past_watchdog", None)
 
 
 def _relative_to(base):

@@ -12,7 +12,6 @@ from dataclasses import replace
 import random
 import time
 
-from fuzzmm.findings import past_watchdog
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
 

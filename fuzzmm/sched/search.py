@@ -9,17 +9,15 @@ from dataclasses import dataclass
 import random
 import time
 
-from hypothesis import HealthCheck, Phase, given, settings, seed as hypothesis_seed
-from hypothesis.reporting import with_reporter
+from hypothesis import HealthCheck, Phase, settings as Settings
 
 from fuzzmm import _core
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.program import Scenario
+from fuzzmm.sched import draws
+from fuzzmm.sched.hypothesis_loop import Verdict, run_examples
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.strategies import STRATEGIES
-from fuzzmm import strategies as fz_strategies
-
-STRATEGY_NAMES = ("hypothesis", "pct", "random", "chaos")
 
 
 @dataclass
@@ -73,8 +71,8 @@ class Search:
 
     def __init__(self, executor, strategy="pct", seed=0, scenario=None, pct_depth=3, coverage=True,
                  database=None):
-        if strategy not in STRATEGY_NAMES:
-            raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGY_NAMES)}")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
         self.executor = executor
         self.strategy_name = strategy
         self.seed = seed
@@ -164,11 +162,10 @@ class Search:
 
     def run(self, seconds=None, max_runs=None, stop_at_first=False):
         """Yield a Found for every finding within the budget."""
-        if self.strategy_name == "hypothesis":
+        strategy = STRATEGIES[self.strategy_name].make(self.seed, self.pct_depth)
+        if strategy.drives_the_loop:
             yield from self._hypothesis(seconds, max_runs, stop_at_first)
             return
-        cls = STRATEGIES[self.strategy_name]
-        strategy = cls(self.seed, depth=self.pct_depth) if self.strategy_name == "pct" else cls(self.seed)
         start = time.monotonic()
         deadline = start + seconds if seconds is not None else None
         while (deadline is None or time.monotonic() < deadline) and (max_runs is None or self.runs < max_runs):
@@ -208,7 +205,6 @@ class Search:
         """Hypothesis draws scenario and schedule, and shrinks the first failure it sees,
         holding its signature fixed so shrinking cannot slip to another bug."""
         program = type(self.executor.program)
-        executor = self.executor
         start = time.monotonic()
         round_seed = self.seed
         known = set()          # signatures found in earlier rounds: later rounds look for others
@@ -220,55 +216,40 @@ class Search:
             target = {}
             stopped = []
 
-            class _Hit(Exception):
-                pass
-
-            class _Stop(BaseException):
-                """Ends Hypothesis at once: it does not shrink a BaseException."""
-
-            max_step = max(16, self.typical_steps)
-
-            @hypothesis_seed(round_seed)
-            @settings(max_examples=max_runs - self.runs if max_runs else 10 ** 6, deadline=None,
-                      database=self.database, derandomize=False, report_multiple_bugs=False,
-                      suppress_health_check=list(HealthCheck),
-                      phases=([Phase.reuse] if self.database is not None else []) + [Phase.generate, Phase.shrink])
-            @given(scenario=fz_strategies.scenarios(program),
-                   schedule=fz_strategies.schedules(program.tasks[1], max_step=max_step))
-            def probe(scenario, schedule):
+            def should_stop():
                 if self._ticked():
                     stopped.append(True)
                 out_of_time = seconds is not None and time.monotonic() - start >= seconds
-                if stopped or (out_of_time and "found" not in target):
-                    raise _Stop()
-                result = executor.run_alone(scenario, schedule)   # examples must stand alone to shrink
+                return bool(stopped) or (out_of_time and "signature" not in target)
+
+            def judge(scenario, result):
                 self.runs += 1
                 self._learn(scenario, result)
                 if result.steps:
                     self.typical_steps = result.steps
                 finding = result.finding
                 if finding is None or finding.signature in known:
-                    return
+                    return Verdict.PASS
                 if "signature" not in target:
                     target["signature"] = finding.signature
                     target["first_run"] = self.runs
                     target["first_s"] = time.monotonic() - start
-                if finding.signature == target["signature"]:
-                    target["found"] = (finding, scenario, result.schedule)
-                    if finding.past_watchdog:
-                        raise _Stop()       # each smaller example that hangs would wait out the watchdog
-                    raise _Hit()
+                return Verdict.FAILS if finding.signature == target["signature"] else Verdict.PASS
 
-            try:
-                with with_reporter(lambda *args: None):
-                    probe()
-            except (_Hit, _Stop):
-                pass
-            if "found" not in target:
+            max_step = max(16, self.typical_steps)
+            settings = Settings(max_examples=max_runs - self.runs if max_runs else 10 ** 6, deadline=None,
+                                database=self.database, derandomize=False, report_multiple_bugs=False,
+                                suppress_health_check=list(HealthCheck),
+                                phases=([Phase.reuse] if self.database is not None else [])
+                                + [Phase.generate, Phase.shrink])
+            outcome = run_examples(self.executor, draws.scenarios(program),
+                                   draws.schedules(program.tasks[1], max_step=max_step), settings, judge,
+                                   should_stop=should_stop, seed=round_seed)
+            if outcome.example is None:
                 return
-            finding, scenario, schedule = target["found"]
+            finding, scenario, schedule = outcome.example
             known.add(finding.signature)
-            yield Found(finding, scenario, schedule, "hypothesis", target["first_run"], target["first_s"])
+            yield Found(finding, scenario, schedule, self.strategy_name, target["first_run"], target["first_s"])
             if stop_at_first or stopped:
                 return
             round_seed += 1

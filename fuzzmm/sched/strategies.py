@@ -1,19 +1,27 @@
-"""Strategies that hand the executor schedules, one run at a time.
+"""Strategies that hand the executor schedules, one run at a time, and the registry of them all.
 
 A strategy plays the part of a scheduler that is told a run begins and asked
 who runs next; since that choice is made inside the workers, a strategy here
 only produces the data one decision routine interprets (a switch list, PCT
 priorities and change points, a random-walk seed).  The `hypothesis` strategy
-is different in kind: Hypothesis drives the loop, so it lives in search.py.
+is different in kind: Hypothesis drives the loop (sched/hypothesis_loop.py),
+so Search runs it there instead of asking it for schedules.
+
+STRATEGIES, at the end, is the one list of strategies: the CLI's help and
+choices, the campaign portfolio and Search's construction all come from it.
+A new strategy is a class here and a line in STRATEGIES (and, if it needs one, a
+decision routine in the core).
 """
+from dataclasses import dataclass
 import random
+from typing import Callable
 
 from fuzzmm.sched.schedule import Schedule
 
 
 class Strategy:
-    name = "?"
     mode = "controlled"
+    drives_the_loop = False        # True: it runs its own loop of runs (Hypothesis) instead of schedule()
 
     def __init__(self, seed=0):
         self.rng = random.Random(seed)
@@ -30,7 +38,6 @@ class Strategy:
 
 class RandomWalk(Strategy):
     """At every scheduling point, a uniformly random enabled task runs next."""
-    name = "random"
 
     def schedule(self, ntasks):
         return Schedule("random", seed=self.rng.getrandbits(63) | 1)
@@ -40,7 +47,6 @@ class PCT(Strategy):
     """Probabilistic concurrency testing: random distinct task priorities and d-1
     change points, at each of which the running task drops below every other.
     Finds any bug of depth d with probability at least 1/(n k^(d-1))."""
-    name = "pct"
 
     def __init__(self, seed=0, depth=3):
         super().__init__(seed)
@@ -62,7 +68,6 @@ def pct_schedule(rng, ntasks, last_step, depth):
 
 class Chaos(Strategy):
     """All tasks run truly in parallel, with small random delays at scheduling points."""
-    name = "chaos"
     mode = "chaos"
 
     def __init__(self, seed=0, delay_prob=0.05, delay_max_ns=20000):
@@ -74,4 +79,40 @@ class Chaos(Strategy):
         return Schedule("switches")
 
 
-STRATEGIES = {"random": RandomWalk, "pct": PCT, "chaos": Chaos}
+class HypothesisDraws(Strategy):
+    """Hypothesis draws the scenario and the schedule (sched/draws.py) and shrinks the
+    first failure it sees: it drives the loop, so it hands out no schedules one by one."""
+    drives_the_loop = True
+
+    def schedule(self, ntasks):
+        raise TypeError("Hypothesis draws its own schedules: run it through Search")
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A strategy as the CLI, the campaign portfolio and Search know it."""
+    name: str
+    summary: str                             # one line, for --help
+    in_portfolio: bool                       # run by a campaign's portfolio, each on its own executor
+    make: Callable[[int, int], Strategy]     # make(seed, pct_depth): a fresh strategy
+
+
+STRATEGIES = {r.name: r for r in (          # in the order --help lists them and a portfolio runs them
+    Registered("pct", "random task priorities with d-1 change points", True,
+               lambda seed, pct_depth: PCT(seed, depth=pct_depth)),
+    Registered("random", "a random walk, any enabled task at every point", True,
+               lambda seed, pct_depth: RandomWalk(seed)),
+    Registered("hypothesis", "Hypothesis draws and shrinks the scenario and schedule", True,
+               lambda seed, pct_depth: HypothesisDraws(seed)),
+    Registered("chaos", "all tasks in parallel with injected delays", True,
+               lambda seed, pct_depth: Chaos(seed)),
+)}
+
+PORTFOLIO = tuple(name for name, r in STRATEGIES.items() if r.in_portfolio)
+PORTFOLIO_NAME = "portfolio"
+PORTFOLIO_SUMMARY = "each of the others on its own executor"
+
+
+def summaries():
+    """Each strategy's name and one-line summary, then the portfolio's: the choices of `--strategy`."""
+    return {**{name: r.summary for name, r in STRATEGIES.items()}, PORTFOLIO_NAME: PORTFOLIO_SUMMARY}

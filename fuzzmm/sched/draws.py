@@ -1,4 +1,4 @@
-"""Hypothesis strategies for scenarios and schedules, so Hypothesis can shrink both.
+"""Hypothesis draws of scenarios and schedules, so Hypothesis can shrink both.
 
 A drawn schedule is a switch list, a random walk or a PCT schedule; shrinking
 a switch list removes switches, moves them to earlier steps and to
