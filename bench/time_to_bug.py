@@ -1,7 +1,7 @@
 """Time to bug: wall time and runs until each seed hazard first shows, per strategy,
 against a stress baseline measured the same way in the same command.
 
-Hazards (DESIGN.md section 5): H1 counter-leak on `mel`, H3 lost-write on
+Hazards (the README's seed-model section): H1 counter-leak on `mel`, H3 lost-write on
 `v3.8-rc2`, H4 use-after-free or bad-page-state on `v3.8-rc2`.  The `stress`
 baseline runs the same model the way a user would stress it by hand: for every
 run, fresh processes started together, with no schedule control and no injected

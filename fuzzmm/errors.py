@@ -5,7 +5,7 @@ catches `Exception` around a kernel call cannot swallow a detector firing.
 """
 import os
 
-#: Stable signature kinds (DESIGN.md section 6).  The index of a kind is the
+#: Stable signature kinds (the README lists what fires each).  The index of a kind is the
 #: code a worker writes into shared memory; append, never reorder.
 KINDS = (
     "ok",
