@@ -124,6 +124,8 @@ class Program:
       ops_per_task    (least, most) operations per task in a generated scenario
       pool_config     keyword arguments of Pool.create (nodes, pages, heap, ...)
       max_steps       scheduling points after which a run is a hang
+      formats         how traces show an object's values: {attribute name: formatter},
+                      e.g. {"pte": fuzzmm.formats.flags(PRESENT=1, DIRTY=2), "mask": hex}
     """
     name = "program"
     variant = "default"
@@ -132,6 +134,7 @@ class Program:
     ops_per_task = (1, 2)
     pool_config = {}
     max_steps = 20000
+    formats = {}
 
     def bind(self, pool):
         """Attach to `pool` and build the shared state (in every process)."""

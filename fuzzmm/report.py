@@ -54,20 +54,24 @@ def _cell(rec):
     op = rec["op"]
     if op == "block":
         return f"waits for {rec['object']}"
+    before, after = rec.get("before_text", rec["before"]), rec.get("after_text", rec["after"])
     if rec["before"] == rec["after"]:
-        return f"{op} {rec['object']} = {rec['before']}"
-    return f"{op} {rec['object']} {rec['before']}->{rec['after']}"
+        return f"{op} {rec['object']} = {before}"
+    return f"{op} {rec['object']} {before}->{after}"
 
 
 _WRITES = {"store", "xchg", "cmpxchg"}
+_READ_MODIFY_WRITES = {"add", "sub", "xchg", "cmpxchg", "or", "and"}
 
 
 def _focused(rows, focus, task=-1, step=0):
     """The operations on the objects of the finding, the stores to shared state (a
     page-table entry, a slot) that the tasks involved made up to the last of them or the
-    finding's `step`, and their loads of what they stored where more than one of them
-    used it: a check-then-act race shows its checks.  The tasks involved are those that
-    touched the objects and the task the finding is in."""
+    finding's `step`, the read-modify-write atomics (add, sub, xchg, cmpxchg, ...) they made
+    up to there on objects more than one task used (a reference count), and their loads of
+    what they stored where more than one of them used it: a check-then-act race shows its
+    checks.  The tasks involved are those that touched the objects and the task the
+    finding is in."""
     mine = [i for i, r in enumerate(rows) if r["obj"] in focus]
     if not mine:
         return rows
@@ -76,13 +80,18 @@ def _focused(rows, focus, task=-1, step=0):
     stores = [i <= last and r["op"] in _WRITES and r["before"] != r["after"] and r["task"] in actors
               for i, r in enumerate(rows)]
     loads = [i <= last and r["op"] == "load" and r["task"] in actors for i, r in enumerate(rows)]
+    touched_by = {}     # object -> every task that operated on it
+    for r in rows:
+        touched_by.setdefault(r["obj"], set()).add(r["task"])
+    updates = [i <= last and r["op"] in _READ_MODIFY_WRITES and r["task"] in actors
+               and len(touched_by[r["obj"]]) > 1 for i, r in enumerate(rows)]
     users = {}          # object -> the tasks involved that stored or loaded it
     for r, is_store, is_load in zip(rows, stores, loads):
         if is_store or is_load:
             users.setdefault(r["obj"], set()).add(r["task"])
     shared = {r["obj"] for r, is_store in zip(rows, stores) if is_store and len(users[r["obj"]]) > 1}
     return [r for i, r in enumerate(rows)
-            if r["obj"] in focus or stores[i] or (loads[i] and r["obj"] in shared)]
+            if r["obj"] in focus or stores[i] or updates[i] or (loads[i] and r["obj"] in shared)]
 
 
 def _runs(entries):
@@ -144,6 +153,6 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
     if focus is not None:
         label = next((r["object"] for r in rows if r["obj"] == focus), "the object")
         locks = " and the locks waited for" if finding.kind == "deadlock" else ""
-        lines.append(f"(only the operations on {label}{locks}, and the stores the tasks involved made up to "
-                     f"the finding and their loads of them; --trace-all shows every step)")
+        lines.append(f"(only the operations on {label}{locks}, and the stores and atomic updates the tasks "
+                     f"involved made up to the finding and their loads of them; --trace-all shows every step)")
     return "\n".join(lines)
