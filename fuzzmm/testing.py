@@ -33,6 +33,7 @@ import time
 PROFILES = ("ci", "dev", "long")
 PROFILE_ENV = "FUZZMM_PROFILE"
 SWIMLANE_LINES = 150          # operations shown at most; the finding is at the end
+TRACE_ALL = False             # --fuzzmm-trace-all: failures show every step of the run, none left out
 SHRINK_SECONDS = {"ci": 30.0, "dev": 60.0, "long": 300.0}   # then the smallest failure so far is reported
 SHRINK_RUNS = 3000      # the same bound for a derandomized profile (ci), in runs: the same result on any machine
 
@@ -142,9 +143,12 @@ def _imports_from(module):
 
 
 def swimlane_text(result, scenario, names=None, limit=SWIMLANE_LINES):
-    """report.swimlane, keeping the header and at most `limit` operations (the last ones)."""
+    """report.swimlane, keeping the header and at most `limit` operations (the last ones);
+    with TRACE_ALL (--fuzzmm-trace-all), every step, none cut."""
     from fuzzmm.report import swimlane
-    lines = swimlane(result, scenario, names=names).splitlines()
+    lines = swimlane(result, scenario, names=names, everything=TRACE_ALL).splitlines()
+    if TRACE_ALL:
+        return "\n".join(lines)
     tail = 1 if result.finding is not None else 0
     body = lines[2:len(lines) - tail]
     if len(body) > limit:
