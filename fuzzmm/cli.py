@@ -68,7 +68,10 @@ def _parser():
                    f"between machines (default: {DEFAULT_CORPUS})")
     f.add_argument("--seed", type=int, help="seed of the search (default: random, printed in the summary)")
     f.add_argument("--pct-depth", type=int, default=3, help="PCT bug depth d: d-1 change points (default: 3)")
-    f.add_argument("--json", action="store_true", help="print JSON lines: progress, finding, then a summary")
+    f.add_argument("--machine", help="the name this campaign publishes its state under, for `fuzzmm dashboard` "
+                   "(default: the host name)")
+    f.add_argument("--json", action="store_true", help="print JSON lines: progress, finding, then a summary "
+                   "with a section per job")
 
     r = sub.add_parser("replay", help="reproduce a corpus file deterministically",
                        description="Run a corpus file's scenario under its recorded schedule and say whether "
@@ -202,7 +205,8 @@ def cmd_fuzz(args):
     jobs = [Job(args.model or model.name, v, model.ref(v), s, seed + i)
             for i, (v, s) in enumerate((v, s) for v in variants for s in strategies)]
     emit = (lambda e: print(json.dumps(e), flush=True)) if args.json else print_event
-    campaign = Campaign(jobs, args.duration, args.executors, args.corpus, emit, pct_depth=args.pct_depth)
+    campaign = Campaign(jobs, args.duration, args.executors, args.corpus, emit, pct_depth=args.pct_depth,
+                        machine=args.machine)
     summary = campaign.run()
     summary["seed"] = seed
     if args.json:

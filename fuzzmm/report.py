@@ -18,19 +18,29 @@ def print_event(event):
             print(json.dumps(event["reproducer"], separators=(",", ":")), flush=True)
     elif event["event"] == "progress":
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(event["findings_by_kind"].items())) or "none"
-        line = (f"{event['elapsed_s']:7.1f}s  {event['runs']} runs  {event['runs_per_s']:.0f} runs/s  "
-                f"{event['coverage_pairs']} pairs  findings: {kinds}")
+        line = (f"{event['elapsed_s']:7.1f}s  {_running(event)}  {event['runs']} runs  "
+                f"{event['runs_per_s']:.0f} runs/s  {event['coverage_pairs']} pairs  findings: {kinds}")
         if sys.stderr.isatty():
             print("\r" + line, end="", file=sys.stderr, flush=True)
         else:
             print(line, file=sys.stderr, flush=True)
 
 
+def _running(event):
+    """What a progress line says runs: the job (variant/strategy) or two, else how many; and,
+    when jobs run in turn, how many of all have ended."""
+    running = event.get("running", [])
+    what = ", ".join(running) if 0 < len(running) <= 2 else f"{len(running)} jobs"
+    total = event.get("jobs", len(running))
+    return what + (f" ({event.get('jobs_done', 0)} of {total} jobs done)" if total > len(running) else "")
+
+
 def table(summary, variants):
-    """Variant, findings by kind, time to the first of each."""
+    """Variant, findings by kind, time to the first of each, counted from the start of the job
+    that found it (jobs beyond --executors run in turn, each from its own start)."""
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    rows = [("variant", "kind", "count", "first found (s)")]
+    rows = [("variant", "kind", "count", "first found (s into its job)")]
     for variant in variants:
         found = [f for f in summary["findings"] if f["variant"] == variant]
         if not found:
