@@ -86,6 +86,8 @@ def _parser():
     r.add_argument("--trace-all", action="store_true", help="print the swimlane as --trace does, but with every "
                    "operation of every task, not only those on the finding's object")
     r.add_argument("--trace-json", metavar="PATH", help="write the run's events as JSON lines to PATH ('-': stdout)")
+    r.add_argument("--svg", metavar="OUT.svg", help="write the run's swimlane as an SVG picture to OUT.svg "
+                   "(the operations --trace shows; with --trace-all, every one)")
     r.add_argument("--json", action="store_true", help="print one JSON object with the result")
 
     m = sub.add_parser("minimize", help="shrink a corpus file while it reproduces the same signature",
@@ -229,7 +231,9 @@ def cmd_replay(args):
         raise FuzzmmError(f"--trace-json {args.trace_json} is the corpus file itself; name another file")
     if args.trace_json and args.trace_json != "-":
         _check_trace_writable(args.trace_json)
-    want_events = args.trace or args.trace_all or bool(args.trace_json)
+    if args.svg:
+        _check_trace_writable(args.svg, "--svg")
+    want_events = args.trace or args.trace_all or bool(args.trace_json) or bool(args.svg)
     said = [time.monotonic()]
 
     def progress(runs):             # a long --repeat says how far it is, once a second
@@ -257,6 +261,12 @@ def cmd_replay(args):
                   file=out)
     if args.trace_json:
         _write_trace_json(args.trace_json, result, entry)
+    if args.svg:
+        from fuzzmm.svg import swimlane_svg
+        title = f"{os.path.basename(args.file)}: {got.signature if got else 'no finding'} on {args.variant or entry.variant}"
+        with open(args.svg, "w", encoding="utf-8") as stream:
+            stream.write(swimlane_svg(result.first, entry.scenario, names=result.object_names,
+                                      everything=args.trace_all, title=title) + "\n")
     if not result.consistent:
         print("fuzzmm: warning: replays differ: the program has nondeterminism outside the schedule",
               file=sys.stderr)
@@ -265,21 +275,21 @@ def cmd_replay(args):
     return 1 if result.reproduced else 0
 
 
-def _check_trace_writable(path):
-    """Refuse a --trace-json file that could not be written, before the replay runs rather than
-    after, and one that is a corpus file."""
+def _check_trace_writable(path, option="--trace-json"):
+    """Refuse a --trace-json (or --svg) file that could not be written, before the replay runs
+    rather than after, and one that is a corpus file."""
     if os.path.isfile(path):
-        _refuse_other_reproducer(path, "--trace-json")
+        _refuse_other_reproducer(path, option)
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        reason = "is a directory; --trace-json names the file to write"
+        reason = f"is a directory; {option} names the file to write"
     elif not os.path.isdir(directory):
         reason = f"directory {directory} does not exist"
     elif not os.access(path if os.path.exists(path) else directory, os.W_OK):
         reason = "permission denied"
     else:
         return
-    raise FuzzmmError(f"cannot write trace to {path}: {reason}")
+    raise FuzzmmError(f"cannot write {'trace' if option == '--trace-json' else 'the SVG'} to {path}: {reason}")
 
 
 def _write_trace_json(path, result, entry):

@@ -113,6 +113,57 @@ def _runs(entries):
             start = i
 
 
+def lane(result, names=None, everything=False):
+    """What a swimlane shows, whether drawn as text or as SVG (fuzzmm.svg): (items, objects,
+    label), where each item is ("row", step, task, text, where, mark) with mark "focus" for an
+    operation on the finding's objects, "finding" for the finding's own row, else None; or
+    ("more", how many rows alike were left out, which steps).  `objects` are the ring ids the
+    view focuses on (None: every step is shown) and `label` the name of the first of them.
+
+    A run of rows alike but for their step (a task spinning) shows as its first and last.
+    By default only the operations on the object the finding concerns are shown (all of
+    them when it names none; see _focused); `everything` shows every step."""
+    finding = result.finding
+    focus = None if everything or finding is None or finding.obj is None else finding.obj
+    rows = [r for r in records(result, names) if r["task"] >= 0]
+    objects = None
+    if focus is not None:
+        objects = {focus}
+        if finding.kind == "deadlock":          # every lock the deadlocked tasks wait for
+            objects |= {r["obj"] for r in rows if r["op"] == "block"}
+        rows = _focused(rows, objects, finding.task, finding.step)
+    entries = [(rec["seq"], rec["task"], _cell(rec), f"{rec['function']} ({rec['where']})",
+                "focus" if objects and rec["obj"] in objects else None) for rec in rows]
+    if finding is not None and finding.task >= 0 and finding.step > 0:     # step 0: seen by the parent
+        marker = (finding.step, finding.task, f"!! {finding.kind}", f"{finding.function}:{finding.line}", "finding")
+        entries.insert(sum(1 for e in entries if e[0] <= finding.step), marker)
+    items = []
+    for start, end in _runs(entries):
+        items.append(("row", *entries[start]))
+        if end - start >= 2:        # a spin: its first and last rows, and how many between
+            between = f"step {entries[start + 1][0]}" if end - start == 2 else \
+                f"steps {entries[start + 1][0]} to {entries[end - 1][0]}"
+            items.append(("more", end - start - 1, between))
+        if end > start:
+            items.append(("row", *entries[end]))
+    label = next((r["object"] for r in rows if r["obj"] == focus), "the object") if focus is not None else None
+    return items, objects, label
+
+
+def finding_line(finding):
+    """The line a swimlane ends with: the finding, where and when, and its message."""
+    where = f"task {finding.task}" if finding.task >= 0 else "quiescent check"
+    when = f", step {finding.step}" if finding.step > 0 else ""
+    return f"!! {finding.kind} in {finding.function or '?'} ({where}{when}): {finding.message}"
+
+
+def focus_note(finding, label):
+    """What a focused swimlane says it left out."""
+    locks = " and the locks waited for" if finding.kind == "deadlock" else ""
+    return (f"(only the operations on {label}{locks}, and the stores and atomic updates the tasks "
+            f"involved made up to the finding and their loads of them; --trace-all shows every step)")
+
+
 def swimlane(result, scenario, names=None, everything=False, width=None):
     """One row per step, one column per task, the finding marked at its step; a run of
     rows alike but for their step (a task spinning) shows as its first and last.
@@ -123,46 +174,23 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
     `width` says otherwise: a cut cell would hide the values that matter.
     """
     finding = result.finding
-    focus = None if everything or finding is None or finding.obj is None else finding.obj
-    rows = [r for r in records(result, names) if r["task"] >= 0]
-    if focus is not None:
-        objects = {focus}
-        if finding.kind == "deadlock":          # every lock the deadlocked tasks wait for
-            objects |= {r["obj"] for r in rows if r["op"] == "block"}
-        rows = _focused(rows, objects, finding.task, finding.step)
-    cells = [_cell(r) for r in rows]
+    items, objects, label = lane(result, names, everything)
     ntasks = scenario.ntasks
     if width is None:
-        width = min(80, max([24] + [len(c) for c in cells]))
+        width = min(80, max([24] + [len(item[3]) for item in items if item[0] == "row"]))
     lines = [" ".join(["step".rjust(5)] + [f"task {t}".ljust(width) for t in range(ntasks)] + ["where"]),
              " ".join(["-" * 5] + ["-" * width] * ntasks + ["-" * 5])]
-
-    def row(step, task, text, where):
+    for item in items:
+        if item[0] == "more":
+            lines.append(f"{'':5} ({item[1]} more like this, {item[2]})")
+            continue
+        _, step, task, text, where, _ = item
         columns = [" " * width] * ntasks
         if 0 <= task < ntasks:
             columns[task] = text[:width].ljust(width)
         lines.append(" ".join([str(step).rjust(5)] + columns + [where]))
-
-    entries = [(rec["seq"], rec["task"], cell, f"{rec['function']} ({rec['where']})")
-               for rec, cell in zip(rows, cells)]
-    if finding is not None and finding.task >= 0 and finding.step > 0:     # step 0: seen by the parent
-        marker = (finding.step, finding.task, f"!! {finding.kind}", f"{finding.function}:{finding.line}")
-        entries.insert(sum(1 for e in entries if e[0] <= finding.step), marker)
-    for start, end in _runs(entries):
-        row(*entries[start])
-        if end - start >= 2:        # a spin: its first and last rows, and how many between
-            between = f"step {entries[start + 1][0]}" if end - start == 2 else \
-                f"steps {entries[start + 1][0]} to {entries[end - 1][0]}"
-            lines.append(f"{'':5} ({end - start - 1} more like this, {between})")
-        if end > start:
-            row(*entries[end])
     if finding is not None:
-        where = f"task {finding.task}" if finding.task >= 0 else "quiescent check"
-        when = f", step {finding.step}" if finding.step > 0 else ""
-        lines.append(f"!! {finding.kind} in {finding.function or '?'} ({where}{when}): {finding.message}")
-    if focus is not None:
-        label = next((r["object"] for r in rows if r["obj"] == focus), "the object")
-        locks = " and the locks waited for" if finding.kind == "deadlock" else ""
-        lines.append(f"(only the operations on {label}{locks}, and the stores and atomic updates the tasks "
-                     f"involved made up to the finding and their loads of them; --trace-all shows every step)")
+        lines.append(finding_line(finding))
+    if objects is not None:
+        lines.append(focus_note(finding, label))
     return "\n".join(lines)
