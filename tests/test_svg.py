@@ -29,8 +29,8 @@ def test_the_svg_shows_the_rows_of_the_text_swimlane_with_focus_finding_and_swit
                                                    names=result.object_names).splitlines()[2:-2]]
     for cell in ("put_page page0 2->1", "free_page page0 1->0", "store mm.pmd[0] present numa(page 0 gen 0)->none"):
         assert any(cell in c for c in cells) and cell in texts
-    assert len(classes(root, "focus")) >= 5 and len(classes(root, "finding")) == 1
-    marks = classes(root, "switch-mark")
+    assert len(classes(root, "fz-focus")) >= 5 and len(classes(root, "fz-finding")) == 1
+    marks = classes(root, "fz-switch-mark")
     tips = " ".join("".join(m.find("svg:title", NS).itertext()) for m in marks)
     for step, task in entry.schedule.switches:
         assert f"switch at step {step}: the CPU goes to task {task}" in tips
