@@ -123,7 +123,7 @@ def _parser():
                        "over time, and the findings with their swimlanes and replay commands. Everything is "
                        "served from the installed package; nothing is fetched from the network.",
                        epilog="Runs until interrupted (Ctrl-C), then exits 0; 2 on bad input or usage.")
-    b.add_argument("corpus", nargs="?", default=DEFAULT_CORPUS,
+    b.add_argument("source", metavar="CORPUS", nargs="?", default=DEFAULT_CORPUS,
                    help=f"the corpus: a directory or redis://host:port/db (default: {DEFAULT_CORPUS})")
     b.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
                    "only)")
@@ -134,7 +134,7 @@ def _parser():
                        "the network, that shows the findings, each with its scenario, replay command and "
                        "swimlane, and the campaigns that published to the corpus: a CI artifact.",
                        epilog="Exits 0 when the file was written, 2 on bad input or usage.")
-    o.add_argument("corpus", help="the corpus: a directory or redis://host:port/db")
+    o.add_argument("source", metavar="CORPUS", help="the corpus: a directory or redis://host:port/db")
     o.add_argument("-o", "--output", required=True, help="the HTML file to write")
     return p
 
@@ -465,7 +465,7 @@ def cmd_dashboard(args):
     from fuzzmm.dashboard.server import serve
     if not 0 <= args.port <= 65535:
         raise FuzzmmError(f"--port must be 0..65535, not {args.port}")
-    store = _existing_store(args.corpus)
+    store = _existing_store(args.source)
     try:
         serve(store, args.host, args.port,
               lambda url: print(f"fuzzmm dashboard of {store.where}: {url} (Ctrl-C stops it)", flush=True))
@@ -477,7 +477,7 @@ def cmd_dashboard(args):
 def cmd_report(args):
     from fuzzmm.dashboard import pages, swimlanes
     from fuzzmm.dashboard.view import gather
-    store = _existing_store(args.corpus)
+    store = _existing_store(args.source)
     if os.path.isdir(args.output):
         raise FuzzmmError(f"{args.output}: is a directory; -o names the file to write")
     if os.path.isfile(args.output):

@@ -71,10 +71,14 @@ def create_app(store, refresh_ms=REFRESH_MS, draw=None):
 
 def serve(store, host, port, announce, refresh_ms=REFRESH_MS):
     """Serve the dashboard until interrupted; `announce(url)` is told where, once listening."""
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs):     # a page asks every 2 s: no line on stderr each time
+            pass
     app = create_app(store, refresh_ms)
     try:
-        server = make_server(host, port, app, threaded=True)
+        server = make_server(host, port, app, threaded=True, request_handler=Quiet)
     except OSError as exc:
         raise FuzzmmError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     shown = f"[{host}]" if ":" in host else host
