@@ -3,6 +3,7 @@
 Each job's series is [[seconds since its start, runs, pairs], ...] as fuzzmm.publish keeps
 it.  The charts need no script and no library: a page, live or static, shows them as they are.
 """
+import math
 from xml.sax.saxutils import escape
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
@@ -33,15 +34,15 @@ def _label(job):
     return f"{job.get('machine', '?')}: {job.get('name', '?')}"
 
 
-def _nice(top):
-    """A round number at or above `top` for the y axis."""
+def _ticks(top):
+    """(step, highest) of a y axis over 0..top: a round step (1, 2 or 5 times a power of ten)
+    that takes at most five steps to reach `top`."""
     if top <= 0:
-        return 1
-    magnitude = 10 ** (len(str(int(top))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        if step * magnitude >= top:
-            return step * magnitude
-    return 10 * magnitude
+        return 0.25, 1
+    rough = top / 5
+    magnitude = 10 ** math.floor(math.log10(rough))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= rough)
+    return step, step * math.ceil(top / step)
 
 
 def _fmt(value):
@@ -53,7 +54,7 @@ def line_chart(lines, title, y_label, chart_id):
     xs = [x for _, points in lines for x, _ in points]
     ys = [y for _, points in lines for _, y in points]
     x_max = max(xs, default=0) or 1
-    y_max = _nice(max(ys, default=0))
+    y_step, y_max = _ticks(max(ys, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def px(x):
@@ -65,8 +66,8 @@ def line_chart(lines, title, y_label, chart_id):
              f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">',
              f'<title>{escape(title)}</title>',
              f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#fafbfc" stroke="#ccd"/>']
-    for i in range(5):
-        value = y_max * i / 4
+    for i in range(round(y_max / y_step) + 1):
+        value = y_step * i
         y = py(value)
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}" stroke="#e4e7ec"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#555">'
