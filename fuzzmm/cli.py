@@ -287,7 +287,8 @@ def cmd_replay(args):
         _write_trace_json(args.trace_json, result, entry)
     if args.svg:
         from fuzzmm.svg import swimlane_svg
-        title = f"{os.path.basename(args.file)}: {got.signature if got else 'no finding'} on {args.variant or entry.variant}"
+        title = (f"{os.path.basename(args.file)}: {got.signature if got else 'no finding'} "
+                 f"on {args.variant or entry.variant}")
         with open(args.svg, "w", encoding="utf-8") as stream:
             stream.write(swimlane_svg(result.first, entry.scenario, names=result.object_names,
                                       everything=args.trace_all, title=title) + "\n")

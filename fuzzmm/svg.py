@@ -83,7 +83,8 @@ def swimlane_svg(result, scenario, names=None, everything=False, title=None):
         if 0 <= task < ntasks:
             x = lane_x(task)
             body.append(f'<g><title>{escape(f"step {step}, task {task}: {text} in {where}")}</title>'
-                        f'<rect class="{cls}" x="{x + 3}" y="{y + 2}" width="{lane_w - 6}" height="{ROW_H - 4}" rx="3"/>'
+                        f'<rect class="{cls}" x="{x + 3}" y="{y + 2}" width="{lane_w - 6}" '
+                        f'height="{ROW_H - 4}" rx="3"/>'
                         f'<text{text_cls} x="{x + PAD}" y="{y + 14}">{escape(shown)}</text></g>')
         where_shown = where if len(where) <= WHERE_CHARS else where[:WHERE_CHARS - 1] + "\u2026"
         body.append(f'<text class="fz-where" x="{where_x}" y="{y + 14}">{escape(where_shown)}</text>')

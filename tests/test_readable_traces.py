@@ -117,6 +117,7 @@ def test_the_seed_model_shows_its_page_table_entries_by_what_they_hold():
     assert "store mm.pmd[0] present numa(page 0 gen 0)->none" in text, text
 
 
+@pytest.mark.slow
 def test_fuzzmm_trace_all_makes_a_failing_fuzz_test_show_every_step(pytester):
     """With --fuzzmm-trace-all the failure's swimlane is the whole run: the release's update
     of `state`, which no other task uses, shows; the default view leaves it out."""

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from fuzzmm import corpus
 from fuzzmm.report import swimlane
 from fuzzmm.svg import swimlane_svg
@@ -37,6 +39,7 @@ def test_the_svg_shows_the_rows_of_the_text_swimlane_with_focus_finding_and_swit
     assert "http://" not in svg.replace("http://www.w3.org/2000/svg", "")       # nothing to fetch
 
 
+@pytest.mark.slow
 def test_replay_svg_writes_the_file_and_refuses_a_corpus_file(tmp_path):
     out = tmp_path / "h4.svg"
     proc = subprocess.run([sys.executable, "-m", "fuzzmm", "replay", H4, "--svg", str(out)], capture_output=True,
