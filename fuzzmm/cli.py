@@ -1,4 +1,4 @@
-"""The `fuzzmm` command: variants, fuzz, replay, minimize, corpus dedup.
+"""The `fuzzmm` command: variants, fuzz, replay, minimize, corpus dedup and export, dashboard, report.
 
 Exit codes: 0 nothing found (fuzz) or not reproduced (replay); 1 a finding or
 a reproduction; 2 bad input or usage, with a one-line reason on stderr.
