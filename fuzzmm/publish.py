@@ -180,6 +180,7 @@ class Publisher:
         self.interval = interval
         self.last = 0.0
         self.failed = None          # why the last write failed: publishing never stops a campaign
+        self.spent_s = 0.0          # time spent writing, all publications together
 
     def maybe(self, now=None):
         now = now or time.monotonic()
@@ -188,11 +189,13 @@ class Publisher:
             self.publish()
 
     def publish(self):
+        began = time.perf_counter()
         try:
             self.target.write(self.state.id, self.state.to_json(), alive=self.state.finished is None)
             self.failed = None
         except Exception as exc:            # noqa: BLE001 - a full disk, Redis gone: the campaign goes on
             self.failed = f"{type(exc).__name__}: {exc}"
+        self.spent_s += time.perf_counter() - began
 
     def finish(self, interrupted=False):
         self.state.finished = time.time()
