@@ -42,20 +42,27 @@ def job_status(job):
     return job.get("status", "?")
 
 
-def shown_jobs(view):
-    """The jobs of the running campaigns and of the latest few others; and how many are left out."""
+def shown_campaigns(view):
+    """The running campaigns and the latest few others, newest first."""
     campaigns = view["campaigns"]           # newest first
-    keep = {c["id"] for c in campaigns if c["status"] == "running"}
-    keep |= {c["id"] for c in [c for c in campaigns if c["status"] != "running"][:RECENT_CAMPAIGNS]}
+    others = [c for c in campaigns if c["status"] != "running"][:RECENT_CAMPAIGNS]
+    return [c for c in campaigns if c["status"] == "running" or c in others]
+
+
+def shown_jobs(view, campaigns):
+    """The jobs of `campaigns`, running ones first; and how many others are left out."""
+    keep = {c["id"] for c in campaigns}
     jobs = [job for job in view["jobs"] if job["campaign"] in keep]
     jobs.sort(key=lambda j: (job_status(j) != "running", j.get("machine") or "", -(j.get("start") or 0), j["name"]))
     return jobs, len(view["jobs"]) - len(jobs)
 
 
 def _context(view, **more):
-    jobs, hidden = shown_jobs(view)
+    campaigns = shown_campaigns(view)
+    jobs, hidden = shown_jobs(view, campaigns)
     plotted = jobs[:PLOTTED_JOBS]
-    return {"view": view, "jobs": jobs, "hidden_jobs": hidden, "clock": clock, "ago": ago, "job_status": job_status,
+    return {"view": view, "campaigns": campaigns, "hidden_campaigns": len(view["campaigns"]) - len(campaigns),
+            "jobs": jobs, "hidden_jobs": hidden, "clock": clock, "ago": ago, "job_status": job_status,
             "coverage_plot": plots.line_chart(plots.coverage_lines(plotted), "coverage pairs over time, per job",
                                               "coverage pairs", "coverage-plot"),
             "rate_plot": plots.line_chart(plots.rate_lines(plotted), "runs per second over time, per job",
