@@ -59,10 +59,28 @@ def stop(proc):
             proc.wait()
 
 
+#: What the page shows, read in one go: the live part is swapped every two seconds, so element
+#: handles kept across a swap would go stale.
+SNAPSHOT = """
+const lane = document.querySelector('.finding .swimlane svg.fuzzmm-swimlane');
+const command = document.querySelector('.finding .command');
+return {
+  jobs: Array.from(document.querySelectorAll('tr.job'),
+                   r => [r.dataset.machine, r.dataset.job, Number(r.dataset.runs)]),
+  machines: Object.fromEntries(Array.from(document.querySelectorAll('tr.machine'),
+                                          r => [r.dataset.machine, r.dataset.status])),
+  coverage_lines: document.querySelectorAll('#coverage-plot g.series path').length,
+  lane: lane && {width: lane.getBoundingClientRect().width, switches: lane.querySelectorAll('.fz-switch-mark').length},
+  finding: (lane && lane.closest('.finding').innerText) || '',
+  command: command ? command.innerText : '',
+  status: document.getElementById('status').textContent,
+};
+"""
+
+
 @pytest.mark.slow
 def test_one_dashboard_shows_two_machines_sharing_a_redis_corpus_live(redis_url, tmp_path,  # noqa: F811
                                                                      monkeypatch):
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
     browser = chromium(tmp_path / "profile", monkeypatch)
     procs = []
@@ -74,31 +92,32 @@ def test_one_dashboard_shows_two_machines_sharing_a_redis_corpus_live(redis_url,
         dashboard, address = start_dashboard(redis_url)
         procs.append(dashboard)
         browser.get(address)
-        wait = WebDriverWait(browser, WAIT_S, poll_frequency=0.25)
 
-        def jobs_of(machine):
-            return browser.find_elements(By.CSS_SELECTOR, f'tr.job[data-machine="{machine}"]')
-        wait.until(lambda b: jobs_of("alpha") and jobs_of("beta"), "both machines' jobs")
-        assert jobs_of("alpha")[0].get_attribute("data-job") == "racy/pct"
-        assert jobs_of("beta")[0].get_attribute("data-job") == "racy/random"
-        machines = {row.get_attribute("data-machine"): row.get_attribute("data-status")
-                    for row in browser.find_elements(By.CSS_SELECTOR, "tr.machine")}
-        assert machines == {"alpha": "running", "beta": "running"}
+        def until(shows, what):
+            """The first snapshot of the page that `shows` what is waited for."""
+            seen = []
 
-        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#coverage-plot g.series path"), "a coverage plot")
-        lane = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, ".finding .swimlane svg.fuzzmm-swimlane"),
-                          "a finding with its swimlane")[0]
-        assert lane.is_displayed()
-        assert "assertion@LostUpdate.check" in browser.find_element(By.CSS_SELECTOR, ".finding").text
-        assert lane.find_elements(By.CSS_SELECTOR, ".fz-switch-mark")      # the switches are marked
-        assert "fuzzmm corpus export " in browser.find_element(By.CSS_SELECTOR, ".finding .command").text
+            def check(driver):
+                seen[:] = [driver.execute_script(SNAPSHOT)]
+                return shows(seen[0])
+            WebDriverWait(browser, WAIT_S, poll_frequency=0.25).until(check, f"the page never showed {what}")
+            return seen[0]
 
-        def runs_shown(machine):
-            rows = jobs_of(machine)
-            return int(rows[0].get_attribute("data-runs")) if rows else -1
-        before = {m: runs_shown(m) for m in ("alpha", "beta")}
-        wait.until(lambda b: all(runs_shown(m) > before[m] for m in before), "the runs of both jobs going up")
-        assert "live, updated" in browser.find_element(By.ID, "status").text
+        def runs_of(page, machine):
+            return max((runs for m, _, runs in page["jobs"] if m == machine), default=-1)
+        page = until(lambda p: {m for m, _, _ in p["jobs"]} == {"alpha", "beta"}, "both machines' jobs")
+        assert sorted((m, job) for m, job, _ in page["jobs"]) == [("alpha", "racy/pct"), ("beta", "racy/random")]
+        assert page["machines"] == {"alpha": "running", "beta": "running"}
+
+        until(lambda p: p["coverage_lines"] >= 1, "a coverage plot")
+        page = until(lambda p: p["lane"] and p["lane"]["width"] > 0, "a finding with its swimlane")
+        assert "assertion@LostUpdate.check" in page["finding"]
+        assert page["lane"]["switches"] >= 1                       # the switches are marked
+        assert "fuzzmm corpus export " in page["command"]
+
+        before = {m: runs_of(page, m) for m in ("alpha", "beta")}
+        page = until(lambda p: all(runs_of(p, m) > before[m] for m in before), "the runs of both jobs going up")
+        assert "live, updated" in page["status"]
     finally:
         browser.quit()
         for proc in procs:
