@@ -20,6 +20,7 @@ from fuzzmm.corpus.minimize import QUICK_S
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.models import ProgramRef, is_file_source
 from fuzzmm.placement import CpuClaims
+from fuzzmm.publish import CampaignState, Publisher, job_name
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def _job_main(job, seconds, messages, stop, pct_depth, cpus, store_spec):
                 return stopping()
             search.tick = tick
             executor.should_stop = stopping
+            messages.put(("started", job, os.getpid(), time.time()))     # its findings count from here
             try:
                 _search(job, executor, search, seconds, messages, stopping)
             except RunInterrupted:
@@ -144,22 +146,25 @@ class Record:
     variant: str
     kind: str
     signature: str
-    first_found_s: float
+    first_found_s: float    # from the start of the job that found it
     corpus_file: str
     strategy: str
     known: bool = False     # the corpus held a reproducer of this signature no larger, and kept it
     replaced: bool = False  # the corpus held a larger one of the same file name, which this replaced
+    campaign_s: float = 0.0     # from the campaign's start
 
     def to_json(self):
         return {"variant": self.variant, "kind": self.kind, "signature": self.signature,
-                "first_found_s": round(self.first_found_s, 3), "corpus_file": self.corpus_file,
+                "first_found_s": round(self.first_found_s, 3), "campaign_s": round(self.campaign_s, 3),
+                "corpus_file": self.corpus_file,
                 "strategy": self.strategy, "known": self.known, "replaced": self.replaced}
 
 
 class Campaign:
-    """Runs `jobs` on at most `executors` processes for about `duration` seconds of wall time."""
+    """Runs `jobs` on at most `executors` processes for about `duration` seconds of wall time,
+    publishing its state to its store for dashboards (fuzzmm.publish) unless `publish` is False."""
 
-    def __init__(self, jobs, duration, executors, store_spec, emit, pct_depth=3):
+    def __init__(self, jobs, duration, executors, store_spec, emit, pct_depth=3, machine=None, publish=True):
         if not 0 < duration < float("inf"):          # also refuses nan
             raise FuzzmmError(f"--duration must be a positive number of seconds, not {duration}")
         if executors < 1:
@@ -178,6 +183,9 @@ class Campaign:
         self.errors = []
         self.done = set()           # jobs that reported their end
         self.heard = {}             # job -> when a message of it last came (it reports twice a second)
+        self.running = {}           # job -> (process, start offset, budget) of the jobs running now
+        self.state = CampaignState(self.jobs, machine, duration, self.store.where)
+        self.publisher = Publisher(self.store, self.state) if publish else None
 
     def run(self):
         _core.cleanup_stale()
@@ -187,6 +195,7 @@ class Campaign:
         share = self.duration / -(-len(self.jobs) // self.executors)     # each job's share of the time
         start = self.start = time.monotonic()
         pending, running = list(self.jobs), {}
+        self.running = running
         last_progress = self.last_loop = start
         interrupted = False
         try:
@@ -198,6 +207,7 @@ class Campaign:
                                                                self.cpus, self.store_spec),
                                        name=f"fuzzmm-campaign-{job.variant}-{job.strategy}")
                     proc.start()
+                    self.state.launched(job, proc.pid)
                     running[job] = (proc, time.monotonic() - start, budget)
                     self.heard[job] = time.monotonic()
                 if stop.is_set():
@@ -215,6 +225,8 @@ class Campaign:
                 if time.monotonic() - last_progress >= 1.0:
                     last_progress = time.monotonic()
                     self.emit(self.progress())
+                    if self.publisher is not None:
+                        self.publisher.maybe()
         except KeyboardInterrupt:
             interrupted = True
             stop.set()
@@ -230,6 +242,8 @@ class Campaign:
                     continue
             for job in list(running):
                 self._lost(job, running, "did not stop within 10 s of the interrupt; killed")
+        if self.publisher is not None:
+            self.publisher.finish(interrupted)
         return self.summary(interrupted)
 
     def _looped(self, now):
@@ -263,6 +277,7 @@ class Campaign:
         proctree.kill(left + proctree.marked(f"{proc.pid}."))     # and what left their trees
         self.cpus.release(proc.pid)
         self.errors.append(f"{job.variant}/{job.strategy}: {why}")
+        self.state.lost(job, why)
         _core.cleanup_stale()       # its pool's segment, which no one else unlinks
 
     def _drain(self, messages, running, timeout):
@@ -280,6 +295,7 @@ class Campaign:
     def _handle(self, message, running):
         kind, job = message[0], message[1]
         self.heard[job] = time.monotonic()
+        self.state.heard(message)
         offset = running.get(job, (None, 0.0))[1]
         if kind == "progress":
             self.runs[job] = message[2]
@@ -297,8 +313,9 @@ class Campaign:
             if key in self.records and self.records[key].corpus_file is None:
                 self.records[key].corpus_file = path
             if key not in self.records:
-                record = Record(job.variant, entry.kind, entry.signature, offset + elapsed, path, job.strategy,
-                                known=outcome in (KEPT, CURATED), replaced=outcome == REPLACED)
+                record = Record(job.variant, entry.kind, entry.signature, elapsed, path, job.strategy,
+                                known=outcome in (KEPT, CURATED), replaced=outcome == REPLACED,
+                                campaign_s=offset + elapsed)
                 self.records[key] = record
                 event = {"event": "finding", **record.to_json(), "message": entry.message}
                 if unsaved is not None:     # the reproducer is in the output, or it is nowhere
@@ -324,7 +341,9 @@ class Campaign:
             by_kind[record.kind] = by_kind.get(record.kind, 0) + 1
         return {"event": "progress", "elapsed_s": round(elapsed, 1), "runs": runs,
                 "runs_per_s": round(runs / elapsed, 1) if elapsed else 0.0,
-                "coverage_pairs": sum(self.coverage.values()), "findings_by_kind": by_kind}
+                "coverage_pairs": sum(self.coverage.values()), "findings_by_kind": by_kind,
+                "running": [job_name(job) for job in self.running], "jobs": len(self.jobs),
+                "jobs_done": len(self.done)}
 
     def summary(self, interrupted=False):
         elapsed = time.monotonic() - self.start
@@ -332,4 +351,5 @@ class Campaign:
         return {"event": "summary", "runs": runs, "runs_per_s": round(runs / elapsed, 1) if elapsed else 0.0,
                 "elapsed_s": round(elapsed, 1), "interrupted": interrupted, "errors": self.errors,
                 "findings": [r.to_json() for r in sorted(self.records.values(),
-                                                         key=lambda r: (r.variant, r.first_found_s))]}
+                                                         key=lambda r: (r.variant, r.campaign_s))],
+                "jobs": self.state.job_summaries()}

@@ -1,4 +1,4 @@
-"""The `fuzzmm` command: variants, fuzz, replay, minimize, corpus dedup.
+"""The `fuzzmm` command: variants, fuzz, replay, minimize, corpus dedup and export, dashboard, report.
 
 Exit codes: 0 nothing found (fuzz) or not reproduced (replay); 1 a finding or
 a reproduction; 2 bad input or usage, with a one-line reason on stderr.
@@ -13,6 +13,7 @@ import sys
 import time
 import warnings
 
+from fuzzmm.dashboard.commands import add_dashboard_commands
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.sched.strategies import PORTFOLIO, PORTFOLIO_NAME, summaries as strategy_summaries
 
@@ -64,7 +65,10 @@ def _parser():
                    f"between machines (default: {DEFAULT_CORPUS})")
     f.add_argument("--seed", type=int, help="seed of the search (default: random, printed in the summary)")
     f.add_argument("--pct-depth", type=int, default=3, help="PCT bug depth d: d-1 change points (default: 3)")
-    f.add_argument("--json", action="store_true", help="print JSON lines: progress, finding, then a summary")
+    f.add_argument("--machine", help="the name this campaign publishes its state under, for `fuzzmm dashboard` "
+                   "(default: the host name)")
+    f.add_argument("--json", action="store_true", help="print JSON lines: progress, finding, then a summary "
+                   "with a section per job")
 
     r = sub.add_parser("replay", help="reproduce a corpus file deterministically",
                        description="Run a corpus file's scenario under its recorded schedule and say whether "
@@ -79,6 +83,8 @@ def _parser():
     r.add_argument("--trace-all", action="store_true", help="print the swimlane as --trace does, but with every "
                    "operation of every task, not only those on the finding's object")
     r.add_argument("--trace-json", metavar="PATH", help="write the run's events as JSON lines to PATH ('-': stdout)")
+    r.add_argument("--svg", metavar="OUT.svg", help="write the run's swimlane as an SVG picture to OUT.svg "
+                   "(the operations --trace shows; with --trace-all, every one)")
     r.add_argument("--json", action="store_true", help="print one JSON object with the result")
 
     m = sub.add_parser("minimize", help="shrink a corpus file while it reproduces the same signature",
@@ -107,6 +113,8 @@ def _parser():
                         "has fixed_in or a field of a person's own (it is kept, the smaller named on stderr)")
     e.add_argument("source", help="the corpus: a directory or redis://host:port/db")
     e.add_argument("dir", help="the directory to write into")
+
+    add_dashboard_commands(sub, DEFAULT_CORPUS)
     return p
 
 
@@ -155,6 +163,12 @@ def main(argv=None):
             if args.corpus_command == "export":
                 return cmd_export(args)
             raise FuzzmmError("corpus needs an action: dedup or export (see fuzzmm corpus --help)")
+        if args.command == "dashboard":
+            from fuzzmm.dashboard.commands import cmd_dashboard
+            return cmd_dashboard(args)
+        if args.command == "report":
+            from fuzzmm.dashboard.commands import cmd_report
+            return cmd_report(args)
     except FuzzmmError as exc:
         print(f"fuzzmm: error: {exc}", file=sys.stderr)
         return 2
@@ -198,7 +212,8 @@ def cmd_fuzz(args):
     jobs = [Job(args.model or model.name, v, model.ref(v), s, seed + i)
             for i, (v, s) in enumerate((v, s) for v in variants for s in strategies)]
     emit = (lambda e: print(json.dumps(e), flush=True)) if args.json else print_event
-    campaign = Campaign(jobs, args.duration, args.executors, args.corpus, emit, pct_depth=args.pct_depth)
+    campaign = Campaign(jobs, args.duration, args.executors, args.corpus, emit, pct_depth=args.pct_depth,
+                        machine=args.machine)
     summary = campaign.run()
     summary["seed"] = seed
     if args.json:
@@ -221,7 +236,9 @@ def cmd_replay(args):
         raise FuzzmmError(f"--trace-json {args.trace_json} is the corpus file itself; name another file")
     if args.trace_json and args.trace_json != "-":
         _check_trace_writable(args.trace_json)
-    want_events = args.trace or args.trace_all or bool(args.trace_json)
+    if args.svg:
+        _check_trace_writable(args.svg, "--svg")
+    want_events = args.trace or args.trace_all or bool(args.trace_json) or bool(args.svg)
     said = [time.monotonic()]
 
     def progress(runs):             # a long --repeat says how far it is, once a second
@@ -249,6 +266,13 @@ def cmd_replay(args):
                   file=out)
     if args.trace_json:
         _write_trace_json(args.trace_json, result, entry)
+    if args.svg:
+        from fuzzmm.svg import swimlane_svg
+        title = (f"{os.path.basename(args.file)}: {got.signature if got else 'no finding'} "
+                 f"on {args.variant or entry.variant}")
+        with open(args.svg, "w", encoding="utf-8") as stream:
+            stream.write(swimlane_svg(result.first, entry.scenario, names=result.object_names,
+                                      everything=args.trace_all, title=title) + "\n")
     if not result.consistent:
         print("fuzzmm: warning: replays differ: the program has nondeterminism outside the schedule",
               file=sys.stderr)
@@ -257,21 +281,21 @@ def cmd_replay(args):
     return 1 if result.reproduced else 0
 
 
-def _check_trace_writable(path):
-    """Refuse a --trace-json file that could not be written, before the replay runs rather than
-    after, and one that is a corpus file."""
+def _check_trace_writable(path, option="--trace-json"):
+    """Refuse a --trace-json (or --svg) file that could not be written, before the replay runs
+    rather than after, and one that is a corpus file."""
     if os.path.isfile(path):
-        _refuse_other_reproducer(path, "--trace-json")
+        _refuse_other_reproducer(path, option)
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        reason = "is a directory; --trace-json names the file to write"
+        reason = f"is a directory; {option} names the file to write"
     elif not os.path.isdir(directory):
         reason = f"directory {directory} does not exist"
     elif not os.access(path if os.path.exists(path) else directory, os.W_OK):
         reason = "permission denied"
     else:
         return
-    raise FuzzmmError(f"cannot write trace to {path}: {reason}")
+    raise FuzzmmError(f"cannot write {'trace' if option == '--trace-json' else 'the SVG'} to {path}: {reason}")
 
 
 def _write_trace_json(path, result, entry):

@@ -137,6 +137,8 @@ class Program:
       ops_per_task    (least, most) operations per task in a generated scenario
       pool_config     keyword arguments of Pool.create (nodes, pages, heap, ...)
       max_steps       scheduling points after which a run is a hang
+      formats         how traces show an object's values: {attribute name: formatter},
+                      e.g. {"pte": fuzzmm.formats.flags(PRESENT=1, DIRTY=2), "mask": hex}
     """
     name: str = "program"
     variant: str = "default"
@@ -145,6 +147,7 @@ class Program:
     ops_per_task: tuple[int, int] = (1, 2)
     pool_config: dict[str, Any] = {}
     max_steps: int = 20000
+    formats: dict[str, Any] = {}
 
     def bind(self, pool: Pool) -> Self:
         """Attach to `pool` and build the shared state (in every process)."""

@@ -13,6 +13,7 @@ Options:
                         the file must reproduce its signature on its own variant and must not on
                         any variant its `fixed_in` lists.
   --fuzzmm-profile P    the Hypothesis profile of fuzz tests (see fuzzmm.profiles).
+  --fuzzmm-trace-all    a failure's swimlane shows every step of the run, not only the finding's object.
 A failing corpus item or fuzz test shows the signature and the swimlane, not a traceback.
 
 Everything heavy (the compiled core, Hypothesis, structlog) is imported only when a fixture, a
@@ -39,6 +40,9 @@ def pytest_addoption(parser):
     group.addoption("--fuzzmm-profile", default=None, choices=PROFILES, dest="fuzzmm_profile",
                     help="Hypothesis profile of fuzzmm fuzz tests (default: $FUZZMM_PROFILE, else ci "
                     "when CI is set, else dev)")
+    group.addoption("--fuzzmm-trace-all", action="store_true", default=False, dest="fuzzmm_trace_all",
+                    help="show the whole trace of a failing fuzz test or corpus item: every step of "
+                    "every task, not only the operations on the finding's object")
     parser.addini("fuzzmm_corpus", type="paths", default=[],
                   help="corpus directories replayed when pytest runs without path arguments")
 
@@ -71,6 +75,15 @@ def pytest_configure(config):
         if d.resolve() not in [r.resolve() for r in resolved]:
             resolved.append(d)
     config.stash[_DIRS] = resolved
+    if config.getoption("fuzzmm_trace_all"):
+        import fuzzmm.testing
+        fuzzmm.testing.TRACE_ALL = True
+
+
+def pytest_unconfigure(config):
+    testing = sys.modules.get("fuzzmm.testing")
+    if testing is not None and config.getoption("fuzzmm_trace_all"):
+        testing.TRACE_ALL = False
 
 
 def pytest_report_header(config):

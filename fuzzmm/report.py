@@ -18,19 +18,29 @@ def print_event(event):
             print(json.dumps(event["reproducer"], separators=(",", ":")), flush=True)
     elif event["event"] == "progress":
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(event["findings_by_kind"].items())) or "none"
-        line = (f"{event['elapsed_s']:7.1f}s  {event['runs']} runs  {event['runs_per_s']:.0f} runs/s  "
-                f"{event['coverage_pairs']} pairs  findings: {kinds}")
+        line = (f"{event['elapsed_s']:7.1f}s  {_running(event)}  {event['runs']} runs  "
+                f"{event['runs_per_s']:.0f} runs/s  {event['coverage_pairs']} pairs  findings: {kinds}")
         if sys.stderr.isatty():
             print("\r" + line, end="", file=sys.stderr, flush=True)
         else:
             print(line, file=sys.stderr, flush=True)
 
 
+def _running(event):
+    """What a progress line says runs: the job (variant/strategy) or two, else how many; and,
+    when jobs run in turn, how many of all have ended."""
+    running = event.get("running", [])
+    what = ", ".join(running) if 0 < len(running) <= 2 else f"{len(running)} jobs"
+    total = event.get("jobs", len(running))
+    return what + (f" ({event.get('jobs_done', 0)} of {total} jobs done)" if total > len(running) else "")
+
+
 def table(summary, variants):
-    """Variant, findings by kind, time to the first of each."""
+    """Variant, findings by kind, time to the first of each, counted from the start of the job
+    that found it (jobs beyond --executors run in turn, each from its own start)."""
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    rows = [("variant", "kind", "count", "first found (s)")]
+    rows = [("variant", "kind", "count", "first found (s into its job)")]
     for variant in variants:
         found = [f for f in summary["findings"] if f["variant"] == variant]
         if not found:
@@ -54,20 +64,24 @@ def _cell(rec):
     op = rec["op"]
     if op == "block":
         return f"waits for {rec['object']}"
+    before, after = rec.get("before_text", rec["before"]), rec.get("after_text", rec["after"])
     if rec["before"] == rec["after"]:
-        return f"{op} {rec['object']} = {rec['before']}"
-    return f"{op} {rec['object']} {rec['before']}->{rec['after']}"
+        return f"{op} {rec['object']} = {before}"
+    return f"{op} {rec['object']} {before}->{after}"
 
 
 _WRITES = {"store", "xchg", "cmpxchg"}
+_READ_MODIFY_WRITES = {"add", "sub", "xchg", "cmpxchg", "or", "and"}
 
 
 def _focused(rows, focus, task=-1, step=0):
     """The operations on the objects of the finding, the stores to shared state (a
     page-table entry, a slot) that the tasks involved made up to the last of them or the
-    finding's `step`, and their loads of what they stored where more than one of them
-    used it: a check-then-act race shows its checks.  The tasks involved are those that
-    touched the objects and the task the finding is in."""
+    finding's `step`, the read-modify-write atomics (add, sub, xchg, cmpxchg, ...) they made
+    up to there on objects more than one task used (a reference count), and their loads of
+    what they stored where more than one of them used it: a check-then-act race shows its
+    checks.  The tasks involved are those that touched the objects and the task the
+    finding is in."""
     mine = [i for i, r in enumerate(rows) if r["obj"] in focus]
     if not mine:
         return rows
@@ -76,13 +90,18 @@ def _focused(rows, focus, task=-1, step=0):
     stores = [i <= last and r["op"] in _WRITES and r["before"] != r["after"] and r["task"] in actors
               for i, r in enumerate(rows)]
     loads = [i <= last and r["op"] == "load" and r["task"] in actors for i, r in enumerate(rows)]
+    touched_by = {}     # object -> every task that operated on it
+    for r in rows:
+        touched_by.setdefault(r["obj"], set()).add(r["task"])
+    updates = [i <= last and r["op"] in _READ_MODIFY_WRITES and r["task"] in actors
+               and len(touched_by[r["obj"]]) > 1 for i, r in enumerate(rows)]
     users = {}          # object -> the tasks involved that stored or loaded it
     for r, is_store, is_load in zip(rows, stores, loads):
         if is_store or is_load:
             users.setdefault(r["obj"], set()).add(r["task"])
     shared = {r["obj"] for r, is_store in zip(rows, stores) if is_store and len(users[r["obj"]]) > 1}
     return [r for i, r in enumerate(rows)
-            if r["obj"] in focus or stores[i] or (loads[i] and r["obj"] in shared)]
+            if r["obj"] in focus or stores[i] or updates[i] or (loads[i] and r["obj"] in shared)]
 
 
 def _runs(entries):
@@ -92,6 +111,57 @@ def _runs(entries):
         if i == len(entries) or entries[i][1:] != entries[start][1:]:
             yield start, i - 1
             start = i
+
+
+def lane(result, names=None, everything=False):
+    """What a swimlane shows, whether drawn as text or as SVG (fuzzmm.svg): (items, objects,
+    label), where each item is ("row", step, task, text, where, mark) with mark "focus" for an
+    operation on the finding's objects, "finding" for the finding's own row, else None; or
+    ("more", how many rows alike were left out, which steps).  `objects` are the ring ids the
+    view focuses on (None: every step is shown) and `label` the name of the first of them.
+
+    A run of rows alike but for their step (a task spinning) shows as its first and last.
+    By default only the operations on the object the finding concerns are shown (all of
+    them when it names none; see _focused); `everything` shows every step."""
+    finding = result.finding
+    focus = None if everything or finding is None or finding.obj is None else finding.obj
+    rows = [r for r in records(result, names) if r["task"] >= 0]
+    objects = None
+    if focus is not None:
+        objects = {focus}
+        if finding.kind == "deadlock":          # every lock the deadlocked tasks wait for
+            objects |= {r["obj"] for r in rows if r["op"] == "block"}
+        rows = _focused(rows, objects, finding.task, finding.step)
+    entries = [(rec["seq"], rec["task"], _cell(rec), f"{rec['function']} ({rec['where']})",
+                "focus" if objects and rec["obj"] in objects else None) for rec in rows]
+    if finding is not None and finding.task >= 0 and finding.step > 0:     # step 0: seen by the parent
+        marker = (finding.step, finding.task, f"!! {finding.kind}", f"{finding.function}:{finding.line}", "finding")
+        entries.insert(sum(1 for e in entries if e[0] <= finding.step), marker)
+    items = []
+    for start, end in _runs(entries):
+        items.append(("row", *entries[start]))
+        if end - start >= 2:        # a spin: its first and last rows, and how many between
+            between = f"step {entries[start + 1][0]}" if end - start == 2 else \
+                f"steps {entries[start + 1][0]} to {entries[end - 1][0]}"
+            items.append(("more", end - start - 1, between))
+        if end > start:
+            items.append(("row", *entries[end]))
+    label = next((r["object"] for r in rows if r["obj"] == focus), "the object") if focus is not None else None
+    return items, objects, label
+
+
+def finding_line(finding):
+    """The line a swimlane ends with: the finding, where and when, and its message."""
+    where = f"task {finding.task}" if finding.task >= 0 else "quiescent check"
+    when = f", step {finding.step}" if finding.step > 0 else ""
+    return f"!! {finding.kind} in {finding.function or '?'} ({where}{when}): {finding.message}"
+
+
+def focus_note(finding, label):
+    """What a focused swimlane says it left out."""
+    locks = " and the locks waited for" if finding.kind == "deadlock" else ""
+    return (f"(only the operations on {label}{locks}, and the stores and atomic updates the tasks "
+            f"involved made up to the finding and their loads of them; --trace-all shows every step)")
 
 
 def swimlane(result, scenario, names=None, everything=False, width=None):
@@ -104,46 +174,23 @@ def swimlane(result, scenario, names=None, everything=False, width=None):
     `width` says otherwise: a cut cell would hide the values that matter.
     """
     finding = result.finding
-    focus = None if everything or finding is None or finding.obj is None else finding.obj
-    rows = [r for r in records(result, names) if r["task"] >= 0]
-    if focus is not None:
-        objects = {focus}
-        if finding.kind == "deadlock":          # every lock the deadlocked tasks wait for
-            objects |= {r["obj"] for r in rows if r["op"] == "block"}
-        rows = _focused(rows, objects, finding.task, finding.step)
-    cells = [_cell(r) for r in rows]
+    items, objects, label = lane(result, names, everything)
     ntasks = scenario.ntasks
     if width is None:
-        width = min(80, max([24] + [len(c) for c in cells]))
+        width = min(80, max([24] + [len(item[3]) for item in items if item[0] == "row"]))
     lines = [" ".join(["step".rjust(5)] + [f"task {t}".ljust(width) for t in range(ntasks)] + ["where"]),
              " ".join(["-" * 5] + ["-" * width] * ntasks + ["-" * 5])]
-
-    def row(step, task, text, where):
+    for item in items:
+        if item[0] == "more":
+            lines.append(f"{'':5} ({item[1]} more like this, {item[2]})")
+            continue
+        _, step, task, text, where, _ = item
         columns = [" " * width] * ntasks
         if 0 <= task < ntasks:
             columns[task] = text[:width].ljust(width)
         lines.append(" ".join([str(step).rjust(5)] + columns + [where]))
-
-    entries = [(rec["seq"], rec["task"], cell, f"{rec['function']} ({rec['where']})")
-               for rec, cell in zip(rows, cells)]
-    if finding is not None and finding.task >= 0 and finding.step > 0:     # step 0: seen by the parent
-        marker = (finding.step, finding.task, f"!! {finding.kind}", f"{finding.function}:{finding.line}")
-        entries.insert(sum(1 for e in entries if e[0] <= finding.step), marker)
-    for start, end in _runs(entries):
-        row(*entries[start])
-        if end - start >= 2:        # a spin: its first and last rows, and how many between
-            between = f"step {entries[start + 1][0]}" if end - start == 2 else \
-                f"steps {entries[start + 1][0]} to {entries[end - 1][0]}"
-            lines.append(f"{'':5} ({end - start - 1} more like this, {between})")
-        if end > start:
-            row(*entries[end])
     if finding is not None:
-        where = f"task {finding.task}" if finding.task >= 0 else "quiescent check"
-        when = f", step {finding.step}" if finding.step > 0 else ""
-        lines.append(f"!! {finding.kind} in {finding.function or '?'} ({where}{when}): {finding.message}")
-    if focus is not None:
-        label = next((r["object"] for r in rows if r["obj"] == focus), "the object")
-        locks = " and the locks waited for" if finding.kind == "deadlock" else ""
-        lines.append(f"(only the operations on {label}{locks}, and the stores the tasks involved made up to "
-                     f"the finding and their loads of them; --trace-all shows every step)")
+        lines.append(finding_line(finding))
+    if objects is not None:
+        lines.append(focus_note(finding, label))
     return "\n".join(lines)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from fuzzmm.sched.executor import Executor
 
 SWIMLANE_LINES = 150          # operations shown at most; the finding is at the end
+TRACE_ALL = False             # --fuzzmm-trace-all: failures show every step of the run, none left out
 
 
 class FuzzFailure(AssertionError):
@@ -51,9 +52,12 @@ def _matches(finding, expect):
 
 
 def swimlane_text(result, scenario, names=None, limit=SWIMLANE_LINES):
-    """report.swimlane, keeping the header and at most `limit` operations (the last ones)."""
+    """report.swimlane, keeping the header and at most `limit` operations (the last ones);
+    with TRACE_ALL (--fuzzmm-trace-all), every step, none cut."""
     from fuzzmm.report import swimlane
-    lines = swimlane(result, scenario, names=names).splitlines()
+    lines = swimlane(result, scenario, names=names, everything=TRACE_ALL).splitlines()
+    if TRACE_ALL:
+        return "\n".join(lines)
     tail = 1 if result.finding is not None else 0
     body = lines[2:len(lines) - tail]
     if len(body) > limit:

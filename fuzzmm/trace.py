@@ -6,6 +6,7 @@ itself is always on and costs one fixed-size store per scheduling point.
 import structlog
 
 from fuzzmm import _core
+from fuzzmm.formats import labelled, shown
 
 _OBJ_TAGS = {_core.OBJ_PAGE: "page", _core.OBJ_HEAP: "heap", _core.OBJ_VMSTAT: "vmstat", _core.OBJ_EVENT: "event"}
 
@@ -31,7 +32,8 @@ def op_name(op):
 def object_names(program, depth=3):
     """Ring object id -> where the program holds it (`counter`, `mm.lru_lock[1]`, ...).
 
-    Follows plain attributes, lists and tuples a few levels down from the program."""
+    Follows plain attributes, lists and tuples a few levels down from the program.  Each
+    label carries the formatter the program's `formats` gives its object (fuzzmm.formats)."""
     names = {}
     seen = set()
 
@@ -55,7 +57,7 @@ def object_names(program, depth=3):
     for attr, value in vars(program).items():
         if attr != "pool":
             visit(attr, value, 0)
-    return names
+    return labelled(names, program)
 
 
 def object_label(obj, names=None):
@@ -81,12 +83,18 @@ def site_parts(site):
 
 
 def records(result, names=None):
-    """Each event of a run as a dict, in ring order (the order of a controlled run)."""
+    """Each event of a run as a dict, in ring order (the order of a controlled run); an object
+    with a formatter adds its values as text, `before_text` and `after_text`."""
     out = []
     for seq, task, op, obj, before, after, site in result.events or ():
         function, where = site_parts(site)
-        out.append({"seq": seq, "task": task, "op": op_name(op), "object": object_label(obj, names),
-                    "obj": obj, "before": before, "after": after, "function": function, "where": where})
+        label = object_label(obj, names)
+        rec = {"seq": seq, "task": task, "op": op_name(op), "object": str(label),
+               "obj": obj, "before": before, "after": after, "function": function, "where": where}
+        formatter = getattr(label, "formatter", None)
+        if formatter is not None:
+            rec["before_text"], rec["after_text"] = shown(before, formatter), shown(after, formatter)
+        out.append(rec)
     return out
 
 

@@ -32,6 +32,7 @@ cdef class Atomic:
             if op == OP_LOAD: return fz_load64(p64)
             if op == OP_STORE: return fz_xchg64(p64, v)
             if op == OP_ADD: return fz_add64(p64, v)
+            if op == OP_SUB: return fz_add64(p64, -v)
             if op == OP_XCHG: return fz_xchg64(p64, v)
             if op == OP_OR: return fz_or64(p64, v)
             if op == OP_AND: return fz_and64(p64, v)
@@ -40,6 +41,7 @@ cdef class Atomic:
         if op == OP_LOAD: return fz_load32(p32)
         if op == OP_STORE: return fz_xchg32(p32, <int32_t>v)
         if op == OP_ADD: return fz_add32(p32, <int32_t>v)
+        if op == OP_SUB: return fz_add32(p32, <int32_t>-v)
         if op == OP_XCHG: return fz_xchg32(p32, <int32_t>v)
         if op == OP_OR: return fz_or32(p32, <int32_t>v)
         if op == OP_AND: return fz_and32(p32, <int32_t>v)
@@ -50,6 +52,8 @@ cdef class Atomic:
         cdef int64_t before = self._fetch(op, v, w)
         if op == OP_ADD:
             after = before + v
+        elif op == OP_SUB:
+            after = before - v
         elif op == OP_OR:
             after = before | v
         elif op == OP_AND:
@@ -77,7 +81,7 @@ cdef class Atomic:
 
     def sub(self, int64_t delta):
         """Subtract and return the new value."""
-        return self._do(OP_ADD, -delta, 0, 0) - delta
+        return self._do(OP_SUB, delta, 0, 0) - delta
 
     def fetch_add(self, int64_t delta):
         """Add and return the value before."""

@@ -13,7 +13,7 @@ OP_NAMES = (
     "mapcount", "write_page", "read_page", "spin_lock", "spin_unlock", "mutex_lock",
     "mutex_unlock", "down_read", "up_read", "down_write", "up_write", "mod_vmstat",
     "read_vmstat", "count_event", "block", "task_end", "spin_trylock", "set_mapping",
-    "mutex_trylock",
+    "mutex_trylock", "sub",
 )
 cdef enum:
     OP_NONE, OP_LOAD, OP_STORE, OP_ADD, OP_CMPXCHG, OP_XCHG, OP_OR, OP_AND,
@@ -22,7 +22,7 @@ cdef enum:
     OP_MAPCOUNT, OP_WRITE, OP_READ, OP_SPIN_LOCK, OP_SPIN_UNLOCK, OP_MUTEX_LOCK,
     OP_MUTEX_UNLOCK, OP_DOWN_READ, OP_UP_READ, OP_DOWN_WRITE, OP_UP_WRITE, OP_MOD_VMSTAT,
     OP_READ_VMSTAT, OP_COUNT_EVENT, OP_BLOCK, OP_TASK_END, OP_SPIN_TRYLOCK, OP_SET_MAPPING,
-    OP_MUTEX_TRYLOCK
+    OP_MUTEX_TRYLOCK, OP_SUB
 
 # Objects in records are tagged by kind in the top byte so one number names one object.
 OBJ_PAGE = 1

@@ -19,6 +19,8 @@ CASES = {
     "scaling.py": (["--counts", "1,2", "--seconds", "1", "--ceiling-seconds", "0.2", "--per-cpu"],
                    {"rows", "efficiency_at_max", "per_cpu_speed"}),
     "cotenancy.py": (["--counts", "2", "--seconds", "1"], {"rows", "alone_runs_per_s", "efficiency_at_max"}),
+    "publish_cost.py": (["--seconds", "1", "--rounds", "1"],
+                        {"publishing_runs_per_s", "ratio_on_off", "publishing_time_share"}),
 }
 
 

@@ -46,6 +46,7 @@ class ThpNuma(NumaFaultPaths, HugeMemoryPaths, MigratePaths, DirectIOPaths, Memo
     ops_per_task = (1, 3)
     pool_config = {"nodes": NODES, "pages": 32, "node_pages": 4096}
     max_steps = 20000
+    formats = {"mm.pmd": state.describe_entry}     # page-table entries by what they hold, in traces
 
     # ---- the state every scenario starts from, and the quiescent check ----
 
