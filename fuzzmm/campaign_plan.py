@@ -46,13 +46,15 @@ def plan_campaign(model: str | None = None, variants: list[str] | None = None, s
 
 
 def run_campaign(plan: CampaignPlan, duration: float, executors: int, corpus: str,
-                 emit: Callable[[dict], None]) -> dict:
+                 emit: Callable[[dict], None], on_capped: Callable[[int], None] | None = None) -> dict:
     """Run the plan's jobs for about `duration` seconds on at most `executors` processes (no
-    more than there are jobs), saving findings into `corpus` (a directory or redis://...).
-    `emit(event)` hears each progress and finding event; the campaign's summary is returned,
-    with its seed."""
+    more than there are jobs: `on_capped(used)` hears of the cap before the first job starts),
+    saving findings into `corpus` (a directory or redis://...).  `emit(event)` hears each
+    progress and finding event; the campaign's summary is returned, with its seed."""
     from fuzzmm.campaign import Campaign
     campaign = Campaign(plan.jobs, duration, executors, corpus, emit, pct_depth=plan.pct_depth)
+    if campaign.executors < executors and on_capped is not None:
+        on_capped(campaign.executors)
     summary = campaign.run()
     summary["seed"] = plan.seed
     return summary

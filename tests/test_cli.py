@@ -556,6 +556,20 @@ def test_what_model_code_prints_stays_off_the_json_lines(tmp_path):
     assert "from an op" in proc.stderr and "from check" in proc.stderr
 
 
+@pytest.mark.slow
+def test_executors_beyond_the_job_count_are_capped_with_a_note_on_stderr(tmp_path):
+    """--executors above the job count runs one executor per job and says so in one line on
+    stderr, off the JSON lines; the default, one per core, is capped without a word."""
+    args = ("fuzz", "--model", "lost-update", "--variant", "fixed", "--duration", "1",
+            "--corpus", str(tmp_path / "c"), "--json")
+    proc = fuzzmm(*args, "--executors", "100000")
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if "capped" in line] == [
+        "fuzzmm: note: --executors 100000 capped at 1, one per job (1 variant(s) x 1 strategy)"]
+    assert [json.loads(line)["event"] for line in proc.stdout.splitlines()][-1] == "summary"
+    assert "capped" not in fuzzmm(*args).stderr
+
+
 def test_minimize_refuses_a_file_fixed_where_it_must_reproduce(tmp_path):
     """A file whose fixed_in names its own variant contradicts itself: minimize says so and names the file."""
     with open(os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")) as f:

@@ -7,6 +7,7 @@ FuzzmmError, told in one line by fuzzmm/cli/__init__.py.  Library modules are
 imported inside each command, so that `fuzzmm --help` loads none of them.
 """
 import json
+import os
 import sys
 import time
 
@@ -32,7 +33,15 @@ def fuzz(args):
     from fuzzmm.report import print_event, table
     plan = plan_campaign(args.model, args.variant, args.strategy, args.seed, args.pct_depth)
     emit = (lambda e: print(json.dumps(e), flush=True)) if args.json else print_event
-    summary = run_campaign(plan, args.duration, args.executors, args.corpus, emit)
+
+    def capped(used):       # only where --executors was given: the default is one per core
+        strategies = len(plan.strategies)
+        print(f"fuzzmm: note: --executors {args.executors} capped at {used}, one per job "
+              f"({len(plan.variants)} variant(s) x {strategies} strateg{'y' if strategies == 1 else 'ies'})",
+              file=sys.stderr, flush=True)
+    executors = args.executors if args.executors is not None else os.cpu_count() or 1
+    summary = run_campaign(plan, args.duration, executors, args.corpus, emit,
+                           on_capped=capped if args.executors is not None else None)
     if args.json:
         print(json.dumps(summary), flush=True)
     elif summary["runs"] or summary["findings"] or not summary["errors"]:

@@ -50,7 +50,7 @@ def parser():
                    + "; ".join(f"{name}: {what}" for name, what in STRATEGIES.items()))
     f.add_argument("--duration", type=float, default=DEFAULT_DURATION_S,
                    help=f"wall-clock budget in seconds (default: {DEFAULT_DURATION_S:g})")
-    f.add_argument("--executors", type=int, default=os.cpu_count() or 1,
+    f.add_argument("--executors", type=int,     # None: one per core, capped at the job count without a word
                    help="executors run in parallel, each with its own pool and workers (default: one per core)")
     f.add_argument("--corpus", default=DEFAULT_CORPUS,
                    help=f"directory where findings are written, or redis://host:port/db to share one corpus "
