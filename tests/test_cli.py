@@ -570,6 +570,34 @@ def test_executors_beyond_the_job_count_are_capped_with_a_note_on_stderr(tmp_pat
     assert "capped" not in fuzzmm(*args).stderr
 
 
+def test_trust_model_is_an_option_of_each_command_that_reads_model_code(monkeypatch):
+    """--trust-model PATH, repeatable, is taken by fuzz, replay, minimize, corpus dedup and
+    corpus export, and the paths reach fuzzmm.trust.allow before the command runs."""
+    import importlib.machinery
+    import types
+    from fuzzmm import cli
+    from fuzzmm.cli import commands
+    heard = []
+    trust = types.ModuleType("fuzzmm.trust")
+    trust.__spec__ = importlib.machinery.ModuleSpec("fuzzmm.trust", None)
+    trust.allow = lambda paths: heard.append(("allow", list(paths)))
+    monkeypatch.setitem(sys.modules, "fuzzmm.trust", trust)
+    for name in ("fuzz", "replay", "minimize", "corpus"):
+        monkeypatch.setitem(commands.COMMANDS, name, lambda args: heard.append(("ran", args.command)) or 0)
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    try:
+        for argv in (["fuzz"], ["replay", "f.json"], ["minimize", "f.json"], ["corpus", "dedup", "d"],
+                     ["corpus", "export", "s", "d"]):
+            heard.clear()
+            assert cli.main([*argv, "--trust-model", "a.py", "--trust-model", "b.py"]) == 0
+            assert heard == [("allow", ["a.py", "b.py"]), ("ran", argv[0])], argv
+    finally:
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGHUP, handlers[1])
+    assert "trust the model file PATH" in " ".join(fuzzmm("corpus", "export", "--help").stdout.split())
+    assert one_line_error(fuzzmm("replay", "f.json", "--trust-model", ""))
+
+
 def test_minimize_refuses_a_file_fixed_where_it_must_reproduce(tmp_path):
     """A file whose fixed_in names its own variant contradicts itself: minimize says so and names the file."""
     with open(os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")) as f:

@@ -8,6 +8,7 @@ command prints (commands.py), and here the dispatch, the signals that end a
 command as Ctrl-C does, and the errors told in one line.  The work is done by
 library functions.
 """
+import importlib.util
 import os
 import signal
 import sys
@@ -26,6 +27,15 @@ def _interrupt(signum, frame):
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """A warning (a model method that overrides nothing, say) as one line, like an error."""
     print(f"fuzzmm: warning: {message}", file=sys.stderr)
+
+
+def _trust(args):
+    """The model files the user trusts (--trust-model, repeatable) handed to the trust policy,
+    fuzzmm.trust, before any model or corpus file is read."""
+    trusted_models = getattr(args, "trust_model", None)
+    if trusted_models and importlib.util.find_spec("fuzzmm.trust") is not None:
+        from fuzzmm import trust
+        trust.allow(trusted_models)
 
 
 def main(argv=None):
@@ -48,6 +58,7 @@ def main(argv=None):
             name = empty[0] if empty[0] in ("file", "dir", "source") else "--" + empty[0].replace("_", "-")
             command = " ".join(filter(None, (args.command, getattr(args, "corpus_command", None))))
             raise FuzzmmError(f"{command}: {name} needs a value, not an empty string")
+        _trust(args)
         from fuzzmm.cli.commands import COMMANDS
         return COMMANDS[args.command](args)
     except FuzzmmError as exc:

@@ -12,6 +12,7 @@ from fuzzmm.sched.strategies import summaries as strategy_summaries
 DEFAULT_DURATION_S = 20.0
 DEFAULT_STRATEGY = "pct"
 DEFAULT_CORPUS = os.path.join(".fuzzmm", "corpus")
+TRUST_MODEL_HELP = "trust the model file PATH (a corpus file naming it may run its code); see README 'Security model'"
 
 
 class Parser(argparse.ArgumentParser):
@@ -23,6 +24,10 @@ class Parser(argparse.ArgumentParser):
 
 STRATEGIES = {name: what + (" (the default)" if name == DEFAULT_STRATEGY else "")
               for name, what in strategy_summaries().items()}
+
+
+def _add_trust_model(p):
+    p.add_argument("--trust-model", action="append", metavar="PATH", help=TRUST_MODEL_HELP)
 
 
 def parser():
@@ -58,6 +63,7 @@ def parser():
     f.add_argument("--seed", type=int, help="seed of the search (default: random, printed in the summary)")
     f.add_argument("--pct-depth", type=int, default=3, help="PCT bug depth d: d-1 change points (default: 3)")
     f.add_argument("--json", action="store_true", help="print JSON lines: progress, finding, then a summary")
+    _add_trust_model(f)
 
     r = sub.add_parser("replay", help="reproduce a corpus file deterministically",
                        description="Run a corpus file's scenario under its recorded schedule and say whether "
@@ -73,6 +79,7 @@ def parser():
                    "operation of every task, not only those on the finding's object")
     r.add_argument("--trace-json", metavar="PATH", help="write the run's events as JSON lines to PATH ('-': stdout)")
     r.add_argument("--json", action="store_true", help="print one JSON object with the result")
+    _add_trust_model(r)
 
     m = sub.add_parser("minimize", help="shrink a corpus file while it reproduces the same signature",
                        description="Drop tasks, operations and switches, move switches earlier and make "
@@ -88,6 +95,7 @@ def parser():
                    help="bound on the runs made on the file's own variant, searches for new switches "
                    "included; each smaller file kept is also replayed once on each fixed_in variant "
                    "(default: 20000)")
+    _add_trust_model(m)
 
     c = sub.add_parser("corpus", help="corpus maintenance")
     csub = c.add_subparsers(dest="corpus_command", metavar="ACTION")
@@ -95,9 +103,11 @@ def parser():
                         "replayed smallest first, and none is removed unless one of them reproduces; a file "
                         "with fixed_in or a field of a person's own is never removed")
     d.add_argument("dir", help="the corpus directory")
+    _add_trust_model(d)
     e = csub.add_parser("export", help="write a corpus (a directory or redis://...) as files into DIR, "
                         "each under its generated name, one per signature: the smallest, unless a larger one "
                         "has fixed_in or a field of a person's own (it is kept, the smaller named on stderr)")
     e.add_argument("source", help="the corpus: a directory or redis://host:port/db")
     e.add_argument("dir", help="the directory to write into")
+    _add_trust_model(e)
     return p
