@@ -429,6 +429,17 @@ def test_option_help_says_what_strategies_and_trace_all_do():
     assert lines[1] > lines[0], lines
 
 
+def test_help_loads_neither_the_core_nor_the_executor_nor_hypothesis():
+    """`fuzzmm fuzz --help` needs the strategy registry alone: it is quick because it imports
+    no compiled core, no executor and no Hypothesis."""
+    code = ("import sys\nfrom fuzzmm.cli import main\ntry:\n    main(['fuzz', '--help'])\n"
+            "except SystemExit:\n    print(' '.join(sys.modules), file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    loaded = set(proc.stderr.split())
+    assert "fuzzmm.sched.strategies" in loaded and "pct: " in proc.stdout, proc.stderr
+    assert not loaded & {"fuzzmm._core", "fuzzmm.sched.executor", "hypothesis", "multiprocess"}
+
+
 def test_a_model_file_imports_the_modules_beside_it(tmp_path):
     """A model file that imports a sibling module loads from any working directory."""
     (tmp_path / "shared_ops.py").write_text("DOMAIN = (1, 2)\n")
