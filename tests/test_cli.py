@@ -429,6 +429,17 @@ def test_option_help_says_what_strategies_and_trace_all_do():
     assert lines[1] > lines[0], lines
 
 
+def test_help_loads_neither_the_core_nor_the_executor_nor_hypothesis():
+    """`fuzzmm fuzz --help` needs the strategy registry alone: it is quick because it imports
+    no compiled core, no executor and no Hypothesis."""
+    code = ("import sys\nfrom fuzzmm.cli import main\ntry:\n    main(['fuzz', '--help'])\n"
+            "except SystemExit:\n    print(' '.join(sys.modules), file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    loaded = set(proc.stderr.split())
+    assert "fuzzmm.sched.strategies" in loaded and "pct: " in proc.stdout, proc.stderr
+    assert not loaded & {"fuzzmm._core", "fuzzmm.sched.executor", "hypothesis", "multiprocess"}
+
+
 def test_a_model_file_imports_the_modules_beside_it(tmp_path):
     """A model file that imports a sibling module loads from any working directory."""
     (tmp_path / "shared_ops.py").write_text("DOMAIN = (1, 2)\n")
@@ -554,6 +565,48 @@ def test_what_model_code_prints_stays_off_the_json_lines(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line)["event"] for line in proc.stdout.splitlines()][-1] == "summary"
     assert "from an op" in proc.stderr and "from check" in proc.stderr
+
+
+@pytest.mark.slow
+def test_executors_beyond_the_job_count_are_capped_with_a_note_on_stderr(tmp_path):
+    """--executors above the job count runs one executor per job and says so in one line on
+    stderr, off the JSON lines; the default, one per core, is capped without a word."""
+    args = ("fuzz", "--model", "lost-update", "--variant", "fixed", "--duration", "1",
+            "--corpus", str(tmp_path / "c"), "--json")
+    proc = fuzzmm(*args, "--executors", "100000")
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if "capped" in line] == [
+        "fuzzmm: note: --executors 100000 capped at 1, one per job (1 variant(s) x 1 strategy)"]
+    assert [json.loads(line)["event"] for line in proc.stdout.splitlines()][-1] == "summary"
+    assert "capped" not in fuzzmm(*args).stderr
+
+
+def test_trust_model_is_an_option_of_each_command_that_reads_model_code(monkeypatch):
+    """--trust-model PATH, repeatable, is taken by fuzz, replay, minimize, corpus dedup and
+    corpus export, and the paths reach fuzzmm.trust.allow before the command runs."""
+    import importlib.machinery
+    import types
+    from fuzzmm import cli
+    from fuzzmm.cli import commands
+    heard = []
+    trust = types.ModuleType("fuzzmm.trust")
+    trust.__spec__ = importlib.machinery.ModuleSpec("fuzzmm.trust", None)
+    trust.allow = lambda paths: heard.append(("allow", list(paths)))
+    monkeypatch.setitem(sys.modules, "fuzzmm.trust", trust)
+    for name in ("fuzz", "replay", "minimize", "corpus"):
+        monkeypatch.setitem(commands.COMMANDS, name, lambda args: heard.append(("ran", args.command)) or 0)
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    try:
+        for argv in (["fuzz"], ["replay", "f.json"], ["minimize", "f.json"], ["corpus", "dedup", "d"],
+                     ["corpus", "export", "s", "d"]):
+            heard.clear()
+            assert cli.main([*argv, "--trust-model", "a.py", "--trust-model", "b.py"]) == 0
+            assert heard == [("allow", ["a.py", "b.py"]), ("ran", argv[0])], argv
+    finally:
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGHUP, handlers[1])
+    assert "trust the model file PATH" in " ".join(fuzzmm("corpus", "export", "--help").stdout.split())
+    assert one_line_error(fuzzmm("replay", "f.json", "--trust-model", ""))
 
 
 def test_minimize_refuses_a_file_fixed_where_it_must_reproduce(tmp_path):

@@ -29,7 +29,7 @@ LAYERS = (
     ("detect", ("fuzzmm.detect",)),
     ("sched", ("fuzzmm.sched",)),
     ("corpus", ("fuzzmm.corpus",)),
-    ("top", ("fuzzmm.profiles", "fuzzmm.testing", "fuzzmm.campaign", "fuzzmm.report", "fuzzmm.publish",
+    ("top", ("fuzzmm.profiles", "fuzzmm.testing", "fuzzmm.campaign", "fuzzmm.campaign_plan", "fuzzmm.report", "fuzzmm.publish",
              "fuzzmm.svg", "fuzzmm.dashboard",
              "fuzzmm.pytest_plugin", "fuzzmm.cli", "fuzzmm.__main__", "fuzzmm",
              "fuzzmm.mm", "fuzzmm.examples")),

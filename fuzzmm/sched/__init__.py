@@ -1,4 +1,8 @@
-"""Scheduling: schedules as data, the executor with its persistent workers, and strategies."""
-from fuzzmm.findings import FindingReport  # noqa: F401
-from fuzzmm.sched.schedule import Schedule, RunResult  # noqa: F401
-from fuzzmm.sched.executor import Executor  # noqa: F401
+"""Scheduling: schedules as data (schedule.py), the executor with its persistent workers
+(executor.py, worker.py, watchdog.py, stuck.py, verdict.py), strategies and their registry
+(strategies.py), and the search loop (search.py, hypothesis_loop.py, draws.py).
+
+The package imports none of them itself: `fuzzmm --help` reads the strategy registry without
+starting the executor's imports (the compiled core's workers, Hypothesis).  Import each from
+its own module.
+"""

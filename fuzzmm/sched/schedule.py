@@ -9,7 +9,6 @@ switches it actually took, so any run of any strategy replays as a switch list.
 """
 from dataclasses import dataclass, field
 
-from fuzzmm import _core
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.findings import FindingReport
 
@@ -34,6 +33,7 @@ class Schedule:
 
     def check(self, ntasks):
         """Raise FuzzmmError unless every switch can be loaded for a run of `ntasks` tasks."""
+        from fuzzmm import _core        # here: `fuzzmm --help` reads the strategies without the core
         if len(self.switches) > _core.MAX_SWITCHES:
             raise FuzzmmError(f"a schedule holds at most {_core.MAX_SWITCHES} switches, not {len(self.switches)}")
         for step, task in self.switches:
