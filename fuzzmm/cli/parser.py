@@ -2,8 +2,7 @@
 
 Only the declaration: what each command does is in fuzzmm/cli/commands.py, and
 this module imports no more than the strategy registry and the dashboard's option declarations,
-so `fuzzmm --help` is
-quick.
+so `fuzzmm --help` is quick.
 """
 import argparse
 import os
