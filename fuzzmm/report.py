@@ -77,11 +77,12 @@ _READ_MODIFY_WRITES = {"add", "sub", "xchg", "cmpxchg", "or", "and"}
 def _focused(rows, focus, task=-1, step=0):
     """The operations on the objects of the finding, the stores to shared state (a
     page-table entry, a slot) that the tasks involved made up to the last of them or the
-    finding's `step`, the read-modify-write atomics (add, sub, xchg, cmpxchg, ...) they made
-    up to there on objects more than one task used (a reference count), and their loads of
-    what they stored where more than one of them used it: a check-then-act race shows its
-    checks.  The tasks involved are those that touched the objects and the task the
-    finding is in."""
+    finding's `step`, the read-modify-write atomics (add, sub, xchg, cmpxchg, ...) made up
+    to there on objects more than one task used (a reference count) that a task involved
+    used, whichever task made them (the other task's `add` that revived a count is the
+    race), and the involved tasks' loads of what they stored where more than one of them
+    used it: a check-then-act race shows its checks.  The tasks involved are those that
+    touched the objects and the task the finding is in."""
     mine = [i for i, r in enumerate(rows) if r["obj"] in focus]
     if not mine:
         return rows
@@ -93,7 +94,8 @@ def _focused(rows, focus, task=-1, step=0):
     touched_by = {}     # object -> every task that operated on it
     for r in rows:
         touched_by.setdefault(r["obj"], set()).add(r["task"])
-    updates = [i <= last and r["op"] in _READ_MODIFY_WRITES and r["task"] in actors
+    used_by_actors = {r["obj"] for r in rows[:last + 1] if r["task"] in actors}
+    updates = [i <= last and r["op"] in _READ_MODIFY_WRITES and r["obj"] in used_by_actors
                and len(touched_by[r["obj"]]) > 1 for i, r in enumerate(rows)]
     users = {}          # object -> the tasks involved that stored or loaded it
     for r, is_store, is_load in zip(rows, stores, loads):
@@ -160,8 +162,9 @@ def finding_line(finding):
 def focus_note(finding, label):
     """What a focused swimlane says it left out."""
     locks = " and the locks waited for" if finding.kind == "deadlock" else ""
-    return (f"(only the operations on {label}{locks}, and the stores and atomic updates the tasks "
-            f"involved made up to the finding and their loads of them; --trace-all shows every step)")
+    return (f"(only the operations on {label}{locks}, the stores the tasks involved made up to the finding "
+            f"and their loads of them, and the atomic updates of shared objects they used; "
+            f"--trace-all shows every step)")
 
 
 def swimlane(result, scenario, names=None, everything=False, width=None):
