@@ -5,6 +5,8 @@ the same as JSON; `/swimlane/ID.svg` a reproducer's swimlane, replayed once and 
 `/static/...` the page's own style sheet and script.  All of it comes from this package.
 """
 import json
+import socket
+import socketserver
 import threading
 
 from fuzzmm.errors import FuzzmmError
@@ -69,6 +71,28 @@ def create_app(store, refresh_ms=REFRESH_MS, draw=None):
     return app
 
 
+def listen(host, port):
+    """A socket listening on `host`:`port` (0: a free port), or FuzzmmError saying why not.
+
+    The dashboard binds its socket itself and hands it to werkzeug, whose own binding prints
+    its reason and exits 1 on a port in use or an address not of this machine."""
+    from werkzeug.serving import select_address_family
+    family = select_address_family(host, port)
+    try:
+        address = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, socket.IPPROTO_TCP)[0][4]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)     # as werkzeug's own server does
+            sock.bind(address)
+            sock.listen(socketserver.TCPServer.request_queue_size)
+        except BaseException:
+            sock.close()
+            raise
+    except OSError as exc:
+        raise FuzzmmError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
 def serve(store, host, port, announce, refresh_ms=REFRESH_MS):
     """Serve the dashboard until interrupted; `announce(url)` is told where, once listening."""
     from werkzeug.serving import WSGIRequestHandler, make_server
@@ -77,12 +101,10 @@ def serve(store, host, port, announce, refresh_ms=REFRESH_MS):
         def log_request(self, *args, **kwargs):     # a page asks every 2 s: no line on stderr each time
             pass
     app = create_app(store, refresh_ms)
-    try:
-        server = make_server(host, port, app, threaded=True, request_handler=Quiet)
-    except OSError as exc:
-        raise FuzzmmError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    with listen(host, port) as sock:        # the server works on its own duplicate of the socket
+        server = make_server(host, port, app, threaded=True, request_handler=Quiet, fd=sock.fileno())
     shown = f"[{host}]" if ":" in host else host
-    announce(f"http://{shown}:{server.server_port}/")
+    announce(f"http://{shown}:{server.port}/")
     try:
         server.serve_forever()
     finally:
