@@ -1,6 +1,7 @@
 """`fuzzmm dashboard` and `fuzzmm report` refuse what they cannot do in one line, exit 2, and
 before any work: an address they cannot listen on, a report file they could not write."""
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -67,3 +68,40 @@ def test_the_dashboard_serves_on_the_socket_it_bound(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture
+def no_replay(monkeypatch):
+    """A report that replays an entry fails the test: the output is checked first."""
+    from fuzzmm.dashboard import swimlanes
+
+    def replayed(entry):
+        raise AssertionError(f"replayed {entry.path} before checking the output")
+    monkeypatch.setattr(swimlanes, "in_process", replayed)
+
+
+def test_a_report_into_a_missing_directory_is_refused_before_any_replay(fuzzmm_main, capsys, no_replay):
+    code, out, err = fuzzmm_main(capsys, "report", CORPUS, "-o", "/nonexistent/dir/x.html")
+    assert (code, out) == (2, "")
+    assert err == "fuzzmm: error: cannot write /nonexistent/dir/x.html: directory /nonexistent/dir does not exist\n"
+
+
+def test_a_report_over_a_corpus_file_is_refused(fuzzmm_main, capsys, tmp_path, no_replay):
+    target = tmp_path / "h1.json"
+    shutil.copy(os.path.join(CORPUS, "h1-mel-counter-leak.json"), target)
+    before = target.read_bytes()
+    code, out, err = fuzzmm_main(capsys, "report", CORPUS, "-o", str(target))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"fuzzmm: error: {target}: holds a reproducer of mel ") and "-o would write over it" in err
+    assert target.read_bytes() == before
+
+
+def test_a_report_into_a_directory_or_a_read_only_file_is_refused(fuzzmm_main, capsys, tmp_path, no_replay):
+    code, _, err = fuzzmm_main(capsys, "report", CORPUS, "-o", str(tmp_path))
+    assert code == 2 and "is a directory; -o names the file to write" in err
+    if os.geteuid() != 0:               # root writes whatever the permission bits say
+        locked = tmp_path / "r.html"
+        locked.write_text("old")
+        locked.chmod(0o444)
+        code, _, err = fuzzmm_main(capsys, "report", CORPUS, "-o", str(locked))
+        assert (code, err) == (2, f"fuzzmm: error: cannot write {locked}: Permission denied\n")

@@ -53,15 +53,34 @@ def cmd_dashboard(args):
     return 0
 
 
+def check_report_target(path):
+    """Refuse, before any entry is replayed, a report file that could not be written: a
+    directory, a missing directory, a corpus file (a reproducer is lost once written over), a
+    file or directory that takes no writes."""
+    from fuzzmm.corpus.outputs import check_directory_writable, refuse_other_reproducer
+    if os.path.isdir(path):
+        raise FuzzmmError(f"{path}: is a directory; -o names the file to write")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FuzzmmError(f"cannot write {path}: directory {directory} does not exist")
+    if not os.path.exists(path):
+        check_directory_writable(path)
+        return
+    if not os.path.isfile(path):            # /dev/stdout, a pipe: opened only when written
+        return
+    refuse_other_reproducer(path, "-o")
+    try:
+        with open(path, "a", encoding="utf-8"):     # opened as it will be written, nothing written yet
+            pass
+    except OSError as exc:
+        raise FuzzmmError(f"cannot write {path}: {exc.strerror}") from None
+
+
 def cmd_report(args):
     from fuzzmm.dashboard import pages, swimlanes
     from fuzzmm.dashboard.view import gather
     store = _existing_store(args.source)
-    if os.path.isdir(args.output):
-        raise FuzzmmError(f"{args.output}: is a directory; -o names the file to write")
-    if os.path.isfile(args.output):
-        from fuzzmm.cli import _refuse_other_reproducer
-        _refuse_other_reproducer(args.output, "-o")
+    check_report_target(args.output)
     view = gather(store)
     drawn = {}
 
