@@ -6,6 +6,8 @@ it.  The charts need no script and no library: a page, live or static, shows the
 import math
 from xml.sax.saxutils import escape
 
+from fuzzmm.publish import SAMPLE_S
+
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22")
 WIDTH, HEIGHT = 520, 240
@@ -17,17 +19,36 @@ def coverage_lines(jobs):
     return [(_label(job), [(t, pairs) for t, _, pairs in job.get("series") or ()]) for job in jobs]
 
 
-def rate_lines(jobs):
-    """(label, [(seconds, runs per second over the interval before), ...]) per job."""
-    out = []
-    for job in jobs:
-        series = job.get("series") or ()
-        points = []
-        for (t0, r0, _), (t1, r1, _) in zip(series, series[1:]):
-            if t1 > t0:
-                points.append((t1, (r1 - r0) / (t1 - t0)))
-        out.append((_label(job), points))
-    return out
+def rate_lines(jobs, min_interval=SAMPLE_S):
+    """(label, [(seconds, runs per second over the interval before), ...]) per job.
+
+    Each rate spans at least `min_interval`, the sampling period: a sample sooner after the one
+    before, as a job's last is (taken when it ends, maybe a hundredth of a second after the one
+    before), is merged into the interval before it, so a few runs over a tiny interval do not
+    show as a spike."""
+    return [(_label(job), _rates(job.get("series") or (), min_interval)) for job in jobs]
+
+
+def _rates(series, min_interval):
+    """[(seconds, runs per second), ...] of one job's series, over intervals of at least
+    `min_interval` (a series shorter than that: the mean since the job's start)."""
+    if not series:
+        return []
+    points, begins = [], []         # each point's rate, and the (seconds, runs) it counts from
+    t0, r0 = series[0][0], series[0][1]
+    for t1, r1, _ in series[1:]:
+        if t1 - t0 >= min_interval:
+            points.append((t1, (r1 - r0) / (t1 - t0)))
+            begins.append((t0, r0))
+            t0, r0 = t1, r1
+    last_t, last_r = series[-1][0], series[-1][1]
+    if last_t > t0:                 # samples left over, too soon after the last point
+        if points:
+            t0, r0 = begins[-1]
+            points[-1] = (last_t, (last_r - r0) / (last_t - t0))
+        else:
+            points.append((last_t, last_r / last_t))
+    return points
 
 
 def _label(job):
