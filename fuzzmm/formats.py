@@ -12,6 +12,9 @@ A formatter is any callable from an int to a string.  The swimlane (text and SVG
 `--trace-json` (as `before_text` and `after_text`, beside the numbers) use it.  The labels
 `fuzzmm.trace.object_names` returns carry their object's formatter, so every caller that
 passes those names on gets the formatted values with no further argument.
+
+A page's flags word needs no `formats`: `page_flags` shows it by the names of the PG_* bits
+fuzzmm.kernel exports, in every program's traces (`lock_page page0 lru|head->locked|lru|head`).
 """
 import re
 
@@ -38,6 +41,21 @@ def flags(names=None, /, **bits):
         return "|".join(shown)
     show.__name__ = "flags"
     return show
+
+
+_page_flags = None
+
+
+def page_flags(value):
+    """A struct page's flags word by the names of its PG_* bits (fuzzmm.kernel), lowest bit
+    first and without the `PG_` prefix, as the kernel's dump_page prints them: 81 is
+    "locked|lru|head"; bits with no name are left in hex."""
+    global _page_flags
+    if _page_flags is None:
+        from fuzzmm import kernel
+        bits = sorted((getattr(kernel, name), name) for name in kernel.__all__ if name.startswith("PG_"))
+        _page_flags = flags({name[len("PG_"):]: mask for mask, name in bits})
+    return _page_flags(value)
 
 
 class Label(str):

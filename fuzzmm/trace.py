@@ -6,9 +6,11 @@ itself is always on and costs one fixed-size store per scheduling point.
 import structlog
 
 from fuzzmm import _core
-from fuzzmm.formats import labelled, shown
+from fuzzmm.formats import labelled, page_flags, shown
 
 _OBJ_TAGS = {_core.OBJ_PAGE: "page", _core.OBJ_HEAP: "heap", _core.OBJ_VMSTAT: "vmstat", _core.OBJ_EVENT: "event"}
+#: The operations whose values are a page's flags word, shown by name (fuzzmm.formats.page_flags).
+PAGE_FLAG_OPS = frozenset({"trylock_page", "lock_page", "unlock_page", "set_flag", "clear_flag", "test_flag"})
 
 
 def configure_worker_logging(worker_index=None):
@@ -84,14 +86,18 @@ def site_parts(site):
 
 def records(result, names=None):
     """Each event of a run as a dict, in ring order (the order of a controlled run); an object
-    with a formatter adds its values as text, `before_text` and `after_text`."""
+    with a formatter adds its values as text, `before_text` and `after_text`, and so does an
+    operation on a page's flags (its PG_* bits by name)."""
     out = []
     for seq, task, op, obj, before, after, site in result.events or ():
         function, where = site_parts(site)
         label = object_label(obj, names)
-        rec = {"seq": seq, "task": task, "op": op_name(op), "object": str(label),
+        name = op_name(op)
+        rec = {"seq": seq, "task": task, "op": name, "object": str(label),
                "obj": obj, "before": before, "after": after, "function": function, "where": where}
         formatter = getattr(label, "formatter", None)
+        if formatter is None and name in PAGE_FLAG_OPS and obj >> 56 == _core.OBJ_PAGE:
+            formatter = page_flags
         if formatter is not None:
             rec["before_text"], rec["after_text"] = shown(before, formatter), shown(after, formatter)
         out.append(rec)
