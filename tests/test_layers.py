@@ -7,7 +7,9 @@ reading the `import` lines of the compiled core's pyx/*.pyx and pyx/*.pxi, which
 to fuzzmm._core.  The package root, fuzzmm/__init__.py, holds the version and the public face,
 whose names it imports only when first asked for one: `import fuzzmm` and
 `from fuzzmm import __version__` are allowed anywhere, and a face name (`from fuzzmm import
-Program`) counts as the top layer.
+Program`) counts as the surface layer.  Within the surface, the entry points (the dashboard, the
+pytest plugin, the command line, `python -m fuzzmm`, the face) stand apart: one imports another
+only where SURFACE_USES says.
 """
 import ast
 from dataclasses import dataclass
@@ -29,11 +31,20 @@ LAYERS = (
     ("detect", ("fuzzmm.detect",)),
     ("sched", ("fuzzmm.sched",)),
     ("corpus", ("fuzzmm.corpus",)),
-    ("top", ("fuzzmm.profiles", "fuzzmm.testing", "fuzzmm.campaign", "fuzzmm.campaign_plan", "fuzzmm.report", "fuzzmm.publish",
-             "fuzzmm.svg", "fuzzmm.dashboard",
-             "fuzzmm.pytest_plugin", "fuzzmm.cli", "fuzzmm.__main__", "fuzzmm",
+    ("top", ("fuzzmm.profiles", "fuzzmm.testing", "fuzzmm.campaign", "fuzzmm.campaign_plan", "fuzzmm.report",
+             "fuzzmm.publish", "fuzzmm.svg",
              "fuzzmm.mm", "fuzzmm.examples")),
+    ("surface", ("fuzzmm.dashboard", "fuzzmm.pytest_plugin", "fuzzmm.cli", "fuzzmm.__main__", "fuzzmm")),
 )
+
+#: The surface's entry points, and the others each may import (the face, which only names what
+#: lower layers hold, any of them may): the command line builds its parser from the dashboard's
+#: options and runs its commands; `python -m fuzzmm` is the command line.  The dashboard may not
+#: import the command line, nor the plugin either.
+SURFACE_USES = {
+    "fuzzmm.cli": ("fuzzmm.dashboard",),
+    "fuzzmm.__main__": ("fuzzmm.cli",),
+}
 
 #: Packages beside the top that use only the program layer and below (and themselves):
 #: the seed model and the examples are written as a user writes a program.
@@ -154,6 +165,13 @@ def imports_in_pyx(source, path="<pyx>"):
     return found
 
 
+def _surface_entry(module):
+    """The surface entry point `module` belongs to (the face as `fuzzmm`)."""
+    if module == "fuzzmm":
+        return module
+    return next(entry for entry in LAYERS[-1][1] if module == entry or module.startswith(entry + "."))
+
+
 def problem(imp):
     """Why an import breaks the layering, or None if it is allowed."""
     mine, theirs = layer_of(imp.importer), layer_of(imp.target)
@@ -164,6 +182,11 @@ def problem(imp):
     if theirs[0] > mine[0]:
         return (f"points up: {imp.importer} ({mine[1]}, layer {mine[0]}) imports {imp.target} "
                 f"({theirs[1]}, layer {theirs[0]})")
+    if mine[1] == theirs[1] == "surface":
+        here, there = _surface_entry(imp.importer), _surface_entry(imp.target)
+        if there not in (here, "fuzzmm") and there not in SURFACE_USES.get(here, ()):
+            return (f"{imp.importer} imports {imp.target}: the surface's entry points stand apart "
+                    f"(SURFACE_USES lets {here} import {', '.join(SURFACE_USES.get(here, ())) or 'none of them'})")
     beside = next((p for p in PROGRAMS_ONLY if imp.importer == p or imp.importer.startswith(p + ".")), None)
     if beside and theirs[0] > LAYER_OF["fuzzmm.program"][0] \
             and not (imp.target == beside or imp.target.startswith(beside + ".")):
@@ -251,6 +274,17 @@ def test_the_check_reads_imports_everywhere_they_hide():
     ("fuzzmm.mm.base", "fuzzmm.mm.state", True),
     ("fuzzmm.mm.base", "fuzzmm.sched.executor", False),
     ("fuzzmm.cli", "fuzzmm.mm.variants", True),
+    ("fuzzmm.cli.parser", "fuzzmm.dashboard.commands", True),
+    ("fuzzmm.__main__", "fuzzmm.cli", True),
+    ("fuzzmm.dashboard.commands", "fuzzmm.cli", False),
+    ("fuzzmm.dashboard.server", "fuzzmm.dashboard.view", True),
+    ("fuzzmm.dashboard.plots", "fuzzmm.publish", True),
+    ("fuzzmm.dashboard.view", "fuzzmm.pytest_plugin", False),
+    ("fuzzmm.pytest_plugin", "fuzzmm.cli", False),
+    ("fuzzmm.campaign", "fuzzmm.dashboard", False),
+    ("fuzzmm.svg", "fuzzmm.cli", False),
+    ("fuzzmm.testing", "fuzzmm", False),
+    ("fuzzmm.cli", "fuzzmm", True),
     ("fuzzmm.kernel", "fuzzmm.mm.state", False),
     ("fuzzmm.sched.search", "fuzzmm.strategies", False),
     ("fuzzmm.strategies", "fuzzmm.program", False),
