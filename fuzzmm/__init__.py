@@ -12,6 +12,8 @@ Finding, FuzzmmError     a finding to raise; the error fuzzmm reports bad input 
 Pool                     the shared-memory pool a program's state lives in
 Executor, Schedule       run a scenario under a schedule in worker processes
 fuzz_test, fuzz, FuzzFailure   fuzzing from pytest (fuzzmm.testing)
+flags, page_flags        formatters for a program's `formats`: bits by name, a page's PG_* bits
+                         (fuzzmm.formats; `hex` is Python's own)
 
 Each name is imported when first asked for, so `import fuzzmm` costs nothing and
 imports neither the compiled core nor Hypothesis.
@@ -34,6 +36,8 @@ _HOMES = {
     "fuzz_test": "fuzzmm.testing",
     "fuzz": "fuzzmm.testing",
     "FuzzFailure": "fuzzmm.testing",
+    "flags": "fuzzmm.formats",
+    "page_flags": "fuzzmm.formats",
 }
 #: Public modules, reached as attributes: `fuzzmm.kernel.get_page`.
 _MODULES = {"kernel": "fuzzmm.kernel"}
@@ -59,6 +63,7 @@ def __dir__():
 if TYPE_CHECKING:
     from fuzzmm import kernel
     from fuzzmm.errors import Finding, FuzzmmError
+    from fuzzmm.formats import flags, page_flags
     from fuzzmm.pool import Pool
     from fuzzmm.program import Program, Scenario, op
     from fuzzmm.sched.executor import Executor

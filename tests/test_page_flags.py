@@ -2,6 +2,8 @@
 swimlane, the SVG and --trace-json's before_text/after_text, the numbers kept beside them."""
 import io
 import json
+import os
+import re
 
 from fuzzmm import kernel as k
 from fuzzmm.formats import page_flags
@@ -63,3 +65,16 @@ def test_a_program_s_page_flags_read_by_name_in_the_swimlane_the_svg_and_the_jso
     assert (flagged["before"], flagged["after"]) == (k.PG_locked, k.PG_locked | k.PG_dirty)
     assert (flagged["before_text"], flagged["after_text"]) == ("locked", "locked|dirty")
     assert not any("before_text" in r for r in ops if r.get("op") in ("get_page", "put_page", "load"))
+
+
+def test_the_formatters_come_from_the_face_as_the_readme_writes_them():
+    """`from fuzzmm import Program, flags`, as in the README's example, gives fuzzmm.formats' own."""
+    import fuzzmm
+    from fuzzmm import formats
+    assert (fuzzmm.flags, fuzzmm.page_flags) == (formats.flags, formats.page_flags)
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    (example,) = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "formats = {" in block]
+    namespace = {}
+    exec(example, namespace)
+    assert namespace["Pager"].formats["pte"](7) == "PRESENT|WRITE|DIRTY"
