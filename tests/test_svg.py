@@ -41,11 +41,17 @@ def test_the_svg_shows_the_rows_of_the_text_swimlane_with_focus_finding_and_swit
 
 @pytest.mark.slow
 def test_replay_svg_writes_the_file_and_refuses_a_corpus_file(tmp_path):
+    """--svg writes an SVG, and refuses the replayed file itself and another corpus file."""
     out = tmp_path / "h4.svg"
     proc = subprocess.run([sys.executable, "-m", "fuzzmm", "replay", H4, "--svg", str(out)], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
     assert ET.fromstring(out.read_text()).tag == "{http://www.w3.org/2000/svg}svg"
     refused = subprocess.run([sys.executable, "-m", "fuzzmm", "replay", H4, "--svg", H4], capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode == 2 and "--svg" in refused.stderr and "is the corpus file itself" in refused.stderr
+    other = tmp_path / "other.json"
+    other.write_text(open(H4).read())
+    refused = subprocess.run([sys.executable, "-m", "fuzzmm", "replay", H4, "--svg", str(other)], capture_output=True,
                              text=True, timeout=120)
     assert refused.returncode == 2 and "--svg would write over it" in refused.stderr
