@@ -13,6 +13,10 @@ Options:
                         the file must reproduce its signature on its own variant and must not on
                         any variant its `fixed_in` lists.
   --fuzzmm-profile P    the Hypothesis profile of fuzz tests (see fuzzmm.profiles).
+  --fuzzmm-trust-model PATH
+                        let corpus files import the model file PATH, or files under the
+                        directory PATH (repeatable): a corpus file naming code from no trusted
+                        source (fuzzmm.trust) fails its item, with nothing of it imported.
 A failing corpus item or fuzz test shows the signature and the swimlane, not a traceback.
 
 Everything heavy (the compiled core, Hypothesis, structlog) is imported only when a fixture, a
@@ -39,6 +43,10 @@ def pytest_addoption(parser):
     group.addoption("--fuzzmm-profile", default=None, choices=PROFILES, dest="fuzzmm_profile",
                     help="Hypothesis profile of fuzzmm fuzz tests (default: $FUZZMM_PROFILE, else ci "
                     "when CI is set, else dev)")
+    group.addoption("--fuzzmm-trust-model", action="append", default=[], metavar="PATH",
+                    dest="fuzzmm_trust_model",
+                    help="let corpus files import the model file PATH, or any file under the directory PATH "
+                    "(repeatable); see the README's Security model")
     parser.addini("fuzzmm_corpus", type="paths", default=[],
                   help="corpus directories replayed when pytest runs without path arguments")
 
@@ -56,6 +64,14 @@ def pytest_configure(config):
         if os.environ["FUZZMM_PROFILE"] not in PROFILES:
             raise pytest.UsageError(f"FUZZMM_PROFILE={os.environ['FUZZMM_PROFILE']!r}: "
                                     f"choose from {', '.join(PROFILES)}")
+    trusted = [str(Path(config.invocation_params.dir, given)) for given in config.getoption("fuzzmm_trust_model")]
+    if trusted:
+        from fuzzmm import trust
+        from fuzzmm.errors import FuzzmmError
+        try:
+            trust.allow(trusted)
+        except FuzzmmError as exc:
+            raise pytest.UsageError(f"fuzzmm: --fuzzmm-trust-model: {exc}") from None
     dirs = []
     for given in config.getoption("fuzzmm_corpus"):
         if not given:               # an unset variable expanded into the option: not "this directory"
