@@ -185,7 +185,7 @@ def _module_files(name, sources, named, field):
             if origin is None and search is None:      # built into the interpreter
                 origin = f"<{getattr(spec, 'origin', None) or 'built-in'} module {fullname}>"
         else:
-            spec = _find_top(fullname, sources, named) if depth == 1 else _find_sub(fullname, locations)
+            spec = _find_top(fullname, sources, f"{named}: {field}") if depth == 1 else _find_sub(fullname, locations)
             if spec is None:
                 raise FuzzmmError(f"cannot import model module {name}: No module named {fullname!r}")
             origin = spec.origin if spec.has_location else None
@@ -201,10 +201,10 @@ def _module_files(name, sources, named, field):
     return out
 
 
-def _find_top(name, sources=None, named=None):
+def _find_top(name, sources=None, what=None):
     """The spec of the top-level module `name`, found without importing it: on sys.path, else
     in the working directory where `sources` trust it (models._import then puts it on the
-    path, as `python -m` would); None if none."""
+    path, as `python -m` would); None if none.  `what` names the entry and field, for a refusal."""
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
@@ -216,7 +216,7 @@ def _find_top(name, sources=None, named=None):
         return None
     spec = importlib.machinery.PathFinder.find_spec(name, [cwd])
     if spec is not None and not sources.trusts(cwd):
-        raise Untrusted(f"{named}: module {name} is found only in the working directory {cwd}, "
+        raise Untrusted(f"{what} module {name} is found only in the working directory {cwd}, "
                         f"{sources.outside()}, which is searched for a corpus's modules only in its project; "
                         f"run from the project, or if you trust it, pass --trust-model {cwd}")
     return spec
