@@ -174,7 +174,7 @@ def _module_files(name, sources, named, field):
     parts = name.split(".")
     if not all(parts):
         raise FuzzmmError(f"{named}: {field} {name!r} is not a module name")
-    out, locations, hint = [], None, None
+    out, locations, top = [], None, []
     for depth in range(1, len(parts) + 1):
         fullname = ".".join(parts[:depth])
         module = sys.modules.get(fullname)
@@ -194,10 +194,10 @@ def _module_files(name, sources, named, field):
                 origin = f"<{spec.origin or 'built-in'} module {fullname}>"
         locations = list(search) if search is not None else None
         if depth == 1:
-            hint = (os.path.realpath(locations[0]) if locations else
-                    os.path.realpath(origin) if origin and not origin.startswith("<") else fullname)
-        if origin is not None:
-            out.append((origin, hint))
+            top = [os.path.realpath(p) for p in locations or ()]
+        if origin is not None:          # trusting its top-level package trusts all of it
+            real = os.path.realpath(origin) if os.path.isabs(origin) else origin
+            out.append((origin, next((p for p in top if _inside(real, p)), real)))
     return out
 
 

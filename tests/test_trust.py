@@ -126,6 +126,26 @@ def test_an_entry_naming_code_outside_its_project_is_refused_before_any_import(w
     assert "evilmod" not in sys.modules and not world.sentinel.exists()
 
 
+def test_a_dotted_module_is_judged_without_importing_its_package(world, monkeypatch):
+    """Looking a submodule up the usual way (importlib.util.find_spec("pkg.sub")) imports `pkg`
+    and runs its __init__; the check finds each part where the import would, running none of
+    them, and names the package as what to trust.  A package in the project resolves."""
+    (world.outside / "evilpkg").mkdir()
+    (world.project / "pkg_here").mkdir()
+    (world.outside / "evilpkg" / "__init__.py").write_text(EVIL.format(sentinel=str(world.sentinel)))
+    (world.outside / "evilpkg" / "sub.py").write_text(MINE)
+    (world.project / "pkg_here" / "__init__.py").write_text("")
+    (world.project / "pkg_here" / "sub.py").write_text(MINE)
+    monkeypatch.syspath_prepend(str(world.outside))
+    monkeypatch.syspath_prepend(str(world.project))
+    evil = world.write("dotted.json", lost_update_doc(model="evilpkg.sub", variant="mine", program="evilpkg.sub:Mine"))
+    with pytest.raises(trust.Untrusted, match=f"--trust-model {re.escape(str(world.outside / 'evilpkg'))}$"):
+        corpus.checked_ref(corpus.load(str(evil)))
+    assert "evilpkg" not in sys.modules and not world.sentinel.exists()
+    own = world.write("own.json", lost_update_doc(model="pkg_here.sub", variant="mine", program="pkg_here.sub:Mine"))
+    assert corpus.checked_ref(corpus.load(str(own))).load().variant == "mine"
+
+
 @pytest.mark.parametrize("name", ["antigravity", "sys", "os.path", "json.decoder", "this"])
 def test_a_module_of_python_itself_is_no_model(world, name):
     """The standard library is not a source a corpus may name: `antigravity` or `this` would run."""
