@@ -5,8 +5,9 @@ A corpus entry names the model and the program it replays, and importing either 
 code.  An entry can come from anyone (a JSON reproducer someone sent, a line anyone who can
 write to a shared Redis corpus wrote), so what it names is imported only from:
 
-- fuzzmm itself (the built-in models) and models installed through the `fuzzmm.models` entry
-  point group (the package each entry point names);
+- fuzzmm itself (the built-in models) and what distributions that declare a `fuzzmm.models`
+  entry point installed (the files their metadata lists, and the package each entry point
+  names);
 - the project tree that holds the corpus: the nearest directory, from the corpus file's own
   upwards, with a pyproject.toml or a repository's root (.git); for an entry read from no
   file (a Redis corpus), the working directory's project;
@@ -25,13 +26,14 @@ Untrusted, one line naming the corpus entry and how to trust what it names.
 """
 import glob
 import importlib.machinery
+import importlib.metadata
 import importlib.util
 import os
 import sys
 import tomllib
 
 from fuzzmm.errors import FuzzmmError
-from fuzzmm.models import BUILTIN_MODELS, installed_models, is_file_source
+from fuzzmm.models import BUILTIN_MODELS, ENTRY_POINT_GROUP, installed_models, is_file_source
 
 _ALLOWED = []       # real paths the user trusts for this process (--trust-model): files or directories
 
@@ -98,13 +100,19 @@ class Sources:
         return self._listed
 
     def installed(self):
-        """The real paths of the packages (or plain modules) installed models name."""
+        """The real paths of what distributions that declare a `fuzzmm.models` entry point
+        installed: the files their metadata lists, and the package (or plain module) each
+        entry point names, wherever it lies (an editable install lists none of its files)."""
         if self._installed is None:
             self._installed = []
-            for module in installed_models().values():
-                spec = _find_top(module.split(".")[0])
+            for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                module = point.value.partition(":")[0].strip()
+                spec = _find_top(module.split(".")[0]) if module else None
                 if spec is not None:
                     self._installed += _locations(spec)
+                for file in (point.dist.files or []) if point.dist is not None else []:
+                    if file.suffix in (".py", ".pyc") or ".so" in file.suffixes:
+                        self._installed.append(os.path.realpath(point.dist.locate_file(file)))
         return self._installed
 
     def trusts(self, path):

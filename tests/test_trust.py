@@ -325,8 +325,9 @@ def test_the_trust_model_option_trusts_a_file(world):
 
 @pytest.mark.slow
 def test_an_installed_model_s_package_is_trusted_and_an_undeclared_one_is_not(world):
-    """A package that declares a `fuzzmm.models` entry point is trusted, by the entry point's
-    name or its module's; a module installed beside it that no entry point names is not."""
+    """What a distribution that declares a `fuzzmm.models` entry point installed is trusted (the
+    package the entry point names, by the entry point's name or its module's, and the files its
+    RECORD lists); a module installed beside it by no such distribution is not."""
     site = world.root / "site"
     (site / "installed_model").mkdir(parents=True)
     (site / "installed_model" / "__init__.py").write_text(MINE)
@@ -335,13 +336,19 @@ def test_an_installed_model_s_package_is_trusted_and_an_undeclared_one_is_not(wo
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: installed-model\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[fuzzmm.models]\ninstalled = installed_model\n")
+    (site / "installed_helpers.py").write_text(MINE)         # another module of the same distribution
+    (info / "RECORD").write_text("installed_model/__init__.py,,\ninstalled_helpers.py,,\n"
+                                 "installed_model-1.0.dist-info/METADATA,,\n")
     by_name = world.write("by-name.json", lost_update_doc(model="installed", variant="mine",
                                                           program="installed_model:Mine"))
+    helpers = world.write("helpers.json", lost_update_doc(model="installed", variant="mine",
+                                                          program="installed_helpers:Mine"))
     undeclared = world.write("undeclared.json", lost_update_doc(model="undeclared", program="undeclared:Evil"))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), REPO]))
     run = lambda *args: subprocess.run([sys.executable, "-m", "fuzzmm", *map(str, args)],  # noqa: E731
                                        cwd=world.project, env=env, capture_output=True, text=True, timeout=120)
     assert run("replay", by_name).returncode == 1
+    assert run("replay", helpers).returncode == 1
     assert "installed_model:Mine" in run("variants", "--json").stdout
     world.assert_refused(run("replay", undeclared), named=str(undeclared))
 
