@@ -1,13 +1,18 @@
-"""Finding models and their variants: built-in names, installed modules and file paths.
+"""Finding models and their variants: built-in names, installed models, modules and file paths.
 
 A model is a module (or a .py file) holding Program subclasses.  It names its
 variants in a `VARIANTS` dict; without one, every Program subclass defined in
 the module is a variant under its `variant` attribute.  A file may subclass a
-built-in variant and override any of its functions.
+built-in variant and override any of its functions.  A package installs a model
+under a name through the `fuzzmm.models` entry point group (name = "module").
+Importing a model runs its code in this process, under the parent's watchdog
+and with its prints sent to stderr (fuzzmm.watchdog); which sources a corpus
+may have imported is fuzzmm.trust's to decide, before this module imports them.
 """
 from dataclasses import dataclass
 import difflib
 import importlib
+import importlib.metadata
 import importlib.util
 import inspect
 import os
@@ -17,12 +22,33 @@ import zlib
 
 from fuzzmm.errors import FuzzmmError, os_exit_refused
 from fuzzmm.program import Program
+from fuzzmm.watchdog import InParent, Overran
 
 BUILTIN_MODELS = {
     "thp-numa": "fuzzmm.mm.variants",
     "lost-update": "fuzzmm.examples.lost_update",
 }
 DEFAULT_MODEL = "thp-numa"
+ENTRY_POINT_GROUP = "fuzzmm.models"     # installed models: name = "module"
+IMPORT_WATCHDOG_S = 10.0                # a model's import is bounded as an executor's setup is
+
+
+def installed_models():
+    """The models installed through the `fuzzmm.models` entry point group: name -> module,
+    read from the installed distributions' metadata (nothing is imported).  A built-in
+    model's name stays the built-in's."""
+    key = tuple(sys.path)
+    if _INSTALLED[0] != key:
+        found = {}
+        for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            module = point.value.partition(":")[0].strip()
+            if point.name not in BUILTIN_MODELS and module:
+                found.setdefault(point.name, module)
+        _INSTALLED[:] = [key, found]
+    return _INSTALLED[1]
+
+
+_INSTALLED = [None, {}]      # (sys.path it was read for, the table): read again when the path changes
 
 
 #: The methods of Program a model overrides; its others are fuzzmm's own, not near misses of a helper.
@@ -87,14 +113,22 @@ def is_file_source(source):
 
 
 def _import(source):
+    """The module of a model source: a module name or a .py file.  Its code runs here under
+    the parent's watchdog, its prints going to stderr; anything it raises is bad input."""
     if not is_file_source(source):
+        if source in sys.modules:
+            return sys.modules[source]
         try:
-            return importlib.import_module(source)
+            return _bounded(f"model module {source}", importlib.import_module, source)
         except ModuleNotFoundError as exc:
             if exc.name != source.split(".")[0] or os.getcwd() in sys.path:
                 raise FuzzmmError(f"cannot import model module {source}: {exc}") from None
         except ImportError as exc:
             raise FuzzmmError(f"cannot import model module {source}: {exc}") from None
+        except (FuzzmmError, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # a model module's own error, reported as bad input
+            raise FuzzmmError(f"model module {source} raised on import: {type(exc).__name__}: {exc}") from None
         sys.path.insert(0, os.getcwd())     # as `python -m` would: a project's own modules
         return _import(source)
     path = os.path.abspath(source)
@@ -113,9 +147,11 @@ def _import(source):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        with os_exit_refused():
-            spec.loader.exec_module(module)
+        _bounded(f"model file {source}", spec.loader.exec_module, module)
     except KeyboardInterrupt:
+        del sys.modules[name]
+        raise
+    except FuzzmmError:
         del sys.modules[name]
         raise
     except BaseException as exc:  # a model file's own error, reported as bad input
@@ -124,10 +160,25 @@ def _import(source):
     return module
 
 
+def _bounded(what, function, *args):
+    """function(*args), a model's import, as the parent runs model code: past the watchdog
+    it is stopped (FuzzmmError naming `what`), what it prints goes to stderr (stdout carries
+    the command's output, --json lines), and os._exit raises SystemExit."""
+    guard = InParent(IMPORT_WATCHDOG_S)
+    try:
+        with guard, os_exit_refused():
+            return function(*args)
+    except Overran:
+        raise FuzzmmError(f"{what} ran past the {IMPORT_WATCHDOG_S:g} s watchdog on import") from None
+    finally:
+        guard.release()
+
+
 def load_model(name_or_path=None):
-    """The Model for a built-in name, an importable module or a .py file path."""
+    """The Model for a built-in or installed model's name, an importable module or a .py file path."""
     name_or_path = name_or_path or DEFAULT_MODEL
-    source = BUILTIN_MODELS.get(name_or_path, name_or_path)
+    source = BUILTIN_MODELS.get(name_or_path) or (None if is_file_source(name_or_path) else
+                                                  installed_models().get(name_or_path)) or name_or_path
     module = _import(source)
     if is_file_source(source):
         source = os.path.abspath(source)
@@ -196,9 +247,9 @@ def _warn_near_misses(cls):
 
 
 def list_models():
-    """Every built-in model that imports, as Model objects."""
+    """Every built-in and installed model that imports, as Model objects."""
     out = []
-    for name in BUILTIN_MODELS:
+    for name in [*BUILTIN_MODELS, *installed_models()]:
         try:
             out.append(load_model(name))
         except FuzzmmError:

@@ -1,6 +1,6 @@
 """How a corpus line names the program it was found in, so that the line replays elsewhere.
 
-A line names a built-in model by its model name, and a program's module by a
+A line names a built-in or installed model by its model name, and a program's module by a
 name a fresh interpreter, as `fuzzmm replay` starts one, imports from the same
 file; failing that, by the module's absolute file.  fuzz tests use this for the
 corpus line their failure report offers to keep.
@@ -9,12 +9,16 @@ import os
 import subprocess
 import sys
 
-from fuzzmm.models import BUILTIN_MODELS, is_file_source
+from fuzzmm.models import BUILTIN_MODELS, installed_models, is_file_source
 
 
 def model_name(cls, ref):
-    """The `model` of a corpus line for program class `cls` loaded from `ref` (a ProgramRef)."""
-    return cls.name if BUILTIN_MODELS.get(cls.name) == ref.source else replayable_source(ref.source)
+    """The `model` of a corpus line for program class `cls` loaded from `ref` (a ProgramRef):
+    a built-in or installed model's name (`fuzzmm.models` entry point), else its module or file."""
+    if BUILTIN_MODELS.get(cls.name) == ref.source:
+        return cls.name
+    installed = [name for name, module in installed_models().items() if module == ref.source]
+    return installed[0] if installed else replayable_source(ref.source)
 
 
 def replayable_source(source):

@@ -14,6 +14,10 @@ Options:
                         any variant its `fixed_in` lists.
   --fuzzmm-profile P    the Hypothesis profile of fuzz tests (see fuzzmm.profiles).
   --fuzzmm-trace-all    a failure's swimlane shows every step of the run, not only the finding's object.
+  --fuzzmm-trust-model PATH
+                        let corpus files import the model file PATH, or files under the
+                        directory PATH (repeatable): a corpus file naming code from no trusted
+                        source (fuzzmm.trust) fails its item, with nothing of it imported.
 A failing corpus item or fuzz test shows the signature and the swimlane, not a traceback.
 
 Everything heavy (the compiled core, Hypothesis, structlog) is imported only when a fixture, a
@@ -43,6 +47,10 @@ def pytest_addoption(parser):
     group.addoption("--fuzzmm-trace-all", action="store_true", default=False, dest="fuzzmm_trace_all",
                     help="show the whole trace of a failing fuzz test or corpus item: every step of "
                     "every task, not only the operations on the finding's object")
+    group.addoption("--fuzzmm-trust-model", action="append", default=[], metavar="PATH",
+                    dest="fuzzmm_trust_model",
+                    help="let corpus files import the model file PATH, or any file under the directory PATH "
+                    "(repeatable); see the README's Security model")
     parser.addini("fuzzmm_corpus", type="paths", default=[],
                   help="corpus directories replayed when pytest runs without path arguments")
 
@@ -60,6 +68,14 @@ def pytest_configure(config):
         if os.environ["FUZZMM_PROFILE"] not in PROFILES:
             raise pytest.UsageError(f"FUZZMM_PROFILE={os.environ['FUZZMM_PROFILE']!r}: "
                                     f"choose from {', '.join(PROFILES)}")
+    trusted = [str(Path(config.invocation_params.dir, given)) for given in config.getoption("fuzzmm_trust_model")]
+    if trusted:
+        from fuzzmm import trust
+        from fuzzmm.errors import FuzzmmError
+        try:
+            trust.allow(trusted)
+        except FuzzmmError as exc:
+            raise pytest.UsageError(f"fuzzmm: --fuzzmm-trust-model: {exc}") from None
     dirs = []
     for given in config.getoption("fuzzmm_corpus"):
         if not given:               # an unset variable expanded into the option: not "this directory"

@@ -237,6 +237,7 @@ def test_a_corpus_of_a_model_file_moves_with_its_project(tmp_path):
     (another checkout, another CI path) they still replay, from any directory."""
     project = tmp_path / "a"
     project.mkdir()
+    (project / "pyproject.toml").write_text("")      # a project, whose corpus may import its code
     shutil.copy(os.path.join(HERE, "..", "fuzzmm", "examples", "lost_update.py"), project / "racy.py")
     proc = fuzzmm("fuzz", "--model", "racy.py", "--variant", "racy", "--duration", "2", "--executors", "1",
                   "--corpus", "corpus", "--seed", "1", cwd=project)
@@ -268,6 +269,7 @@ def test_a_moved_corpus_keeps_its_file_names(tmp_path):
 def test_replay_finds_a_program_module_in_the_working_directory(tmp_path):
     """A corpus line naming `module:Class` (as fuzz_test prints it) replays from the
     project's directory without PYTHONPATH, as `python -m` would import it."""
+    (tmp_path / "pyproject.toml").write_text("")     # the project, whose corpus may import its code
     (tmp_path / "mymodel.py").write_text("from fuzzmm.examples.lost_update import LostUpdate\n"
                                          "class Mine(LostUpdate):\n    variant = 'mine'\n")
     doc = {"format": 1, "model": "mymodel", "variant": "mine", "program": "mymodel:Mine",

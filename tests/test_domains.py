@@ -98,6 +98,7 @@ def test_a_domain_of_a_trillion_values_is_drawn_from_without_listing_it(swarm):
 @pytest.mark.slow
 def test_a_finding_with_tuple_arguments_replays_and_minimizes(tmp_path):
     """The corpus file of a program whose op takes tuples replays (exit 1) and minimizes (exit 1)."""
+    (tmp_path / "pyproject.toml").write_text("")     # a project, whose corpus may import its code
     (tmp_path / "pairs.py").write_text(PAIRS)
     fuzz = fuzzmm("fuzz", "--model", "pairs.py", "--duration", "3", "--executors", "1", "--corpus", "c",
                   "--seed", "1", cwd=tmp_path)

@@ -24,10 +24,10 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 #: every module under it).
 LAYERS = (
     ("foundation", ("fuzzmm.errors", "fuzzmm.sites", "fuzzmm.proctree", "fuzzmm.placement",
-                    "fuzzmm.findings")),
+                    "fuzzmm.findings", "fuzzmm.watchdog")),
     ("core", ("fuzzmm._core",)),
     ("program", ("fuzzmm.pool", "fuzzmm.kernel", "fuzzmm.trace", "fuzzmm.program", "fuzzmm.models",
-                 "fuzzmm.program_names", "fuzzmm.formats")),
+                 "fuzzmm.trust", "fuzzmm.program_names", "fuzzmm.formats")),
     ("detect", ("fuzzmm.detect",)),
     ("sched", ("fuzzmm.sched",)),
     ("corpus", ("fuzzmm.corpus",)),

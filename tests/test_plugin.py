@@ -272,6 +272,8 @@ def test_the_corpus_line_names_the_program_s_module_so_it_replays_the_checkout_i
     assert json.loads(line)["program"] == "racy:Racy"
     clone = tmp_path / "clone"
     (clone / "corpus").mkdir(parents=True)
+    for root in (pytester.path, clone):         # projects, whose corpus may import their code
+        (root / "pyproject.toml").write_text("")
     (clone / "racy.py").write_text(textwrap.dedent(racy).replace("self.x.store(self.x.load() + n)", "self.x.add(n)"))
     for root in (pytester.path, clone):
         (root / "corpus" / "saved.json").parent.mkdir(exist_ok=True)
@@ -288,6 +290,7 @@ def test_the_corpus_line_names_a_src_layout_package_module_by_its_dotted_name(py
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, (str(pytester.path / "src"),
                                                                    os.environ.get("PYTHONPATH")))))
     pytester.makeini("[pytest]\npythonpath = src\n")      # for this process, which read PYTHONPATH long ago
+    (pytester.path / "pyproject.toml").write_text("")    # a project, whose corpus may import its code
     pytester.makepyfile(**{
         "src/mypkg/__init__.py": "",
         "src/mypkg/helpers.py": "VALUES = [1, 2]\n",
@@ -541,6 +544,7 @@ def test_fixed_in_may_name_a_built_in_variant_a_model_file_extends(pytester):
     """A file of a user's variant of the seed model lists a built-in variant as fixed, as
     `fuzzmm replay --variant hugh` accepts it: the corpus item replays it there and passes."""
     (pytester.path / "corpus").mkdir()
+    (pytester.path / "pyproject.toml").write_text("")    # a project, whose corpus may import its code
     (pytester.path / "corpus" / "mine.py").write_text(
         "from fuzzmm.mm.base import ThpNuma\nclass Mine(ThpNuma):\n    variant = 'mine'\n")
     with open(os.path.join(HERE, "..", "corpus", "h3-rc2-lost-write.json")) as f:

@@ -14,9 +14,9 @@ import json
 import os
 
 import fuzzmm
-from fuzzmm import findings
+from fuzzmm import findings, trust
 from fuzzmm.errors import FuzzmmError, FINDING_KINDS
-from fuzzmm.models import is_file_source
+from fuzzmm.models import is_file_source, load_model
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
 
@@ -175,6 +175,18 @@ def load_doc(doc, path="<corpus entry>", base=None):
         raise FuzzmmError(f"{path}: {exc}") from None
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError) as exc:
         raise FuzzmmError(f"{path}: malformed corpus file ({type(exc).__name__}: {exc})") from None
+
+
+def load_shared(doc, where):
+    """An entry of a shared corpus (Redis), which anyone who can write to it may have written:
+    validated as load_doc does, its model resolved against the sources this machine trusts
+    (fuzzmm.trust, for the working directory's project) and its program found as that model's
+    variant, never the program, nor any path but the model's, that the entry stores.  So an
+    export writes no file naming code the entry chose.  Untrusted, before anything is imported,
+    for a model from no trusted source."""
+    entry = load_doc(doc, where)
+    trust.check_model(entry.model, trust.Sources(None), where)
+    return replace(entry, program=str(load_model(entry.model).ref(entry.variant)))
 
 
 _FIELD_TYPES = (                 # (where, field, JSON type, required)

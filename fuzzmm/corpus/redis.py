@@ -11,8 +11,9 @@ import os
 import time
 from urllib.parse import urlparse
 
-from fuzzmm.corpus.entry import CURATED, KEPT, WRITTEN, against, load_doc
+from fuzzmm.corpus.entry import CURATED, KEPT, WRITTEN, against, load_shared
 from fuzzmm.errors import FuzzmmError
+from fuzzmm.trust import Untrusted
 
 REDIS_KEY = "fuzzmm:corpus"
 REDIS_STATE_KEY = "fuzzmm:state"
@@ -84,7 +85,9 @@ class RedisStore:
         for field, raw in sorted(self.client.hgetall(REDIS_KEY).items()):
             where = f"{self.where}#{field.decode()}"
             try:
-                out.append((where, load_doc(json.loads(raw), where)))
+                out.append((where, load_shared(json.loads(raw), where)))
+            except Untrusted as exc:            # it names the entry, and how to trust what it names
+                out.append((where, exc))
             except RecursionError:
                 out.append((where, FuzzmmError(f"{where}: JSON nested too deeply to be a corpus entry")))
             except (FuzzmmError, ValueError) as exc:

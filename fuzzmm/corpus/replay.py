@@ -1,6 +1,11 @@
-"""Replay a corpus entry: run its scenario under its switch list and compare signatures."""
+"""Replay a corpus entry: run its scenario under its switch list and compare signatures.
+
+What an entry names is imported only once fuzzmm.trust has found it a source the user chose:
+each way from an entry to its program (program_ref, variant_mismatch, checked_ref) asks first.
+"""
 from dataclasses import dataclass
 
+from fuzzmm import trust
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.models import ProgramRef, load_model
 from fuzzmm.sched.executor import Executor
@@ -8,7 +13,9 @@ from fuzzmm.trace import object_names
 
 
 def program_ref(entry, variant=None):
-    """The program to run: the entry's own, or `variant` of the entry's model."""
+    """The program to run: the entry's own, or `variant` of the entry's model.  An entry naming
+    code from no trusted source is refused (trust.Untrusted) before anything is imported."""
+    trust.check_entry(entry)
     if variant is None or variant == entry.variant:
         source, _, qualname = entry.program.rpartition(":")
         if not source or not qualname:
@@ -23,6 +30,7 @@ def variant_mismatch(entry, cls):
     if cls.variant == entry.variant:
         return None
     import inspect
+    trust.check_entry(entry)
     try:
         named = load_model(entry.model).ref(entry.variant).load()
         if named is cls or (named.__qualname__ == cls.__qualname__
@@ -45,6 +53,8 @@ def checked_ref(entry, variant=None):
             raise FuzzmmError(wrong)
         cls.validate(entry.scenario)
         Executor.check_scenario_size(entry.scenario)
+    except trust.Untrusted:
+        raise                   # it names the entry already
     except FuzzmmError as exc:
         raise FuzzmmError(f"{entry.path}: {exc}") from None
     return ref

@@ -24,7 +24,7 @@ from fuzzmm.program import Program
 from fuzzmm.sched.schedule import RunResult, Schedule
 from fuzzmm.sched import verdict, worker
 from fuzzmm.sched.stuck import where_stuck
-from fuzzmm.sched.watchdog import InParent, Overran
+from fuzzmm.watchdog import InParent, Overran
 from fuzzmm.detect.lockdep import LockDep
 from fuzzmm.trace import object_names
 

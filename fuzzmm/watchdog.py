@@ -1,8 +1,9 @@
 """The parent's watchdog: a time bound on the model code this process runs itself.
 
-An executor runs the program's setup, init and quiescent check here, not in a worker.  A run's
-tasks past the watchdog are ended by killing their workers; code run here has no worker to kill,
-so a SIGALRM timer raises Overran into it instead.
+An executor runs the program's setup, init and quiescent check here, not in a worker, and a
+model is imported here (fuzzmm.models).  A run's tasks past the watchdog are ended by killing
+their workers; code run here has no worker to kill, so a SIGALRM timer raises Overran into it
+instead.
 """
 import os
 import signal
@@ -16,7 +17,7 @@ TIMER_SLACK = 1.1       # the parent's watchdog timer runs this many watchdogs (
 
 
 class Overran(BaseException):
-    """Raised by the alarm into model code the parent runs (setup, init, check) past the watchdog."""
+    """Raised by the alarm into model code the parent runs (import, setup, init, check) past the watchdog."""
 
 
 class _Alarm:
@@ -102,7 +103,7 @@ _ALARM = _Alarm()
 
 
 class InParent:
-    """Runs model code in this process (setup, init, check): bounded by the watchdog (see
+    """Runs model code in this process (import, setup, init, check): bounded by the watchdog (see
     _Alarm), since there is no worker to kill here, and with its prints sent to stderr, since
     stdout carries the command's own output (--json lines).  Off the main thread, which alone
     receives signals and owns sys.stdout, the code runs as it is.  An executor holds one from
