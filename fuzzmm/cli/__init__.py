@@ -8,7 +8,6 @@ command prints (commands.py), and here the dispatch, the signals that end a
 command as Ctrl-C does, and the errors told in one line.  The work is done by
 library functions.
 """
-import importlib.util
 import os
 import signal
 import sys
@@ -33,7 +32,7 @@ def _trust(args):
     """The model files the user trusts (--trust-model, repeatable) handed to the trust policy,
     fuzzmm.trust, before any model or corpus file is read."""
     trusted_models = getattr(args, "trust_model", None)
-    if trusted_models and importlib.util.find_spec("fuzzmm.trust") is not None:
+    if trusted_models:
         from fuzzmm import trust
         trust.allow(trusted_models)
 
