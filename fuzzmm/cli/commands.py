@@ -128,13 +128,13 @@ def dedup(args):
     for error in done.skipped:
         print(f"fuzzmm: warning: skipped {error}", file=sys.stderr)
     print(f"{len(done.removed)} duplicate(s) removed")
-    return 0
+    return 2 if _refused(done.skipped) else 0
 
 
 def export(args):
     from fuzzmm.corpus import maintenance
     from fuzzmm.corpus.entry import CURATED, WRITTEN
-    written = 0
+    written, skipped = 0, []
     for step in maintenance.export(args.source, args.dir):
         if step.step == WRITTEN:
             print(step.path)
@@ -143,9 +143,18 @@ def export(args):
             print(f"fuzzmm: note: {step.source} is smaller than {step.path}, which a person added to and is kept",
                   file=sys.stderr)
         else:
+            skipped.append(step.error)
             print(f"fuzzmm: warning: skipped {step.error}", file=sys.stderr)
     print(f"{written} entr{'y' if written == 1 else 'ies'} in {args.dir}")
-    return 0
+    return 2 if _refused(skipped) else 0
+
+
+def _refused(errors):
+    """Whether any file or entry was refused for naming code from no trusted source: the
+    command did the rest of its work, left those alone, and exits 2 so that it does not pass
+    for clean."""
+    from fuzzmm.trust import Untrusted
+    return any(isinstance(error, Untrusted) for error in errors)
 
 
 def corpus(args):
