@@ -29,7 +29,7 @@ LAYERS = (
     ("detect", ("fuzzmm.detect",)),
     ("sched", ("fuzzmm.sched",)),
     ("corpus", ("fuzzmm.corpus",)),
-    ("top", ("fuzzmm.profiles", "fuzzmm.testing", "fuzzmm.campaign", "fuzzmm.report",
+    ("top", ("fuzzmm.profiles", "fuzzmm.testing", "fuzzmm.campaign", "fuzzmm.campaign_job", "fuzzmm.report",
              "fuzzmm.pytest_plugin", "fuzzmm.cli", "fuzzmm.__main__", "fuzzmm",
              "fuzzmm.mm", "fuzzmm.examples")),
 )
