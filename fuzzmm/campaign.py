@@ -96,9 +96,12 @@ class JobLog:
 
 
 class Campaign:
-    """Runs `jobs` on at most `executors` processes for about `duration` seconds of wall time."""
+    """Runs `jobs` on at most `executors` processes for about `duration` seconds of wall time.
 
-    def __init__(self, jobs, duration, executors, store_spec, emit, pct_depth=3):
+    The duration counts from `began` (a time.monotonic()), by default when run() starts; a
+    command may pass its own start, so that its start-up counts too."""
+
+    def __init__(self, jobs, duration, executors, store_spec, emit, pct_depth=3, began=None):
         if not 0 < duration < float("inf"):          # also refuses nan
             raise FuzzmmError(f"--duration must be a positive number of seconds, not {duration}")
         if executors < 1:
@@ -120,8 +123,10 @@ class Campaign:
         self.done = set()           # jobs that reported their end
         self.heard = {}             # job -> when a message of it last came (it reports twice a second)
         self.silent_when_late = {}  # job -> how long it had been silent when the campaign was past its bound
+        self.setup_s = 0.0          # how long from `began` to run()
         self.checked_s = 0.0        # how long checking the programs took
         self.outages_said = 0       # the store's outages the campaign has told of
+        self.began = began
         self.start = self.last_loop = time.monotonic()
         self.ended = None
 
@@ -129,9 +134,11 @@ class Campaign:
         _core.cleanup_stale()
         import fuzzmm.sched.executor, fuzzmm.sched.search      # noqa: E401,F401: once here, not in every job
         ctx = multiprocess.get_context("fork")
-        start = self.start = time.monotonic()
+        start = self.start = time.monotonic() if self.began is None else self.began
+        checking = time.monotonic()
+        self.setup_s = checking - start     # before run(), where the duration counts from `began`
         self._check_programs(ctx)       # before any job starts: the one-line error comes first
-        self.checked_s = time.monotonic() - start
+        self.checked_s = time.monotonic() - checking
         messages, stop = ctx.Queue(), ctx.Event()
         self.cpus = CpuClaims(ctx)
         share = self.duration / -(-len(self.jobs) // self.executors)     # each job's share of the time
@@ -201,14 +208,15 @@ class Campaign:
         for job in self.jobs:
             refs.setdefault(job.ref, job.variant)
         receiver, sender = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_check_programs, args=(list(refs.items()), sender),
+        proc = ctx.Process(target=campaign_job.check_programs, args=(list(refs.items()), sender),
                            name="fuzzmm-campaign-check")
         proc.start()
         sender.close()
         try:
             while not receiver.poll(0.1):
                 if not proc.is_alive() and not receiver.poll(0.1):
-                    raise FuzzmmError(f"checking the programs: the process {_describe(proc.exitcode)}")
+                    raise FuzzmmError(f"checking the programs: the process "
+                                      f"{'was killed' if proc.exitcode < 0 else f'exited with {proc.exitcode}'}")
             failure = receiver.recv()
         finally:
             if proc.is_alive():
@@ -395,6 +403,8 @@ class Campaign:
             return None
         bound = self.duration + self.allowed_over_s
         why = []
+        if self.setup_s > self.allowed_over_s / 2:
+            why.append(f"starting took {self.setup_s:.1f} s")
         if self.checked_s > self.allowed_over_s / 2:
             why.append(f"checking the programs took {self.checked_s:.1f} s")
         for job, log in self.log.items():
@@ -403,33 +413,7 @@ class Campaign:
             silent = self.silent_when_late.get(job, 0.0)
             reason = log.late or (log.error if log.error and "killed" in log.error else None) or \
                 (f"silent for {silent:.1f} s at the bound: in one run, which only the watchdog ends if it hangs"
-                 if silent >= SILENT_S else "winding down (the machine busy?)")
+                 if silent >= SILENT_S else "winding down after its search")
             why.append(f"{job.name} ended at {log.ended_s:.1f} s: {reason}")
         return {"over_s": round(elapsed - self.duration, 1), "allowed_s": round(self.allowed_over_s, 1),
                 "why": why}
-
-
-def _describe(exitcode):
-    return "was killed" if exitcode is None or exitcode < 0 else f"exited with status {exitcode}"
-
-
-def _check_programs(refs, sender):
-    """In a process of its own: each (ref, variant) set up as an executor does, with one worker,
-    and its default scenario drawn; sends None, or the first failure as one line."""
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)        # the campaign's Ctrl-C ends this by a kill
-    _core.set_pdeathsig()
-    from fuzzmm.sched.executor import Executor
-    failure = None
-    for ref, variant in refs:
-        try:
-            with Executor(ref, workers=1) as executor:
-                executor.default_scenario()
-        except FuzzmmError as exc:
-            failure = f"{variant}: {exc}"
-        except BaseException as exc:        # as a job would report it
-            failure = f"{variant}: {type(exc).__name__}: {exc}"
-        if failure is not None:
-            break
-    sender.send(failure)
-    sender.close()

@@ -1,4 +1,5 @@
-"""One campaign job: a process that searches one (variant, strategy) and reports to its campaign.
+"""One campaign job: a process that searches one (variant, strategy) and reports to its campaign;
+and the process before them all that checks the programs they run.
 
 Each job runs in its own process with its own executor (pool and workers), so
 executors scale across cores without sharing a GIL.  A job sends its campaign,
@@ -155,3 +156,25 @@ def _search(job, clock, executor, search, messages, stopping):
         messages.put(("finding", job, entry, began + found.elapsed_s))
         if stopping():
             break
+
+
+def check_programs(refs, sender):
+    """In a process a campaign forks before its jobs: each (ProgramRef, variant) set up as a job's
+    executor does (pool_config, setup, one worker) and its default scenario drawn, each under the
+    watchdog; sends None, or the first failure as one line."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)        # the campaign's Ctrl-C ends this by a kill
+    _core.set_pdeathsig()
+    from fuzzmm.sched.executor import Executor
+    failure = None
+    for ref, variant in refs:
+        try:
+            with Executor(ref, workers=1) as executor:
+                executor.default_scenario()
+        except FuzzmmError as exc:
+            failure = f"{variant}: {exc}"
+        except BaseException as exc:        # as a job would report it
+            failure = f"{variant}: {type(exc).__name__}: {exc}"
+        if failure is not None:
+            break
+    sender.send(failure)
+    sender.close()
