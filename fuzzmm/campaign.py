@@ -137,7 +137,11 @@ class Campaign:
         start = self.start = time.monotonic() if self.began is None else self.began
         checking = time.monotonic()
         self.setup_s = checking - start     # before run(), where the duration counts from `began`
-        self._check_programs(ctx)       # before any job starts: the one-line error comes first
+        try:
+            self._check_programs(ctx)   # before any job starts: the one-line error comes first
+        except KeyboardInterrupt:       # no job started: every one is not run
+            self.ended = time.monotonic()
+            return self.summary(interrupted=True)
         self.checked_s = time.monotonic() - checking
         messages, stop = ctx.Queue(), ctx.Event()
         self.cpus = CpuClaims(ctx)

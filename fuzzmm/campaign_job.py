@@ -102,7 +102,7 @@ def main(job, clock, messages, stop, pct_depth, cpus, store_spec):
             executor.should_stop = abandon_run
             searched["began"] = time.monotonic()
             try:
-                _search(job, clock, executor, search, messages, stopping)
+                _search(job, clock, executor, search, messages, stopping, asked_to_stop)
             except RunInterrupted:
                 pass
             searched["ended"] = time.monotonic()
@@ -126,15 +126,21 @@ def _state_name(job, store):
     return f"{model}/{job.variant}/{job.strategy}"
 
 
-def _search(job, clock, executor, search, messages, stopping):
-    """Search until the clock's `ends_at` or `stopping()`; each new finding that replays on its
-    own is shrunk a little (by `stop_by` at the latest) and sent to the parent as its Entry."""
+def _search(job, clock, executor, search, messages, stopping, asked_to_stop):
+    """Search until the clock's `ends_at` or `stopping()`, one run at least unless asked to stop;
+    each new finding that replays on its own is shrunk a little (by `stop_by` at the latest) and
+    sent to the parent as its Entry."""
     from fuzzmm.sched.executor import RunInterrupted
     from fuzzmm.sched.search import replays_alone
     seen = set()
     shrink_left = MINIMIZE_SHARE * clock.budget        # for all the job's findings together
     began = time.monotonic()
-    for found in search.run(seconds=max(clock.ends_at - began, MIN_SEARCH_S)):
+
+    def findings():
+        yield from search.run(seconds=max(clock.ends_at - began, MIN_SEARCH_S))
+        if search.runs == 0 and not asked_to_stop():    # its start-up (Hypothesis's) took its time
+            yield from search.run(max_runs=1)
+    for found in findings():
         if not found.reproduced or found.finding.signature in seen:
             continue
         if not found.replayed and not replays_alone(executor, found.scenario, found.schedule,

@@ -871,3 +871,35 @@ def test_a_variant_whose_job_never_started_is_not_run_in_the_table_not_0(tmp_pat
     assert summary["jobs"][1]["started_s"] is None
     rows = {line.split()[0]: line.split()[1:] for line in table(summary, ["fixed", "racy"]).splitlines()[2:4]}
     assert rows == {"fixed": ["-", "0", "-"], "racy": ["not", "run", "-", "-"]}
+
+
+INTERRUPTS_ITS_CHECK = """import os
+import signal
+from fuzzmm.program import Program, Scenario, op
+
+
+class Interrupts(Program):
+    name, variant, tasks, ops_per_task = "interrupts", "v", (1, 1), (1, 1)
+
+    def setup(self, pool):
+        self.x = pool.atomic(0)
+
+    @op()
+    def inc(self):
+        self.x.add(1)
+
+    def default_scenario(self):
+        os.kill(os.getppid(), signal.SIGINT)     # Ctrl-C while the campaign checks its programs
+        return Scenario.of([[("inc", ())]])
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_programs_are_checked_ends_with_a_summary_of_jobs_not_run(tmp_path):
+    (tmp_path / "interrupts.py").write_text(INTERRUPTS_ITS_CHECK)
+    proc = subprocess.run([sys.executable, "-m", "fuzzmm", "fuzz", "--model", str(tmp_path / "interrupts.py"),
+                           "--duration", "60", "--corpus", str(tmp_path / "c"), "--json"],
+                          capture_output=True, text=True, timeout=60)
+    summary = json.loads(proc.stdout.splitlines()[-1])
+    assert summary["interrupted"] and summary["runs"] == 0 and proc.returncode == 0, proc.stderr
+    assert [job["ran"] for job in summary["jobs"]] == [False]

@@ -68,10 +68,14 @@ class SpooledStore:
         return self.redis.outage.since is not None
 
     def _noted(self):
-        """Bring `outages` up to the server's state."""
+        """Bring `outages` up to the server's state.  A server that answers a ping but takes no
+        entry (out of memory, say) is away again at once: that goes on the outage before."""
         outage = self.redis.outage
         if outage.since is not None and (not self.outages or self.outages[-1][1] is not None):
-            self.outages.append([outage.since, None, outage.why])
+            if self.outages and outage.since - self.outages[-1][1] < self.CHECK_S:
+                self.outages[-1][1:] = [None, outage.why]
+            else:
+                self.outages.append([outage.since, None, outage.why])
         elif outage.since is None and self.outages and self.outages[-1][1] is None:
             self.outages[-1][1] = time.monotonic()
 
