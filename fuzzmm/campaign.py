@@ -131,18 +131,18 @@ class Campaign:
         self.ended = None
 
     def run(self):
-        _core.cleanup_stale()
-        import fuzzmm.sched.executor, fuzzmm.sched.search      # noqa: E401,F401: once here, not in every job
-        ctx = multiprocess.get_context("fork")
         start = self.start = time.monotonic() if self.began is None else self.began
-        checking = time.monotonic()
-        self.setup_s = checking - start     # before run(), where the duration counts from `began`
+        self.setup_s = time.monotonic() - start     # before run(), where the duration counts from `began`
+        ctx = multiprocess.get_context("fork")
         try:
+            _core.cleanup_stale()
+            import fuzzmm.sched.executor, fuzzmm.sched.search      # noqa: E401,F401: here, not in every job
+            checking = time.monotonic()
             self._check_programs(ctx)   # before any job starts: the one-line error comes first
+            self.checked_s = time.monotonic() - checking
         except KeyboardInterrupt:       # no job started: every one is not run
             self.ended = time.monotonic()
             return self.summary(interrupted=True)
-        self.checked_s = time.monotonic() - checking
         messages, stop = ctx.Queue(), ctx.Event()
         self.cpus = CpuClaims(ctx)
         share = self.duration / -(-len(self.jobs) // self.executors)     # each job's share of the time
