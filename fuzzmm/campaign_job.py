@@ -70,7 +70,9 @@ def main(job, clock, messages, stop, pct_depth, cpus, store_spec):
         return asked_to_stop() or time.monotonic() > clock.stop_by
     late = []                       # what kept the job past clock.stop_by
 
-    def abandon_run():              # polled while a run is under way
+    def abandon_run():
+        """Polled while a run is under way: abandon it only when asked to.  A run under way past
+        the wind-down is let end (only the watchdog ends a hang), and noted."""
         if not late and time.monotonic() > clock.stop_by:
             late.append(f"a run under way past its end (a hang lasts the {executor.watchdog_s:g} s watchdog, "
                         f"and its replay as long)")
