@@ -6,12 +6,14 @@ from fuzzmm.trace import records
 
 
 def print_event(event):
-    """Text rendering of a campaign event: findings as they come, progress on stderr."""
+    """Text rendering of a campaign event: findings as they come, progress and the corpus's
+    comings and goings on stderr."""
     if event["event"] == "finding":
         where = event["corpus_file"] or f"not saved ({event.get('unsaved')})"
         note = " (already in the corpus, in a larger file a person added to, kept; this smaller one follows)" \
             if event.get("curated") else " (already in the corpus)" if event.get("known") else \
-            " (replaced a larger reproducer)" if event.get("replaced") else ""
+            " (replaced a larger reproducer)" if event.get("replaced") else \
+            " (spooled: the corpus does not answer; saved there once it does)" if event.get("spooled") else ""
         print(f"[{event['first_found_s']:7.2f}s] {event['variant']}: {event['signature']} "
               f"({event['strategy']}) -> {where}{note}", flush=True)
         if "reproducer" in event:
@@ -24,6 +26,23 @@ def print_event(event):
             print("\r" + line, end="", file=sys.stderr, flush=True)
         else:
             print(line, file=sys.stderr, flush=True)
+    elif event["event"] == "outage":
+        _note(f"{event['corpus']} does not answer ({event['why']}) at {event['since_s']:.1f} s; "
+              f"the campaign goes on, and keeps its findings in {event['spool']} until it does")
+    elif event["event"] == "unspooled":
+        _note(f"{event['corpus']} answers at {event['at_s']:.1f} s: {len(event['saved'])} spooled finding(s) "
+              f"saved there")
+        for item in event["saved"]:
+            if item.get("curated"):
+                print(f"{item['variant']}: {item['signature']} is smaller than the entry a person added to in "
+                      f"{item['corpus_file']}, which is kept; this one follows", flush=True)
+                print(json.dumps(item["reproducer"], separators=(",", ":")), flush=True)
+
+
+def _note(line):
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print(f"fuzzmm: note: {line}", file=sys.stderr, flush=True)
 
 
 def _running(event):
@@ -37,14 +56,18 @@ def _running(event):
 
 def table(summary, variants):
     """Variant, findings by kind, time to the first of each, counted from the start of the job
-    that found it (jobs beyond --executors run in turn, each from its own start)."""
+    that found it (jobs beyond --executors run in turn, each from its own start); a variant none
+    of whose jobs made a run is `not run`, never 0.  Below: the jobs, where any did not run its
+    course, what the corpus's outages did, and why the campaign ended late, if it did."""
     if sys.stderr.isatty():
         print(file=sys.stderr)
+    jobs = summary.get("jobs")
+    ran = None if jobs is None else {job["variant"] for job in jobs if job["ran"]}
     rows = [("variant", "kind", "count", "first found (s into its job)")]
     for variant in variants:
         found = [f for f in summary["findings"] if f["variant"] == variant]
         if not found:
-            rows.append((variant, "-", "0", "-"))
+            rows.append((variant, "-", "0", "-") if ran is None or variant in ran else (variant, "not run", "-", "-"))
         kinds = {}
         for f in found:
             count, first = kinds.get(f["kind"], (0, f["first_found_s"]))
@@ -57,7 +80,29 @@ def table(summary, variants):
     lines.append(f"{summary['runs']} runs in {summary['elapsed_s']} s ({summary['runs_per_s']} runs/s), "
                  f"seed {summary.get('seed')}" + ("; interrupted before its --duration was up"
                                                   if summary.get("interrupted") else ""))
+    if jobs and (summary.get("outages") or any(not job["ran"] or job["error"] for job in jobs)):
+        lines.append("jobs:")
+        lines.extend(f"  {_job_line(job)}" for job in jobs)
+    for outage in summary.get("outages") or ():
+        until = "the end" if outage["to_s"] is None else f"{outage['to_s']:.1f} s"
+        lines.append(f"the corpus did not answer from {outage['from_s']:.1f} s to {until} ({outage['why']})")
+    if summary.get("spooled"):
+        lines.append(f"{len(summary['spooled'])} finding(s) wait in the spool, saved into the corpus by the next "
+                     f"campaign on it: " + ", ".join(summary["spooled"]))
+    late = summary.get("late")
+    if late:
+        lines.append(f"ended {late['over_s']} s past its --duration, more than the {late['allowed_s']} s it may: "
+                     + "; ".join(late["why"]))
     return "\n".join(lines)
+
+
+def _job_line(job):
+    name = f"{job['variant']}/{job['strategy']}"
+    if job["started_s"] is None:
+        return f"{name}: not run"
+    ran = f"{job['runs']} runs in {job['search_s']} s" if job["search_s"] is not None else "no search"
+    ended = "" if job["ended_s"] is None else f" to {job['ended_s']} s"
+    return f"{name}: {ran} (from {job['started_s']} s{ended})" + (f"; {job['error']}" if job["error"] else "")
 
 
 def _cell(rec):

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from test_campaigns import redis_url, start_campaign  # noqa: F401  a real redis-server for the test
+from test_campaigns import redis_server, redis_url, start_campaign  # noqa: F401  a real redis-server for the test
 
 WAIT_S = 180        # the most any one thing may take to show on a loaded machine
 

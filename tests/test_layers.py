@@ -31,7 +31,7 @@ LAYERS = (
     ("detect", ("fuzzmm.detect",)),
     ("sched", ("fuzzmm.sched",)),
     ("corpus", ("fuzzmm.corpus",)),
-    ("top", ("fuzzmm.profiles", "fuzzmm.testing", "fuzzmm.campaign", "fuzzmm.campaign_plan", "fuzzmm.report",
+    ("top", ("fuzzmm.profiles", "fuzzmm.testing", "fuzzmm.campaign", "fuzzmm.campaign_plan", "fuzzmm.campaign_job", "fuzzmm.report",
              "fuzzmm.publish", "fuzzmm.svg",
              "fuzzmm.mm", "fuzzmm.examples")),
     ("surface", ("fuzzmm.dashboard", "fuzzmm.pytest_plugin", "fuzzmm.cli", "fuzzmm.__main__", "fuzzmm")),

@@ -13,7 +13,7 @@ from fuzzmm.corpus.store import open_store
 from fuzzmm.models import load_model
 from fuzzmm.publish import GONE_S, CampaignState, Publisher, read_campaigns
 
-from test_campaigns import redis_url  # noqa: F401  a real redis-server for the test
+from test_campaigns import redis_server, redis_url  # noqa: F401  a real redis-server for the test
 
 
 def jobs():

@@ -2,8 +2,10 @@
 
 A file is written whole under a temporary name and renamed over its own, so a
 reader sees the old file or the whole new one, never a part.  A temporary name
-carries its writer's process id, so the half-written files of writers that are
-gone can be told from those being written, and removed.
+carries its writer's process id, so the files of writers that are gone can be
+told from those being written: a writer killed between its last byte and the
+rename leaves a whole file there, which the directory's owner may recover
+(left_by_dead_writers), and one killed sooner leaves a part, which is removed.
 """
 import json
 import os
@@ -55,20 +57,25 @@ def is_temp(name):
     return name.startswith(TEMP_PREFIX)
 
 
-def clean_temp(directory):
-    """Remove half-written temporary files left by writers that are gone.
+def left_by_dead_writers(directory):
+    """The paths of the temporary files in `directory` whose writers are gone, sorted.
 
     Many processes write into one corpus directory at once, so a file whose
-    writer (named in the file name) is still alive is mid-write and is kept.
+    writer (named in the file name) is still alive is mid-write and is not one.
     """
     if not os.path.isdir(directory):
-        return
-    for name in os.listdir(directory):
-        if is_temp(name) and not _writer_alive(name):
-            try:
-                os.unlink(os.path.join(directory, name))
-            except OSError:
-                pass
+        return []
+    return [os.path.join(directory, name) for name in sorted(os.listdir(directory))
+            if is_temp(name) and not _writer_alive(name)]
+
+
+def clean_temp(directory):
+    """Remove the temporary files left by writers that are gone, whole or not."""
+    for path in left_by_dead_writers(directory):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def _writer_alive(name):

@@ -3,15 +3,18 @@
 Each (model, variant, signature) has one reproducer, the smallest seen, under a
 name made from its key; a person may also name one by hand or copy one in.
 Campaigns that share a directory compare and write a finding under its `.lock`,
-and write each file atomically.  Beside the files, `.state/` keeps the searches'
-saved state and `.hypothesis/` Hypothesis's example database.
+and write each file atomically; a finding whose writer was killed between its
+last byte and the rename is recovered from its temporary file on the next start
+or dedup.  Beside the files, `.state/` keeps the searches' saved state and
+`.hypothesis/` Hypothesis's example database.
 """
 import json
 import os
 
 from fuzzmm.corpus import lock
-from fuzzmm.corpus.atomic import check_writable, clean_temp, is_temp, write_atomic
-from fuzzmm.corpus.entry import CURATED, KEPT, MAX_FILE_BYTES, WRITTEN, against, load
+from fuzzmm.corpus.atomic import (TEMP_PREFIX, check_writable, clean_temp, is_temp, left_by_dead_writers,
+                                  write_atomic)
+from fuzzmm.corpus.entry import CURATED, KEPT, MAX_FILE_BYTES, WRITTEN, against, load, load_doc
 from fuzzmm.errors import FuzzmmError
 
 
@@ -27,15 +30,46 @@ class DirectoryStore:
         self._keys = None
 
     def prepare(self):
-        """Make the directory and remove what writers that are gone left half-written: what a
-        campaign does before it uses the directory.  Returns the store."""
+        """Make the directory, recover the findings writers that are gone left whole in their
+        temporary files and remove what they left half-written: what a campaign does before
+        it uses the directory.  Returns the store."""
         try:
             os.makedirs(self.path, exist_ok=True)
         except OSError as exc:
             raise FuzzmmError(f"cannot use corpus directory {self.path}: {exc.strerror}") from None
-        clean_temp(self.path)
+        self.recover()
         clean_temp(os.path.join(self.path, ".state"))
         return self
+
+    def recover(self):
+        """Save, by the save rule, each finding a writer that is gone left whole in a temporary
+        file (killed between its last byte and the rename), and remove the temporary files
+        they left: a part of a file is nothing to keep.  A whole JSON document that is no
+        corpus entry this fuzzmm reads moves aside to a free `.bad` name.  Returns
+        [(temporary file, the file that holds its finding's key now)]."""
+        recovered = []
+        for temp in left_by_dead_writers(self.path):
+            try:
+                doc = json.loads(_text_of(temp) or "")
+            except (ValueError, RecursionError):
+                doc = None                  # cut short: a part of a file
+            if doc is not None:
+                try:
+                    entry = load_doc(doc, temp, base=self.path)
+                except FuzzmmError:
+                    name = os.path.basename(temp)[len(TEMP_PREFIX):]
+                    try:
+                        os.replace(temp, _free_name(os.path.join(self.path, f"recovered-{name}.bad")))
+                    except FileNotFoundError:   # another campaign starting moved it first
+                        pass
+                    continue
+                held, _ = self.save(entry)  # FuzzmmError (the lock not had, a full disk): the file stays
+                recovered.append((temp, held))
+            try:
+                os.unlink(temp)
+            except FileNotFoundError:       # another campaign starting recovered it first
+                pass
+        return recovered
 
     def check_writable(self):
         """Refuse, before any work, a directory no finding could be written into."""
@@ -125,7 +159,9 @@ class DirectoryStore:
         reproduces keeps them all, so no reproducer is ever removed in favour of a
         file that is not one.  Unreadable files, and those whose paths are in `spare`,
         are left alone and reported by the caller; so are files a person added to
-        (Entry.curated: fixed_in, a field of their own), which say more than a reproducer."""
+        (Entry.curated: fixed_in, a field of their own), which say more than a reproducer.
+        Findings left whole in the temporary files of writers that are gone are recovered first."""
+        self.recover()
         groups = {}
         for _, entry in self.entries():
             if not isinstance(entry, FuzzmmError) and entry.path not in spare:

@@ -4,7 +4,8 @@ shared by many machines.
 Both keep one reproducer per (model, variant, signature), the smallest seen, and
 decide what a save does by one rule (fuzzmm.corpus.entry.against).  Hypothesis's
 own example database goes to the same place: a directory beside the corpus, or
-the same Redis.
+the same Redis.  A campaign saves into a Redis corpus through a local spool that
+keeps what the server cannot take while it is away (corpus/spool.py).
 """
 from typing import Protocol, runtime_checkable
 
@@ -41,11 +42,17 @@ class Store(Protocol):
         """Hypothesis's example database for this corpus."""
 
 
-def open_store(spec: str) -> Store:
-    """A DirectoryStore for a path, a RedisStore for redis://host:port/db."""
+def open_store(spec: str, prepare: bool = True) -> Store:
+    """A DirectoryStore for a path, a RedisStore for redis://host:port/db.
+
+    `prepare`, what a command does before it uses a corpus: a directory is made and
+    what writers that are gone left in it recovered (DirectoryStore.prepare), a server
+    must answer.  A campaign's jobs, which use the corpus their campaign prepared, leave
+    it out."""
     if spec.startswith("redis://"):
-        return RedisStore(spec)
+        return RedisStore(spec, reach=prepare)
     if "://" in spec:
         raise FuzzmmError(f"{spec}: a corpus is a directory or redis://host:port/db "
                           f"({spec.split('://')[0]}:// is not supported)")
-    return DirectoryStore(spec).prepare()
+    store = DirectoryStore(spec)
+    return store.prepare() if prepare else store

@@ -22,6 +22,8 @@ from fuzzmm.sched.strategies import STRATEGIES
 
 @dataclass
 class Found:
+    """A finding of the search with what reproduces it and how the search came upon it:
+    all a campaign needs to make its corpus entry."""
     finding: object          # FindingReport
     scenario: Scenario
     schedule: Schedule       # a controlled switch list that reproduces it
@@ -30,6 +32,11 @@ class Found:
     elapsed_s: float
     reproduced: bool = True
     replayed: bool = False   # already shown again by a run on its own
+
+    def found_by(self, seed):
+        """How it was found, as its corpus entry records it: the strategy, the search's
+        seed, the run and the seconds into the search."""
+        return {"strategy": self.strategy, "seed": seed, "run": self.run, "elapsed_s": round(self.elapsed_s, 4)}
 
 
 def order_of(events):
