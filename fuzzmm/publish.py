@@ -204,6 +204,10 @@ class Publisher:
 
 
 def _target(store):
+    """Where a campaign's state goes: its Redis server, for a Redis corpus (a spooled one's too,
+    corpus/spool.py: while the server is away a write fails and the campaign goes on), else
+    a folder of its corpus directory."""
+    store = getattr(store, "redis", store)
     client = getattr(store, "client", None)
     if client is not None:
         return _RedisTarget(client)
