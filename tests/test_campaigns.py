@@ -13,7 +13,7 @@ import time
 import multiprocess
 import pytest
 
-from fuzzmm import corpus
+from fuzzmm import corpus, proctree
 from fuzzmm.corpus.entry import CURATED, KEPT, REPLACED
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.examples.lost_update import LostUpdate
@@ -104,6 +104,7 @@ def test_a_redis_entry_of_a_newer_format_or_unreadable_is_not_lost(redis_url):
     assert "nested too deeply" in str(dict(store.entries())[f"{redis_url}#deep"])
 
 
+@pytest.mark.slow
 def test_an_unreachable_redis_is_bad_input():
     """A corpus URL nobody answers on is exit 2 with one line, before any work starts."""
     pytest.importorskip("redis")        # without the package the one line says to install it
@@ -396,6 +397,7 @@ def test_a_field_of_a_person_s_own_survives_a_load_and_a_write(tmp_path):
     assert entry.extra == {"note": {"bug": 42}} and entry.to_json()["note"] == {"bug": 42}
 
 
+@pytest.mark.slow
 def test_a_finding_that_cannot_be_saved_is_reported_with_its_reproducer(tmp_path, monkeypatch):
     """A corpus that takes no more files (a full disk) loses no finding: its event carries the
     reproducer, and the summary says why there is no file."""
@@ -465,7 +467,7 @@ def test_a_stopped_job_is_killed_after_its_grace_and_reported_with_nothing_left(
     started are gone."""
     from fuzzmm import campaign
     from fuzzmm.models import ProgramRef
-    mark = f"60.{os.getpid()}"          # a `sleep` the job's task starts, told apart by its argument
+    mark = f"60.{os.getpid():07d}8"     # a `sleep` the job's task starts, told apart by its argument
     monkeypatch.setenv("SLEEP_FOR", mark)
     note = tmp_path / "stopped"         # which job stopped itself, and when
     monkeypatch.setenv("STOPPED_NOTE", str(note))
@@ -487,7 +489,8 @@ def test_a_stopped_job_is_killed_after_its_grace_and_reported_with_nothing_left(
     # grace, which was 2 s from the first turn of the loop (they are a second apart) after it stopped.
     assert ended - float(stopped) < float(said[1]) + 1.0 + 2.0 + LATE_S
     assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"fuzzmm-{job_pid}-")]
-    assert subprocess.run(["pgrep", "-f", f"sleep {mark}"], capture_output=True).stdout == b""
+    left = subprocess.run(["pgrep", "-f", f"^sleep {mark}$"], capture_output=True, text=True).stdout.split()
+    assert left == [], [(pid, proctree.stat(int(pid))) for pid in left]     # [state, ppid, ...] of each
 
 
 def test_a_job_is_overdue_when_silent_past_its_budget_unless_the_campaign_was_stopped_too(tmp_path):

@@ -279,7 +279,7 @@ def test_what_a_task_started_ends_with_its_worker_even_one_that_left_its_tree(ma
     """A process a task started and left running ends when the executor closes (a child of a live
     worker, one a shell left behind with `sleep &`), or when the worker that started it crashed
     and is replaced (its orphan)."""
-    mark = f"60.{os.getpid()}{['stay', 'crash', 'shell'].index(then)}"    # told apart by its argument
+    mark = f"60.{os.getpid():07d}{['stay', 'crash', 'shell'].index(then)}"    # told apart by its argument
     monkeypatch.setenv("SLEEP_FOR", mark)
     ex = make_executor(Forks, workers=1)
     assert (ex.run(Scenario.of([[("start_child", (then,))]])).finding is not None) == (then == "crash")
@@ -295,7 +295,7 @@ def test_what_a_task_started_ends_with_its_worker_even_one_that_left_its_tree(ma
 def test_closing_one_executor_leaves_what_another_s_tasks_started(make_executor, monkeypatch):
     """Two executors in one process: closing one does not end a process the other's task started
     through a shell (`sleep &`, found by its mark), closing the other does."""
-    mark = f"60.{os.getpid()}9"
+    mark = f"60.{os.getpid():07d}9"
     monkeypatch.setenv("SLEEP_FOR", mark)
     first, second = make_executor(Forks, workers=1), make_executor(Forks, workers=1)
     first.run(Scenario.of([[("start_child", ("shell",))]]))
