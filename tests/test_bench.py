@@ -36,6 +36,7 @@ def test_a_benchmark_ends_with_one_json_object_of_its_named_figures(script, tmp_
     assert keys <= set(figures), f"{script} lacks {keys - set(figures)}"
 
 
+@pytest.mark.slow
 def test_time_to_bug_counts_a_found_hazard_as_found(tmp_path):
     """The H1 leak on `mel` is found by PCT within its limit, and the row says so with a time and a run count."""
     proc = subprocess.run([sys.executable, os.path.join(BENCH, "time_to_bug.py"), "--seeds", "1", "--limit", "30",

@@ -369,6 +369,7 @@ def test_replay_refuses_a_trace_json_it_cannot_write_before_running(tmp_path, wi
         read_only.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_files_that_cannot_be_written_are_one_line_before_or_without_lost_work(tmp_path, without_root_override):
     """A read-only corpus directory is refused before a campaign starts; minimize into a
     directory, or into a read-only one, is one line and exit 2, and the input file stays."""
@@ -390,6 +391,7 @@ def test_files_that_cannot_be_written_are_one_line_before_or_without_lost_work(t
         read_only.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_bad_command_line_values_are_refused(tmp_path):
     """A duration that is not a positive number, a run bound below 1, a corpus action
     missing or pointed at no directory: one line, exit 2, and nothing created."""
@@ -401,6 +403,7 @@ def test_bad_command_line_values_are_refused(tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+@pytest.mark.slow
 def test_usage_errors_are_one_line_naming_the_command():
     """An invalid choice, a value of the wrong type, an unknown option or a missing argument is
     one line and exit 2 (no usage block), naming the subcommand whose --help to see."""
@@ -419,6 +422,7 @@ def test_fuzz_and_replay_help_say_what_they_do_and_their_exit_codes():
         assert does in text and all(f"{code} " in text.split("Exits ")[-1] for code in "012"), text
 
 
+@pytest.mark.slow
 def test_option_help_says_what_strategies_and_trace_all_do():
     """`--strategy`'s help says what each strategy does; `--trace-all`'s does not ask for
     --trace, since it prints the swimlane alone (as it does here)."""
@@ -529,6 +533,7 @@ def test_paths_that_are_no_model_file_or_corpus_file_are_refused_in_one_line(tmp
         and "is variant 'mel'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_minimize_writes_only_a_regular_file_in_an_existing_directory(tmp_path):
     """-o naming a device, a dangling link, a missing directory or nothing is refused before any run."""
     source = os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")
@@ -546,6 +551,7 @@ def test_a_corpus_url_of_another_scheme_or_a_bad_port_is_refused(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_what_model_code_prints_stays_off_the_json_lines(tmp_path):
     """Prints from ops (in workers) and from check (in the campaign) go to stderr, so stdout is JSON lines."""
     model = tmp_path / "model.py"

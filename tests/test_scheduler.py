@@ -35,6 +35,7 @@ def test_fixed_twin_stays_clean_for_2000_schedules(make_executor):
         assert search.runs == 1000
 
 
+@pytest.mark.slow
 def test_a_finding_replays_100_times_out_of_100(make_executor):
     """A recorded switch list reproduces the same finding, switches and steps every time."""
     ex = make_executor(LostUpdate)
@@ -94,6 +95,7 @@ def test_scenario_with_more_tasks_than_workers_is_refused(make_executor):
         ex.run(Scenario.of([[("increment", (1,))]] * 3))
 
 
+@pytest.mark.slow
 def test_a_worker_that_sits_runs_out_never_joins_one_twice(make_executor):
     """Alternating 1-task and 3-task runs: workers that sat a run out wake late without rerunning a task."""
     ex = make_executor(LostUpdateFixed)
