@@ -156,7 +156,7 @@ def _alive(pid):
 @pytest.mark.slow
 def test_ctrl_c_ends_a_campaign_with_its_summary_and_nothing_left(tmp_path):
     """SIGINT mid-campaign: the summary is printed, the corpus holds whole files, no worker stays."""
-    proc = start_campaign("--duration", "600", "--executors", "2", "--corpus", str(tmp_path), "--json")
+    proc = start_campaign("--duration", "600", "--executors", "2", "--corpus", str(tmp_path), "--json", "--seed", "1")
     ended = end_when(proc, lambda event: event["event"] == "progress" and event["runs"] > 0)   # jobs have run
     assert ended.stdout.strip(), ended.stderr
     summary = json.loads(ended.stdout.splitlines()[-1])
@@ -175,8 +175,8 @@ def test_sigterm_or_sighup_to_the_whole_process_group_ends_a_campaign_like_ctrl_
     """`timeout -s TERM`, or a closed terminal (SIGHUP), signals every process of the group: jobs
     stop searching and report, so the summary counts their runs and names no job error, and
     nothing stays behind."""
-    proc = subprocess.Popen([sys.executable, "-m", "fuzzmm", "fuzz", "--model", "lost-update", "--duration", "60",
-                             "--executors", "2", "--corpus", str(tmp_path), "--json"],
+    proc = subprocess.Popen([sys.executable, "-m", "fuzzmm", "fuzz", "--model", "lost-update", "--duration", "600",
+                             "--executors", "2", "--corpus", str(tmp_path), "--json", "--seed", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     for line in proc.stdout:                # wait for jobs that have run, not for a guessed time
         event = json.loads(line)
@@ -238,7 +238,7 @@ def test_a_model_file_spelt_two_ways_resumes_one_saved_state(tmp_path):
     (tmp_path / "elsewhere").mkdir()
     for model, cwd in (("racy.py", tmp_path), (str(tmp_path / "racy.py"), tmp_path / "elsewhere")):
         proc = subprocess.run([sys.executable, "-m", "fuzzmm", "fuzz", "--model", model, "--variant", "fixed",
-                               "--duration", "1", "--executors", "1", "--corpus", str(tmp_path / "c")],
+                               "--duration", "1", "--executors", "1", "--corpus", str(tmp_path / "c"), "--seed", "1"],
                               capture_output=True, text=True, cwd=cwd, timeout=HANG_S)
         assert proc.returncode == 0, proc.stderr
     assert [n for n in os.listdir(tmp_path / "c" / ".state") if n.endswith(".json")] == [".._racy.py_fixed_pct.json"]

@@ -295,7 +295,7 @@ def test_a_crash_that_does_not_replay_is_not_kept(tmp_path):
                      f"            open({str(marker)!r}, 'w').close()\n"
                      "            os.kill(os.getpid(), signal.SIGKILL)\n")
     proc = fuzzmm("fuzz", "--model", str(model), "--duration", "2", "--executors", "1",
-                  "--corpus", str(tmp_path / "c"), "--json")
+                  "--corpus", str(tmp_path / "c"), "--json", "--seed", "1")
     assert marker.exists()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1])["findings"] == []
@@ -559,7 +559,7 @@ def test_what_model_code_prints_stays_off_the_json_lines(tmp_path):
                      "    def go(self):\n        print('from an op')\n"
                      "    def check(self, scenario):\n        print('from check')\n")
     proc = fuzzmm("fuzz", "--model", str(model), "--duration", "1", "--executors", "1",
-                  "--corpus", str(tmp_path / "c"), "--json")
+                  "--corpus", str(tmp_path / "c"), "--json", "--seed", "1")
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line)["event"] for line in proc.stdout.splitlines()][-1] == "summary"
     assert "from an op" in proc.stderr and "from check" in proc.stderr
