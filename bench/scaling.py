@@ -46,8 +46,8 @@ def measure(ref, variant, strategy, executors, seconds, corpus_dir):
     summary = Campaign(jobs, seconds, executors, corpus_dir, emit=emit).run()
     whole = summary["runs"] / summary["elapsed_s"]
     window = [r for r in reports if r[0] >= seconds / 5]
-    if len(window) < 2 or window[-1][0] <= window[0][0]:
-        return whole, whole
+    if len(window) < 2 or window[-1][0] <= window[0][0] or window[-1][1] <= window[0][1]:
+        return whole, whole     # no run counted between two reports (a short budget, a busy machine): no steady rate
     return whole, (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
 
 

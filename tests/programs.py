@@ -207,17 +207,20 @@ class Forks(Program):
 
 
 class Spin(Program):
-    """Tasks that never end: one spins in plain Python, one keeps hitting scheduling points."""
+    """Tasks that never end: one spins in plain Python, one keeps hitting scheduling points.
+    `spinning_since` holds when (time.monotonic_ns) the last run's Python spin began."""
     name = "spin"
     tasks = (1, 2)
     max_steps = 5000
 
     def setup(self, pool):
         self.flag = pool.atomic(0)
+        self.spinning_since = pool.atomic(0)
 
     @op()
     def spin_python(self):
         self.flag.add(1)
+        self.spinning_since.poke(time.monotonic_ns())      # no scheduling point
         while True:
             pass
 
@@ -416,9 +419,11 @@ class RareKey(Program):
 
 
 class ParentSpins(Program):
-    """init or check, which run in the parent process, spinning forever when the scenario asks."""
+    """init or check, which run in the parent process, spinning forever when the scenario asks;
+    `spinning_since` is when (time.monotonic) the last spin began."""
     name = "parent-spins"
     tasks = (1, 1)
+    spinning_since = None
 
     def setup(self, pool):
         self.x = pool.atomic(0)
@@ -431,10 +436,12 @@ class ParentSpins(Program):
         self.x.add(1)
 
     def init(self, scenario):
+        self.spinning_since = time.monotonic()
         while self.spins_in(scenario, "init"):
             pass
 
     def check(self, scenario):
+        self.spinning_since = time.monotonic()
         while self.spins_in(scenario, "check"):
             pass
 
@@ -444,6 +451,7 @@ class DefaultSpins(ParentSpins):
     name = "default-spins"
 
     def default_scenario(self):
+        self.spinning_since = time.monotonic()
         while True:
             pass
 
@@ -490,7 +498,8 @@ class UnknownKind(Program):
 
 class StopsItsJob(Program):
     """An op that starts a `sleep` (for $SLEEP_FOR seconds) and stops the process its worker
-    serves, as a SIGSTOP from outside would."""
+    serves, as a SIGSTOP from outside would; first it notes that process's pid and the time
+    in the file $STOPPED_NOTE, if set."""
     name = "stops-its-job"
     tasks = (1, 1)
 
@@ -501,6 +510,9 @@ class StopsItsJob(Program):
     def stop(self):
         self.x.add(1)
         subprocess.Popen(["sleep", os.environ.get("SLEEP_FOR", "60")])
+        if os.environ.get("STOPPED_NOTE"):
+            with open(os.environ["STOPPED_NOTE"], "w") as note:
+                note.write(f"{os.getppid()} {time.monotonic()}")
         os.kill(os.getppid(), signal.SIGSTOP)
 
 
@@ -512,7 +524,7 @@ class SlowOrStuck(Program):
     def setup(self, pool):
         self.x = pool.atomic(0)
 
-    @op(tenths=[1, 5, 15])
+    @op(tenths=[1, 5, 30])
     def slow(self, tenths):
         self.x.add(1)
         end = time.monotonic() + tenths / 10

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from waiting import HANG_S
+
 BENCH = os.path.join(os.path.dirname(__file__), "..", "bench")
 
 CASES = {
@@ -30,17 +32,18 @@ def test_a_benchmark_ends_with_one_json_object_of_its_named_figures(script, tmp_
     """Each benchmark exits 0 and its last line is a JSON object holding the figures it promises."""
     args, keys = CASES[script]
     proc = subprocess.run([sys.executable, os.path.join(BENCH, script), *args, "--json"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=HANG_S)
     assert proc.returncode == 0, proc.stderr[-2000:]
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert keys <= set(figures), f"{script} lacks {keys - set(figures)}"
 
 
+@pytest.mark.slow
 def test_time_to_bug_counts_a_found_hazard_as_found(tmp_path):
     """The H1 leak on `mel` is found by PCT within its limit, and the row says so with a time and a run count."""
     proc = subprocess.run([sys.executable, os.path.join(BENCH, "time_to_bug.py"), "--seeds", "1", "--limit", "30",
                            "--strategies", "pct", "--hazards", "H1", "--json"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=HANG_S)
     assert proc.returncode == 0, proc.stderr[-2000:]
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert figures["default_strategy"] == "pct"

@@ -8,10 +8,12 @@ import sys
 
 import pytest
 
+from waiting import HANG_S, fuzz_until, is_finding
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def fuzzmm(*args, cwd=None, timeout=120):
+def fuzzmm(*args, cwd=None, timeout=HANG_S):
     return subprocess.run([sys.executable, "-m", "fuzzmm", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout)
 
@@ -33,8 +35,8 @@ def test_variants_lists_the_example_and_its_twin():
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
     corpus = tmp_path_factory.mktemp("corpus")
-    proc = fuzzmm("fuzz", "--model", "lost-update", "--duration", "3", "--executors", "2",
-                  "--corpus", str(corpus), "--seed", "5", "--json")
+    proc = fuzz_until(is_finding, "--model", "lost-update", "--executors", "2", "--corpus", str(corpus),
+                      "--seed", "5", "--json")
     return proc, corpus
 
 
@@ -239,8 +241,8 @@ def test_a_corpus_of_a_model_file_moves_with_its_project(tmp_path):
     project.mkdir()
     (project / "pyproject.toml").write_text("")      # a project, whose corpus may import its code
     shutil.copy(os.path.join(HERE, "..", "fuzzmm", "examples", "lost_update.py"), project / "racy.py")
-    proc = fuzzmm("fuzz", "--model", "racy.py", "--variant", "racy", "--duration", "2", "--executors", "1",
-                  "--corpus", "corpus", "--seed", "1", cwd=project)
+    proc = fuzz_until(is_finding, "--model", "racy.py", "--variant", "racy", "--executors", "1",
+                      "--corpus", "corpus", "--seed", "1", cwd=project)
     assert proc.returncode == 1, proc.stderr
     name = next(n for n in os.listdir(project / "corpus") if n.endswith(".json"))
     assert json.loads((project / "corpus" / name).read_text())["program"] == "../racy.py:LostUpdate"
@@ -277,7 +279,7 @@ def test_replay_finds_a_program_module_in_the_working_directory(tmp_path):
            "signature": {"kind": "assertion", "signature": "assertion@LostUpdate.check"}}
     (tmp_path / "f.json").write_text(json.dumps(doc))
     proc = subprocess.run([sys.executable, "-P", "-m", "fuzzmm", "replay", "f.json"],   # -P: as the
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)  # console script
+                          capture_output=True, text=True, cwd=tmp_path, timeout=HANG_S)  # console script
     assert proc.returncode == 1, proc.stdout + proc.stderr
 
 
@@ -295,7 +297,7 @@ def test_a_crash_that_does_not_replay_is_not_kept(tmp_path):
                      f"            open({str(marker)!r}, 'w').close()\n"
                      "            os.kill(os.getpid(), signal.SIGKILL)\n")
     proc = fuzzmm("fuzz", "--model", str(model), "--duration", "2", "--executors", "1",
-                  "--corpus", str(tmp_path / "c"), "--json")
+                  "--corpus", str(tmp_path / "c"), "--json", "--seed", "1")
     assert marker.exists()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1])["findings"] == []
@@ -334,7 +336,7 @@ def test_a_long_replay_says_how_far_it_is_and_ctrl_c_ends_it_with_what_it_saw():
     line = proc.stderr.readline()
     assert " of 1000000000000 runs" in line, line
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=HANG_S)
     assert proc.returncode == 130, err
     assert out.startswith("reproduced: expected counter-leak@check_counters") and "; interrupted)" in out, out
 
@@ -363,12 +365,13 @@ def test_replay_refuses_a_trace_json_it_cannot_write_before_running(tmp_path, wi
     try:
         for trace in ("/proc/nope/x", str(tmp_path), str(read_only / "t.jsonl")):
             proc = subprocess.run([*without_root_override, sys.executable, "-m", "fuzzmm", "replay", str(path),
-                                   "--trace-json", trace], capture_output=True, text=True, timeout=120)
+                                   "--trace-json", trace], capture_output=True, text=True, timeout=HANG_S)
             assert one_line_error(proc) and trace in proc.stderr and proc.stdout == "", proc.stdout + proc.stderr
     finally:
         read_only.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_files_that_cannot_be_written_are_one_line_before_or_without_lost_work(tmp_path, without_root_override):
     """A read-only corpus directory is refused before a campaign starts; minimize into a
     directory, or into a read-only one, is one line and exit 2, and the input file stays."""
@@ -379,7 +382,7 @@ def test_files_that_cannot_be_written_are_one_line_before_or_without_lost_work(t
     read_only.chmod(0o555)
     try:
         run = lambda *args: subprocess.run([*without_root_override, sys.executable, "-m", "fuzzmm", *args],  # noqa: E731
-                                           capture_output=True, text=True, timeout=120)
+                                           capture_output=True, text=True, timeout=HANG_S)
         refused = run("fuzz", "--model", "lost-update", "--duration", "5", "--corpus", str(read_only))
         assert one_line_error(refused) and "cannot write to corpus directory" in refused.stderr, refused.stderr
         assert one_line_error(run("minimize", str(read_only / "h1.json")))
@@ -390,6 +393,7 @@ def test_files_that_cannot_be_written_are_one_line_before_or_without_lost_work(t
         read_only.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_bad_command_line_values_are_refused(tmp_path):
     """A duration that is not a positive number, a run bound below 1, a corpus action
     missing or pointed at no directory: one line, exit 2, and nothing created."""
@@ -401,6 +405,7 @@ def test_bad_command_line_values_are_refused(tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+@pytest.mark.slow
 def test_usage_errors_are_one_line_naming_the_command():
     """An invalid choice, a value of the wrong type, an unknown option or a missing argument is
     one line and exit 2 (no usage block), naming the subcommand whose --help to see."""
@@ -419,6 +424,7 @@ def test_fuzz_and_replay_help_say_what_they_do_and_their_exit_codes():
         assert does in text and all(f"{code} " in text.split("Exits ")[-1] for code in "012"), text
 
 
+@pytest.mark.slow
 def test_option_help_says_what_strategies_and_trace_all_do():
     """`--strategy`'s help says what each strategy does; `--trace-all`'s does not ask for
     --trace, since it prints the swimlane alone (as it does here)."""
@@ -476,8 +482,8 @@ def test_a_model_file_of_variants_runs_beside_the_built_in_ones_it_extends(tmp_p
     model = tmp_path / "mine.py"
     model.write_text("from fuzzmm.examples.lost_update import LostUpdate\n"
                      "class Mine(LostUpdate):\n    variant = 'mine'\n")
-    proc = fuzzmm("fuzz", "--model", str(model), "--variant", "mine", "--variant", "racy", "--duration", "1",
-                  "--executors", "1", "--corpus", str(tmp_path / "c"), "--seed", "1")
+    proc = fuzz_until(is_finding, "--model", str(model), "--variant", "mine", "--variant", "racy",
+                      "--executors", "2", "--corpus", str(tmp_path / "c"), "--seed", "1")
     assert proc.returncode == 1, proc.stderr
     rows = {line.split()[0] for line in proc.stdout.splitlines()[2:] if line.split()}
     assert {"mine", "racy"} <= rows, proc.stdout
@@ -496,8 +502,9 @@ def test_a_model_file_can_override_one_function_of_a_variant(tmp_path):
         "    def increment(self, n):\n"
         "        for _ in range(n):\n"
         "            self.counter.add(1)\n")
-    proc = fuzzmm("fuzz", "--model", str(model), "--duration", "2", "--executors", "1",
-                  "--corpus", str(tmp_path / "c"), "--json", "--seed", "1")
+    proc = fuzz_until(lambda event: event["event"] == "progress" and event["runs"] > 100,
+                      "--model", str(model), "--executors", "1", "--corpus", str(tmp_path / "c"), "--json",
+                      "--seed", "1")
     summary = json.loads(proc.stdout.splitlines()[-1])
     assert proc.returncode == 0, proc.stderr
     assert summary["findings"] == [] and summary["runs"] > 100
@@ -520,13 +527,13 @@ def test_paths_that_are_no_model_file_or_corpus_file_are_refused_in_one_line(tmp
     notes.write_text("x = 1\n")
     for model in (str(notes), "."):
         assert one_line_error(fuzzmm("variants", "--model", model))
-    proc = fuzzmm("replay", "/dev/zero", timeout=60)
+    proc = fuzzmm("replay", "/dev/zero")
     assert one_line_error(proc) and "too large to be a corpus file" in proc.stderr
     source = os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")
     fifo = tmp_path / "fifo.json"           # as `fuzzmm replay <(...)` reads a pipe
     os.mkfifo(fifo)
     writer = subprocess.Popen(["sh", "-c", f"cat '{source}' > '{fifo}'"])
-    assert fuzzmm("replay", str(fifo), timeout=60).returncode == 1
+    assert fuzzmm("replay", str(fifo)).returncode == 1
     writer.wait(10)
     doc = json.loads(open(source).read())
     huge = tmp_path / "huge.json"
@@ -539,6 +546,7 @@ def test_paths_that_are_no_model_file_or_corpus_file_are_refused_in_one_line(tmp
         and "is variant 'mel'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_minimize_writes_only_a_regular_file_in_an_existing_directory(tmp_path):
     """-o naming a device, a dangling link, a missing directory or nothing is refused before any run."""
     source = os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json")
@@ -556,6 +564,7 @@ def test_a_corpus_url_of_another_scheme_or_a_bad_port_is_refused(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_what_model_code_prints_stays_off_the_json_lines(tmp_path):
     """Prints from ops (in workers) and from check (in the campaign) go to stderr, so stdout is JSON lines."""
     model = tmp_path / "model.py"
@@ -563,7 +572,7 @@ def test_what_model_code_prints_stays_off_the_json_lines(tmp_path):
                      "    def go(self):\n        print('from an op')\n"
                      "    def check(self, scenario):\n        print('from check')\n")
     proc = fuzzmm("fuzz", "--model", str(model), "--duration", "1", "--executors", "1",
-                  "--corpus", str(tmp_path / "c"), "--json")
+                  "--corpus", str(tmp_path / "c"), "--json", "--seed", "1")
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line)["event"] for line in proc.stdout.splitlines()][-1] == "summary"
     assert "from an op" in proc.stderr and "from check" in proc.stderr
@@ -644,5 +653,5 @@ def test_dedup_skips_a_file_that_is_no_regular_file_instead_of_blocking_on_it(tm
     """A FIFO among the corpus files would block a scan: dedup warns of it and goes on."""
     shutil.copy(os.path.join(HERE, "..", "corpus", "h1-mel-counter-leak.json"), tmp_path / "a.json")
     os.mkfifo(tmp_path / "pipe.json")
-    proc = fuzzmm("corpus", "dedup", str(tmp_path), timeout=60)
+    proc = fuzzmm("corpus", "dedup", str(tmp_path))
     assert proc.returncode == 0 and "pipe.json: not a regular file" in proc.stderr

@@ -10,6 +10,8 @@ import pytest
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.program import Program, Scenario, op
 
+from waiting import HANG_S, fuzz_until, is_finding
+
 PAIRS = """
 from fuzzmm.program import Program, op
 
@@ -52,7 +54,7 @@ class Domains(Program):
 
 def fuzzmm(*args, cwd):
     return subprocess.run([sys.executable, "-m", "fuzzmm", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+                          cwd=cwd, timeout=HANG_S)
 
 
 def test_a_tuple_value_comes_back_from_json_as_the_same_tuple():
@@ -100,8 +102,8 @@ def test_a_finding_with_tuple_arguments_replays_and_minimizes(tmp_path):
     """The corpus file of a program whose op takes tuples replays (exit 1) and minimizes (exit 1)."""
     (tmp_path / "pyproject.toml").write_text("")     # a project, whose corpus may import its code
     (tmp_path / "pairs.py").write_text(PAIRS)
-    fuzz = fuzzmm("fuzz", "--model", "pairs.py", "--duration", "3", "--executors", "1", "--corpus", "c",
-                  "--seed", "1", cwd=tmp_path)
+    fuzz = fuzz_until(is_finding, "--model", "pairs.py", "--executors", "1", "--corpus", "c", "--seed", "1",
+                      cwd=tmp_path)
     assert fuzz.returncode == 1, fuzz.stderr
     (name,) = [n for n in os.listdir(tmp_path / "c") if n.endswith(".json")]
     path = os.path.join("c", name)

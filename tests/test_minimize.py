@@ -3,16 +3,20 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from fuzzmm import corpus
 from fuzzmm.corpus.entry import Entry
+from fuzzmm.corpus.minimize import QUICK_RUNS
 from fuzzmm.examples.lost_update import LostUpdate
 from fuzzmm.models import load_model
 from fuzzmm.program import Scenario
 from fuzzmm.sched.schedule import Schedule
 from fuzzmm.sched.search import Search
+
+from waiting import HANG_S, LATE_S
 
 
 def entry_of(found, variant, ref):
@@ -49,7 +53,7 @@ def test_h1_from_a_random_campaign_shrinks_to_two_tasks_and_two_switches(make_ex
     """The mel NR_ISOLATED leak found by random walk shrinks to at most 2 tasks and 2 switches."""
     ref = load_model("thp-numa").ref("mel")
     ex = make_executor(ref)
-    found = next(f for f in Search(ex, "random", seed=5).run(seconds=60) if f.finding.kind == "counter-leak")
+    found = next(f for f in Search(ex, "random", seed=5).run(max_runs=5000) if f.finding.kind == "counter-leak")
     small = corpus.minimize(entry_of(found, "mel", ref), ex)
     assert small.scenario.ntasks <= 2 and len(small.schedule.switches) <= 2
     assert ex.run(small.scenario, small.schedule).finding.signature == "counter-leak@check_counters"
@@ -73,11 +77,17 @@ def test_a_lock_order_finding_replays_each_time_and_shrinks(make_executor):
 
 
 def test_a_campaign_keeps_a_new_finding_shrunk_for_a_bounded_time(make_executor):
-    """What a campaign writes is shrunk first (for at most the time it is given) and still replays."""
+    """What a campaign writes is shrunk first, for at most the time it is given (and the run under
+    way), and still replays; given runs instead of time, as a deterministic test is, it shrinks
+    the same on any machine."""
     ex = make_executor(LostUpdate)
     found = next(Search(ex, "random", seed=2).run(max_runs=1000, stop_at_first=True))
     big = entry_of(found, "racy", ex.ref)
-    small = corpus.shrink_quickly(big, ex, 2.0)
+    began = time.monotonic()
+    quick = corpus.shrink_quickly(big, ex, 0.5)
+    assert time.monotonic() - began < 0.5 + LATE_S
+    assert quick.size <= big.size and corpus.replay(quick, executor=ex).reproduced
+    small = corpus.shrink_quickly(big, ex, max_runs=QUICK_RUNS)
     assert small.size < big.size
     assert corpus.replay(small, executor=ex).reproduced
 
@@ -90,7 +100,7 @@ def test_minimize_keeps_a_file_fixed_where_it_says_it_is_fixed(tmp_path):
     source = os.path.join(here, "..", "corpus", "h4-rc2-seed-order.json")
     out = tmp_path / "small.json"
     proc = subprocess.run([sys.executable, "-m", "fuzzmm", "minimize", source, "-o", str(out)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=HANG_S)
     assert proc.returncode == 1, proc.stderr
     small = corpus.load(str(out))
     assert small.fixed_in and small.size < corpus.load(source).size
@@ -168,8 +178,8 @@ def test_a_hang_past_the_watchdog_shrinks_under_a_shorter_one_and_is_kept_only_i
     small = corpus.minimize(big, ex)
     assert small.scenario.tasks == ((("spin_python", ()),),) and "the 1 s watchdog" in small.message
     assert set(watchdogs[:-1]) == {0.3} and watchdogs[-1] == 1.0 and ex.watchdog_s == 1.0
-    slow = make_executor(SlowOrStuck, watchdog_s=1.0)
-    scenario = Scenario.of([[("slow", (15,))]])   # 1.5 s: a hang to the 1 s watchdog; the candidate of 0.5 s is not
+    slow = make_executor(SlowOrStuck, watchdog_s=2.0)
+    scenario = Scenario.of([[("slow", (30,))]])   # 3 s: a hang to the 2 s watchdog; the candidate of 0.5 s is not
     found = slow.run(scenario).finding
     big = Entry(model="m", variant="v", program=str(slow.ref), scenario=scenario, schedule=Schedule(),
                 kind=found.kind, signature=found.signature, message=found.message)

@@ -16,6 +16,7 @@ import pytest
 
 import fuzzmm.sched.draws   # noqa: F401  imported here, so in-process inner sessions, which drop
 import fuzzmm.testing       # noqa: F401  the modules they import, never mix two copies of Hypothesis
+from waiting import HANG_S, within
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.filterwarnings("ignore:Benchmarks are automatically disabled")   # inner runs
@@ -278,8 +279,8 @@ def test_the_corpus_line_names_the_program_s_module_so_it_replays_the_checkout_i
     for root in (pytester.path, clone):
         (root / "corpus" / "saved.json").parent.mkdir(exist_ok=True)
         (root / "corpus" / "saved.json").write_text(line)
-    replays = [subprocess.run([sys.executable, "-m", "fuzzmm", "replay", "corpus/saved.json"],
-                              capture_output=True, text=True, cwd=root, timeout=60) for root in (pytester.path, clone)]
+    replays = [subprocess.run([sys.executable, "-m", "fuzzmm", "replay", "corpus/saved.json"], capture_output=True,
+                              text=True, cwd=root, timeout=HANG_S) for root in (pytester.path, clone)]
     assert [r.returncode for r in replays] == [1, 0], [r.stderr for r in replays]
 
 
@@ -331,7 +332,7 @@ def test_the_corpus_line_names_a_src_layout_package_module_by_its_dotted_name(py
     for i, line in enumerate(lines):
         (pytester.path / f"saved{i}.json").write_text(line)
         replay = subprocess.run([sys.executable, "-m", "fuzzmm", "replay", f"saved{i}.json"], capture_output=True,
-                                text=True, cwd=pytester.path, timeout=60)
+                                text=True, cwd=pytester.path, timeout=HANG_S)
         assert replay.returncode == 1, replay.stderr
 
 
@@ -456,7 +457,7 @@ def test_the_plugin_costs_nothing_when_unused(tmp_path):
             "print(sorted(m for m in sys.modules if m.startswith('fuzzmm')))\n"
             "sys.exit(code)\n")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=HANG_S)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     loaded = eval(proc.stdout.strip().splitlines()[-1])
     assert set(loaded) <= {"fuzzmm", "fuzzmm.pytest_plugin", "fuzzmm.profiles", "fuzzmm.errors"}, loaded
@@ -485,7 +486,7 @@ def test_a_hang_the_watchdog_ended_fails_a_fuzz_test_as_first_found_unshrunk(mak
     from fuzzmm.program import Scenario
     from fuzzmm.testing import FuzzFailure, fuzz
     from programs import Spin
-    ex = make_executor(Spin, watchdog_s=0.5)
+    ex = make_executor(Spin, watchdog_s=2.0)    # a loaded machine may hold a run of `work` for half a second
     if shown_by == "search":
         ex.program.default_scenario = lambda: Scenario.of([[("work", ())]])
     with pytest.raises(FuzzFailure) as failure:
@@ -501,7 +502,6 @@ def test_sigterm_during_a_fuzzmm_test_leaves_no_segment(tmp_path):
     """A cancelled CI job sends SIGTERM: the session ends as on Ctrl-C, fixtures close
     their pools, and nothing of that pytest process is left in /dev/shm."""
     import signal
-    import time
     marker = tmp_path / "ready"
     (tmp_path / "test_slow.py").write_text(
         "import time\nfrom fuzzmm.examples.lost_update import LostUpdate\n"
@@ -511,12 +511,10 @@ def test_sigterm_during_a_fuzzmm_test_leaves_no_segment(tmp_path):
         "    time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_slow.py"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    within(HANG_S, lambda: marker.exists() or proc.poll() is not None)
     assert marker.exists(), proc.communicate()[0]
     proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=60)
+    proc.communicate(timeout=HANG_S)
     assert [n for n in os.listdir("/dev/shm") if n.startswith(f"fuzzmm-{proc.pid}-")] == []
 
 

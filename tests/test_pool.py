@@ -20,10 +20,12 @@ from fuzzmm import kernel as K
 from fuzzmm.errors import PoolError
 from fuzzmm.pool import Pool, cleanup_stale, unique_name
 
+from waiting import HANG_S
+
 FORK = multiprocess.get_context("fork")
 SPAWN = multiprocess.get_context("spawn")
 SHM = "/dev/shm"
-WAIT_S = 20          # upper bound on any wait for a child; tests finish far sooner
+WAIT_S = HANG_S      # upper bound on any wait for a child; tests finish far sooner
 
 
 def segments_of(pid):
@@ -415,11 +417,11 @@ def test_sigint_interrupts_a_lock_page_wait_and_leaves_nothing():
             time.sleep(0.001)
         proc.send_signal(signal.SIGINT)
         try:
-            _, err = proc.communicate(timeout=5)
+            _, err = proc.communicate(timeout=WAIT_S)
         except subprocess.TimeoutExpired:
             err = None
         if err is None:
-            pytest.fail("SIGINT did not interrupt a lock_page wait within 5 s")
+            pytest.fail(f"SIGINT did not interrupt a lock_page wait within {WAIT_S} s")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -458,7 +460,7 @@ def worker(name, index, conn):
 parent_end, child_end = ctx.Pipe()
 proc = ctx.Process(target=worker, args=(pool.name, page.index, child_end))
 proc.start()
-assert parent_end.poll(10) and parent_end.recv() == "locked"
+assert parent_end.poll(300) and parent_end.recv() == "locked"
 os.kill(proc.pid, signal.SIGKILL)
 proc.join()
 start = time.monotonic()
@@ -482,7 +484,7 @@ def test_lock_held_by_a_killed_worker_raises_owner_died(what):
     """A lock held by a SIGKILLed worker raises OwnerDied in the parent within 2 s; its close leaves no segment."""
     try:
         out = subprocess.run([sys.executable, "-c", OWNER_DIED_SCRIPT, what], capture_output=True,
-                             text=True, timeout=8)
+                             text=True, timeout=WAIT_S)
     except subprocess.TimeoutExpired:
         out = None
     if out is None:

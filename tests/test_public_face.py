@@ -10,6 +10,8 @@ import pytest
 import fuzzmm
 from fuzzmm import kernel
 
+from waiting import HANG_S
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
@@ -45,7 +47,7 @@ def test_importing_fuzzmm_imports_nothing_else():
             "fuzzmm.Program\n"
             "print(sorted(m for m in sys.modules if m.startswith(('fuzzmm', 'hypothesis'))))\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=HANG_S,
                          cwd=ROOT).stdout.splitlines()
     assert out == ["['fuzzmm']", "['fuzzmm', 'fuzzmm.errors', 'fuzzmm.program']"]
 

@@ -14,6 +14,7 @@ from fuzzmm.sched.search import Search
 from programs import (BusyWait, Crash, DefaultSpins, DoublePut, Exits, Forks, HiddenTake, LeakedLock, LockOrder,
                       LockOrderWithBystander, LockOrderWithWaiter, MutexTrylock, ParentSpins, Rendezvous, Spin,
                       UnknownKind, WeakTable, WeakTablePlainGet)
+from waiting import LATE_S, within
 
 
 def test_lock_order_inversion_is_a_deadlock_with_its_cycle(make_executor):
@@ -182,9 +183,10 @@ def test_a_task_spinning_in_python_is_a_hang_within_the_watchdog(make_executor):
     """A task that never reaches a scheduling point again is a hang; its worker is replaced."""
     ex = make_executor(Spin, workers=2, watchdog_s=1.0)
     old = ex.worker_pids
-    start = time.monotonic()
     result = ex.run(Scenario.of([[("spin_python", ())], [("work", ())]]))
-    assert time.monotonic() - start < 5
+    # The watchdog from the run's start, then at most 0.4 s asking the worker where it spins
+    # and a second for the tasks to unwind, then a fresh worker.
+    assert time.monotonic() - ex.program.spinning_since.peek() / 1e9 < 1.0 + 1.4 + LATE_S
     assert result.finding is not None and result.finding.kind == "hang"
     assert not _alive(old[0])
     assert ex.run(Scenario.of([[("work", ())], [("work", ())]])).ok
@@ -269,7 +271,7 @@ def test_closing_leaves_no_worker_behind(make_executor):
     ex = make_executor(Crash, workers=2)
     pids = ex.worker_pids
     ex.close()
-    assert _within(5, lambda: not any(_alive(p) for p in pids))
+    assert within(GONE_S, lambda: not any(_alive(p) for p in pids))
 
 
 @pytest.mark.parametrize("then", ["stay", "crash", "shell"])
@@ -277,39 +279,34 @@ def test_what_a_task_started_ends_with_its_worker_even_one_that_left_its_tree(ma
     """A process a task started and left running ends when the executor closes (a child of a live
     worker, one a shell left behind with `sleep &`), or when the worker that started it crashed
     and is replaced (its orphan)."""
-    mark = f"60.{os.getpid()}{['stay', 'crash', 'shell'].index(then)}"    # told apart by its argument
+    mark = f"60.{os.getpid():07d}{['stay', 'crash', 'shell'].index(then)}"    # told apart by its argument
     monkeypatch.setenv("SLEEP_FOR", mark)
     ex = make_executor(Forks, workers=1)
     assert (ex.run(Scenario.of([[("start_child", (then,))]])).finding is not None) == (then == "crash")
     if then == "crash":
         child = ex.program.child.load()
-        assert child > 0 and _within(5, lambda: not _alive(child))
+        assert child > 0 and within(GONE_S, lambda: not _alive(child))
         return
-    assert _within(5, lambda: _sleeps(mark))
+    assert within(GONE_S, lambda: _sleeps(mark))
     ex.close()
-    assert _within(5, lambda: not _sleeps(mark))
+    assert within(GONE_S, lambda: not _sleeps(mark))
 
 
 def test_closing_one_executor_leaves_what_another_s_tasks_started(make_executor, monkeypatch):
     """Two executors in one process: closing one does not end a process the other's task started
     through a shell (`sleep &`, found by its mark), closing the other does."""
-    mark = f"60.{os.getpid()}9"
+    mark = f"60.{os.getpid():07d}9"
     monkeypatch.setenv("SLEEP_FOR", mark)
     first, second = make_executor(Forks, workers=1), make_executor(Forks, workers=1)
     first.run(Scenario.of([[("start_child", ("shell",))]]))
-    assert _within(5, lambda: _sleeps(mark))
+    assert within(GONE_S, lambda: _sleeps(mark))
     second.close()
-    assert not _within(0.5, lambda: not _sleeps(mark))      # a kill would have ended it by then
+    assert not within(0.5, lambda: not _sleeps(mark))      # a kill would have ended it by then
     first.close()
-    assert _within(5, lambda: not _sleeps(mark))
+    assert within(GONE_S, lambda: not _sleeps(mark))
 
 
-def _within(seconds, holds):
-    """Whether `holds()` comes true within `seconds` (a killed process takes a moment to go)."""
-    deadline = time.monotonic() + seconds
-    while not holds() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return bool(holds())
+GONE_S = 20     # how long a process may take to start or to go: well within the minute a `sleep` of the tests lasts
 
 
 def _sleeps(mark):
@@ -418,9 +415,8 @@ def test_a_speculative_get_racing_the_last_put_is_no_use_after_free(make_executo
 def test_init_or_check_spinning_in_the_parent_is_a_hang_within_the_watchdog(make_executor, where):
     """Model code the parent runs has a watchdog too: a spin there is a hang named after it, and runs go on."""
     ex = make_executor(ParentSpins, workers=1, watchdog_s=1.0)
-    start = time.monotonic()
     result = ex.run(Scenario.of([[("go", (where,))]]))
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - ex.program.spinning_since < 1.1 * 1.0 + LATE_S    # the timer rings by 1.1 watchdogs
     assert result.finding is not None and result.finding.signature == f"hang@ParentSpins.{where}"
     assert ex.run(Scenario.of([[("go", ("nowhere",))]])).ok
 
@@ -428,10 +424,9 @@ def test_init_or_check_spinning_in_the_parent_is_a_hang_within_the_watchdog(make
 def test_a_default_scenario_that_never_returns_is_an_error_within_the_watchdog(make_executor):
     """default_scenario(), drawn in the parent, is bounded by the watchdog and named; runs go on."""
     ex = make_executor(DefaultSpins, workers=1, watchdog_s=1.0)
-    start = time.monotonic()
     with pytest.raises(FuzzmmError, match=r"DefaultSpins.default_scenario\(\) ran past the 1 s watchdog"):
         ex.default_scenario()
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - ex.program.spinning_since < 1.1 * 1.0 + LATE_S   # the timer rings by 1.1 watchdogs
     assert ex.run(Scenario.of([[("go", ("nowhere",))]])).ok
 
 
@@ -487,6 +482,44 @@ def test_the_hypothesis_strategy_keeps_a_hang_as_found_without_shrinking_it(make
     search = Search(ex, "hypothesis", seed=0)
     found = next(f for f in search.run(max_runs=200) if f.finding.kind == "hang")
     assert search.runs == found.run
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the parent's timer, set for a longer watchdog, is not renewed for a shorter")
+def test_a_block_of_a_short_watchdog_is_bounded_by_it_beside_an_executor_of_a_longer_one(make_executor):
+    """Executors of different watchdogs in one process (a corpus item's cached one, of the default
+    10 s, and a test's of 1 s) share the parent's timer: a block of the shorter one is still stopped
+    within 1.1 of its own watchdog, not when the timer the longer one set rings."""
+    longer = make_executor(ParentSpins, workers=1)
+    assert longer.run(Scenario.of([[("go", ("nowhere",))]])).ok     # its init and check set the timer for 11 s
+    shorter = make_executor(DefaultSpins, workers=1, watchdog_s=1.0)
+    with pytest.raises(FuzzmmError, match=r"ran past the 1 s watchdog"):
+        shorter.default_scenario()
+    assert time.monotonic() - shorter.program.spinning_since < 1.1 * 1.0 + LATE_S
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="a timer set while the watchdog's handler is in place is renewed over")
+def test_an_alarm_set_a_while_after_the_executors_started_still_rings_their_handler(make_executor):
+    """Another SIGALRM timer, set while the watchdog's handler is in place (pytest-timeout's for
+    the next test, say), is left to run however long after the watchdog last set its own: the
+    watchdog renews its timer a tenth of a watchdog after setting it, and must not renew it over theirs."""
+    import signal
+    rang = []
+
+    def theirs(signum, frame):
+        rang.append(signum)
+    before = signal.signal(signal.SIGALRM, theirs)
+    try:
+        ex = make_executor(ParentSpins, workers=1)
+        assert ex.run(Scenario.of([[("go", ("nowhere",))]])).ok     # the watchdog's timer: 11 s from now
+        time.sleep(1.2)             # more than a tenth of the watchdog: the next block renews it
+        signal.setitimer(signal.ITIMER_REAL, 2.0)
+        assert ex.run(Scenario.of([[("go", ("nowhere",))]])).ok
+        assert within(2.0 + LATE_S, lambda: rang), "their alarm never rang"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
 
 
 def test_an_alarm_someone_else_set_still_rings_their_handler(make_executor):

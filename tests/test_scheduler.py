@@ -16,7 +16,7 @@ def test_each_strategy_finds_the_lost_update(make_executor, strategy):
     A chaos finding whose controlled conversion does not reproduce is reported as
     such and the search goes on, so the first reproduced one is taken."""
     ex = make_executor(LostUpdate)
-    found = next((f for f in Search(ex, strategy, seed=3).run(seconds=60) if f.reproduced), None)
+    found = next((f for f in Search(ex, strategy, seed=3).run(max_runs=50_000) if f.reproduced), None)
     assert found is not None, f"{strategy} found nothing"
     assert found.finding.signature == SIGNATURE
     assert found.strategy == strategy and found.schedule.switches, found   # the race needs a preemption
@@ -35,6 +35,7 @@ def test_fixed_twin_stays_clean_for_2000_schedules(make_executor):
         assert search.runs == 1000
 
 
+@pytest.mark.slow
 def test_a_finding_replays_100_times_out_of_100(make_executor):
     """A recorded switch list reproduces the same finding, switches and steps every time."""
     ex = make_executor(LostUpdate)
@@ -70,7 +71,7 @@ def test_one_switch_between_load_and_store_loses_an_update(make_executor):
 def test_hypothesis_shrinks_to_two_single_increments(make_executor):
     """Hypothesis shrinks the scenario and the schedule to two tasks of one increment, one switch."""
     ex = make_executor(LostUpdate)
-    found = next(Search(ex, "hypothesis", seed=0).run(seconds=60, stop_at_first=True))
+    found = next(Search(ex, "hypothesis", seed=0).run(max_runs=5000, stop_at_first=True))
     assert found.scenario.tasks == ((("increment", (1,)),), (("increment", (1,)),))
     assert len(found.schedule.switches) == 1
 
@@ -94,6 +95,7 @@ def test_scenario_with_more_tasks_than_workers_is_refused(make_executor):
         ex.run(Scenario.of([[("increment", (1,))]] * 3))
 
 
+@pytest.mark.slow
 def test_a_worker_that_sits_runs_out_never_joins_one_twice(make_executor):
     """Alternating 1-task and 3-task runs: workers that sat a run out wake late without rerunning a task."""
     ex = make_executor(LostUpdateFixed)
