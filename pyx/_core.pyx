@@ -19,6 +19,7 @@ from fuzzmm.errors import Finding, RunAborted, PoolError, OwnerDied, KIND_CODE
 include "segment.pxi"
 include "ring.pxi"
 include "sched.pxi"
+include "decisions.pxi"
 include "atomics.pxi"
 include "locks.pxi"
 include "page.pxi"
