@@ -15,109 +15,28 @@ read, leave the same state in either order and tell neither task anything.
 Whether an operation may change its object is decided by its kind, not by the
 values it saw in this run (a store is a write even when it stored the value
 already there, a trylock even when it failed): the explorer asks what a task's
-next operation would do in states it has not seen run.  Objects are what the ring names (a heap word: an atomic or a lock; a vmstat or
-event counter), a page's fields apart (its reference count, its flags with the
-page lock, its map count, its data, its mapping, and its life: the generation and
-order an allocation or a free changes), and the page allocator, which every
-allocation and free changes and the free-page count reads.  Every page
-operation first checks that the page is alive (generation and reference count),
-so it reads those two fields; a free rewrites every field.
-"""
-from bisect import bisect_right
+next operation would do in states it has not seen run.
 
+Objects are what the ring names: a page (its count, flags and lock, map count,
+data and mapping together), a heap word (an atomic, a lock), a vmstat or event
+counter; and the page allocator, which every allocation and free changes and
+the free-page counts read.
+"""
 from fuzzmm import _core
 
-#: The page allocator as one object: its free lists and the free-page count.
+#: The page allocator as one object: its free lists and the free-page counts.
 ALLOCATOR = 5 << 56
 
-# A page's fields, as objects of their own: the page's object number plus FIELD << 48.
-REF, FLAGS, MAP, DATA, MAPPING, LIFE = range(1, 7)
-_FIELD = 1 << 48
-
-
-def page_field(obj, field):
-    return obj + field * _FIELD
-
-
 _OPS = {name: code for code, name in enumerate(_core.OP_NAMES)}
-_PAGE_OPS = {           # page operation -> (field it reads or writes, whether it may write it)
-    "get_page": (REF, True), "put_page": (REF, True), "get_page_unless_zero": (REF, True),
-    "page_count": (REF, False), "trylock_page": (FLAGS, True), "lock_page": (FLAGS, True),
-    "unlock_page": (FLAGS, True), "set_flag": (FLAGS, True), "clear_flag": (FLAGS, True),
-    "test_flag": (FLAGS, False), "write_page": (DATA, True), "read_page": (DATA, False),
-    "set_mapping": (MAPPING, True),
-}
-PAGE_OPS = {_OPS[name]: access for name, access in _PAGE_OPS.items()}
-#: Operations on heap words and counters that only read their object.
-READS = frozenset(_OPS[name] for name in ("none", "load", "read_vmstat", "block"))
+#: Operations that only read their object.
+READS = frozenset(_OPS[name] for name in ("none", "load", "page_count", "test_flag", "read_page", "read_vmstat",
+                                          "block"))
 #: Operations that only add to their object and return nothing: any two commute.
 ADDS = frozenset(_OPS[name] for name in ("count_event", "down_read", "up_read"))
 _MAPCOUNT = _OPS["mapcount"]        # page_mapcount reads, page_add_rmap and page_remove_rmap write
-_BLOCK = _OPS["block"]
 _ALLOCATING = frozenset((_OPS["alloc_page"], _OPS["free_page"]))
-_FIELDS = (REF, FLAGS, MAP, DATA, MAPPING, LIFE)
 _FREE_COUNT = frozenset((_core.OBJ_VMSTAT << 56) | (node * len(_core.VMSTAT_NAMES) + _core.NR_FREE_PAGES)
                         for node in range(8))
-_PAGE = _core.OBJ_PAGE
-
-
-def _object(obj):
-    """The object a record names, the free-page counters standing for the allocator."""
-    return ALLOCATOR if obj in _FREE_COUNT else obj
-
-
-def _page_effects():
-    """op -> (the fields of its page it reads, those it may write, whether it changes the
-    allocator too), for each operation on a page."""
-    alive = (LIFE, REF)             # every page operation first checks the page is alive
-    effects = {}
-    for code in range(len(_core.OP_NAMES)):
-        if code in _ALLOCATING:
-            effects[code] = ((), _FIELDS, True)
-        elif code == _BLOCK:        # a page lock found taken
-            effects[code] = ((FLAGS,), (), False)
-        elif code in PAGE_OPS:
-            field, may_write = PAGE_OPS[code]
-            effects[code] = (alive, (field,), False) if may_write else (alive + (field,), (), False)
-        else:                       # an operation this table does not know: all of the page
-            effects[code] = (alive, _FIELDS, False)
-    return effects
-
-
-_PAGE_EFFECTS = _page_effects()
-
-
-def _add(step, op, obj, before, after):
-    """Note what one ring record says its step touched."""
-    if obj >> 56 == _PAGE:
-        if op == _MAPCOUNT:
-            step.reads.update((obj + LIFE * _FIELD, obj + REF * _FIELD))
-            (step.writes if before != after else step.reads).add(obj + MAP * _FIELD)
-            return
-        read, written, allocates = _PAGE_EFFECTS[op]
-        for field in read:
-            step.reads.add(obj + field * _FIELD)
-        for field in written:
-            step.writes.add(obj + field * _FIELD)
-        if allocates:
-            step.writes.add(ALLOCATOR)
-        return
-    if obj in _FREE_COUNT:
-        obj = ALLOCATOR
-    if op in READS:
-        step.reads.add(obj)
-    elif op in ADDS:
-        step.adds.add(obj)
-    else:
-        step.writes.add(obj)
-
-
-def _add_raw(step, obj, wrote):
-    """Note an access made without a scheduling point: a page's raw record is all of it."""
-    if obj >> 56 == _PAGE:
-        (step.writes if wrote else step.reads).update(obj + f * _FIELD for f in _FIELDS)
-    else:
-        (step.writes if wrote else step.reads).add(_object(obj))
 
 
 class Step:
@@ -149,43 +68,34 @@ def steps_of_run(decisions, events, raw, start=0):
     (`_core.raw_accesses`): a list of Step, the first for step `start`, one for each
     decision that chose a task (the last decision of a run chooses none)."""
     chosen, cur, dflt, enabled, _ = decisions
-    steps = []
-    by_task = {}                    # task -> the steps at which it was chosen
-    for k, task in enumerate(chosen):
-        if task < 0:
-            break
-        if k >= start:
-            steps.append(Step(task, cur[k], dflt[k], enabled[k]))
-        by_task.setdefault(task, []).append(k)
-    n = start + len(steps)
-    effects, field_shift, free_count = _PAGE_EFFECTS, _FIELD, _FREE_COUNT
+    n = chosen.index(-1) if -1 in chosen else len(chosen)       # the last decision chooses no task
+    steps = [Step(chosen[k], cur[k], dflt[k], enabled[k]) for k in range(start, n)]
     for seq, task, op, obj, before, after, _site in events:
         if task < 0 or seq < start:
             continue                # the parent's init, or a step before `start`
         if seq < n and chosen[seq] == task:
             step = steps[seq - start]               # an operation, at the step that ran it
         else:
-            k = _step_of(by_task, task, seq)        # a lock found taken, noted a step later
-            if k is None or k < start:
+            k = _step_of(chosen, n, task, seq)      # a lock found taken, noted a step later
+            if k < start:
                 continue
             step = steps[k - start]
-        if obj >> 56 == _PAGE and op != _MAPCOUNT:  # the common case, inline: see _add
-            read, written, allocates = effects[op]
-            for field in read:
-                step.reads.add(obj + field * field_shift)
-            for field in written:
-                step.writes.add(obj + field * field_shift)
-            if allocates:
-                step.writes.add(ALLOCATOR)
-        elif obj >> 56 != _PAGE and obj not in free_count and op in READS:
+        if obj in _FREE_COUNT:
+            obj = ALLOCATOR
+        if op in READS or (op == _MAPCOUNT and before == after):
             step.reads.add(obj)
+        elif op in ADDS:
+            step.adds.add(obj)
         else:
-            _add(step, op, obj, before, after)
+            step.writes.add(obj)
+            if op in _ALLOCATING:
+                step.writes.add(ALLOCATOR)
     for seq, task, obj, wrote in raw:
         if seq >= start:
-            k = seq if seq < n and chosen[seq] == task else _step_of(by_task, task, seq)
-            if k is not None and k >= start:
-                _add_raw(steps[k - start], obj, wrote)
+            k = seq if seq < n and chosen[seq] == task else _step_of(chosen, n, task, seq)
+            if k >= start:
+                (steps[k - start].writes if wrote else steps[k - start].reads).add(
+                    ALLOCATOR if obj in _FREE_COUNT else obj)
     for step in steps:
         if step.writes:
             step.adds -= step.writes
@@ -198,10 +108,9 @@ def steps_of_run(decisions, events, raw, start=0):
     return steps
 
 
-def _step_of(by_task, task, seq):
-    """The latest step at or before `seq` at which `task` was chosen, or None."""
-    mine = by_task.get(task)
-    if not mine:
-        return None
-    i = bisect_right(mine, seq) - 1
-    return mine[i] if i >= 0 else None
+def _step_of(chosen, n, task, seq):
+    """The latest step at or before `seq` at which `task` was chosen (-1: none)."""
+    k = min(seq, n - 1)
+    while k >= 0 and chosen[k] != task:
+        k -= 1
+    return k

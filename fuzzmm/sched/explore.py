@@ -121,10 +121,11 @@ def _tasks(mask):
 def _asleep_after(sleep, step):
     """The sleep set after `step`: its own task wakes, and so does every task whose
     transition depends on it."""
+    if not sleep:
+        return sleep
     return {task: t for task, t in sleep.items() if task != step.task and not t.depends_on(step)}
 
 
-_MISSING = object()
 _R, _W, _A = 0, 1, 2        # how a step touched an object: read, wrote, added to
 _COMMUTE = {(_R, _R), (_A, _A)}     # pairs of accesses that do not conflict
 
@@ -158,12 +159,13 @@ class Explorer:
         self.longest = 0            # steps of the longest run
         # Happens-before along the current path, kept step by step (and undone step by step
         # when the search backtracks): vector clocks, clock[u] being the last step of task u
-        # that happens before (-1: none).  Per object: the clock of its last write, the
-        # joined clocks of the reads and of the adds since, and the steps that touched it.
+        # that happens before (-1: none).  Per object: (the clock of its last write, the
+        # joined clocks of the reads and of the adds since), and per task the steps that
+        # touched it and how.
         n = scenario.ntasks
         self._task_clock = [(-1,) * n] * n
         self._previous = [-1] * n       # each task's last step
-        self._written, self._read, self._added, self._touched = {}, {}, {}, {}
+        self._state, self._touched = {}, {}
 
     # ---- the search ----
 
@@ -285,7 +287,7 @@ class Explorer:
                 if node.cost_before + _cost(node.step, task) <= self.bound:
                     self._undo(k)
                     del path[k + 1:]
-                    return tuple(n.step.task for n in path[:k]) + (task,), conservative
+                    return tuple([n.step.task for n in path[:k]] + [task]), conservative
         return None
 
     def pending(self):
@@ -298,14 +300,19 @@ class Explorer:
 
     def _undo(self, k):
         """Take the happens-before state back to before step k."""
-        touched = self._touched
+        state, touched = self._state, self._touched
         for node in reversed(self.path[k:]):
-            for table, key, old in reversed(node.undo):
-                if old is _MISSING:
-                    table.pop(key, None)
-                else:
-                    table[key] = old
+            if not node.undo:
+                continue
             task = node.step.task
+            clock, previous, objects = node.undo
+            self._task_clock[task] = clock
+            self._previous[task] = previous
+            for obj, old in reversed(objects):
+                if old is None:
+                    state.pop(obj, None)
+                else:
+                    state[obj] = old
             for obj in node.touched:
                 touched[obj][task].pop()
             node.undo = node.touched = ()
@@ -341,8 +348,7 @@ class Explorer:
         `races`, add the backtrack points of their races."""
         path = self.path
         n = len(path)
-        task_clock, previous = self._task_clock, self._previous
-        written, read, added, touched = self._written, self._read, self._added, self._touched
+        task_clock, previous, state, touched = self._task_clock, self._previous, self._state, self._touched
 
         def add(i, task, conservative):
             node = path[i]
@@ -362,7 +368,6 @@ class Explorer:
             step = node.step
             p = step.task
             before = task_clock[p]  # p's clock after its previous step
-            objects = step.objects()
             if races:
                 prev = previous[p]
                 if aborted and j == n - 1:
@@ -384,40 +389,41 @@ class Explorer:
                 else:
                     self._races_of(step, p, before, prev, race)
             joined = [before]
-            for obj in step.writes:
-                joined += (written.get(obj), read.get(obj), added.get(obj))
-            for obj in step.reads:
-                joined += (written.get(obj), added.get(obj))
-            for obj in step.adds:
-                joined += (written.get(obj), read.get(obj))
-            joined = [c for c in joined if c is not None]
-            clock = tuple(map(max, *joined)) if len(joined) > 1 else before
-            clock = clock[:p] + (j,) + clock[p + 1:]
-            undo = [(task_clock, p, before), (previous, p, previous[p])]
-            for obj in step.writes:
-                undo += ((written, obj, written.get(obj, _MISSING)), (read, obj, read.get(obj, _MISSING)),
-                         (added, obj, added.get(obj, _MISSING)))
-                written[obj] = clock
-                read.pop(obj, None)
-                added.pop(obj, None)
-            for obj in step.reads:
-                r = read.get(obj)
-                undo.append((read, obj, _MISSING if r is None else r))
-                read[obj] = clock if r is None else _join(r, clock)
-            for obj in step.adds:
-                a = added.get(obj)
-                undo.append((added, obj, _MISSING if a is None else a))
-                added[obj] = clock if a is None else _join(a, clock)
-            for mode, objs in ((_R, step.reads), (_W, step.writes), (_A, step.adds)):
+            undo = []
+            touched_now = []
+            for mode, objs in ((_W, step.writes), (_R, step.reads), (_A, step.adds)):
                 for obj in objs:
+                    now = state.get(obj)
+                    undo.append((obj, now))
+                    touched_now.append(obj)
+                    if now is not None:
+                        w, r, a = now
+                        if w is not None:
+                            joined.append(w)
+                        if r is not None and mode != _R:
+                            joined.append(r)
+                        if a is not None and mode != _A:
+                            joined.append(a)
                     by_task = touched.get(obj)
                     if by_task is None:
                         by_task = touched[obj] = {}
                     mine = by_task.get(p)
                     if mine is None:
-                        mine = by_task[p] = []
-                    mine.append((j, mode))
-            node.undo, node.touched = undo, objects
+                        by_task[p] = [(j, mode)]
+                    else:
+                        mine.append((j, mode))
+            clock = tuple(map(max, *joined)) if len(joined) > 1 else before
+            clock = clock[:p] + (j,) + clock[p + 1:]
+            for obj in step.writes:
+                state[obj] = (clock, None, None)
+            for obj in step.reads:
+                w, r, a = state.get(obj) or (None, None, None)
+                state[obj] = (w, clock if r is None else _join(r, clock), a)
+            for obj in step.adds:
+                w, r, a = state.get(obj) or (None, None, None)
+                state[obj] = (w, r, clock if a is None else _join(a, clock))
+            node.undo = (before, previous[p], undo)
+            node.touched = touched_now
             task_clock[p] = clock
             previous[p] = j
 
