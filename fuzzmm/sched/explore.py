@@ -90,7 +90,7 @@ class _Node:
         self.touched = ()               # the objects whose lists of steps it was appended to
 
 
-def _cost(step, task):
+def preemption_cost(step, task):
     """Preemptions that choosing `task` at this decision takes: 1 when the deciding task
     could have gone on and the default rule would have kept it on, else 0."""
     cur = step.cur
@@ -109,7 +109,7 @@ def _free(step):
     return step.cur < 0 or not (step.enabled >> step.cur) & 1
 
 
-def _tasks(mask):
+def tasks_of(mask):
     t = 0
     while mask:
         if mask & 1:
@@ -238,25 +238,25 @@ class Explorer:
             step = branch.step = steps[0]
             if self.reduce:
                 sleep = _asleep_after({**branch.sleep, **branch.taken}, step)
-            cost = branch.cost_before + _cost(step, step.task)
+            cost = branch.cost_before + preemption_cost(step, step.task)
             branch.last_switch = last_switch = self._switch_at(keep - 1, step.task)
         for k in range(keep, start + len(steps)):
             step = steps[k - start]
             node = _Node(step, sleep)
             node.cost_before = cost
-            cost += _cost(step, step.task)
+            cost += preemption_cost(step, step.task)
             node.last_switch = last_switch = k if k == 0 or step.task != path[k - 1].step.task else last_switch
             path.append(node)
             if not self.reduce:
-                node.todo = {t: False for t in _tasks(step.enabled) if t != step.task}
+                node.todo = {t: False for t in tasks_of(step.enabled) if t != step.task}
                 continue
             free = _free(step)
             if step.task in sleep:      # a sleeping task went on: covered by another run
                 if free:                # a free choice could have run another task: that is the next run
-                    node.todo = {t: False for t in _tasks(step.enabled) if t not in sleep}
+                    node.todo = {t: False for t in tasks_of(step.enabled) if t not in sleep}
                 return True
             if free:
-                node.todo = {t: False for t in _tasks(step.enabled) if t != step.task and t not in sleep}
+                node.todo = {t: False for t in tasks_of(step.enabled) if t != step.task and t not in sleep}
             sleep = _asleep_after(sleep, step)
         return False
 
@@ -269,7 +269,7 @@ class Explorer:
         if not self.path:
             return 0
         last = self.path[-1]
-        return last.cost_before + _cost(last.step, last.step.task)
+        return last.cost_before + preemption_cost(last.step, last.step.task)
 
     def _next(self):
         """(prefix, conservative) of the next run: the deepest backtrack point within the
@@ -284,7 +284,7 @@ class Explorer:
                 if task in node.done:
                     continue
                 node.done.add(task)
-                if node.cost_before + _cost(node.step, task) <= self.bound:
+                if node.cost_before + preemption_cost(node.step, task) <= self.bound:
                     self._undo(k)
                     del path[k + 1:]
                     return tuple([n.step.task for n in path[:k]] + [task]), conservative
@@ -294,7 +294,7 @@ class Explorer:
         """Backtrack points left on the current path within the bound: runs still to make,
         at the least."""
         return sum(1 for node in self.path for task in node.todo
-                   if task not in node.done and node.cost_before + _cost(node.step, task) <= self.bound)
+                   if task not in node.done and node.cost_before + preemption_cost(node.step, task) <= self.bound)
 
     # ---- dynamic partial-order reduction ----
 
@@ -352,7 +352,7 @@ class Explorer:
 
         def add(i, task, conservative):
             node = path[i]
-            targets = (task,) if (node.step.enabled >> task) & 1 else _tasks(node.step.enabled)
+            targets = (task,) if (node.step.enabled >> task) & 1 else tasks_of(node.step.enabled)
             for t in targets:
                 if t in node.done or (not conservative and t in node.sleep):
                     continue
@@ -383,7 +383,7 @@ class Explorer:
                                 below[u] = i
                     for i in below.values():
                         race(i, p)
-                    for task in _tasks(step.enabled):
+                    for task in tasks_of(step.enabled):
                         if task != p:
                             race(j, task)
                 else:
