@@ -1,4 +1,4 @@
-"""The `fuzzmm` command: variants, fuzz, replay, minimize, corpus dedup.
+"""The `fuzzmm` command: variants, fuzz, replay, minimize, verify, corpus dedup.
 
 Exit codes: 0 nothing found (fuzz) or not reproduced (replay); 1 a finding or
 a reproduction; 2 bad input or usage, with a one-line reason on stderr.
@@ -14,6 +14,7 @@ import time
 import warnings
 
 from fuzzmm.errors import FuzzmmError
+from fuzzmm import verify
 
 DEFAULT_DURATION_S = 20.0
 DEFAULT_STRATEGY = "pct"
@@ -100,6 +101,8 @@ def _parser():
                    "included; each smaller file kept is also replayed once on each fixed_in variant "
                    "(default: 20000)")
 
+    verify.add_parser(sub, DEFAULT_CORPUS)
+
     c = sub.add_parser("corpus", help="corpus maintenance")
     csub = c.add_subparsers(dest="corpus_command", metavar="ACTION")
     d = csub.add_parser("dedup", help="keep the smallest reproducer of each signature: each signature's files are "
@@ -153,6 +156,8 @@ def main(argv=None):
             return cmd_replay(args)
         if args.command == "minimize":
             return cmd_minimize(args)
+        if args.command == "verify":
+            return verify.cmd_verify(args)
         if args.command == "corpus":
             if args.corpus_command == "dedup":
                 return cmd_dedup(args)

@@ -30,6 +30,8 @@ import os
 import sys
 import time
 
+from fuzzmm.testing_verify import verify_test  # noqa: F401  (every schedule within a bound, beside fuzz_test)
+
 PROFILES = ("ci", "dev", "long")
 PROFILE_ENV = "FUZZMM_PROFILE"
 SWIMLANE_LINES = 150          # operations shown at most; the finding is at the end
