@@ -139,10 +139,10 @@ def parse_scenario(text):
                     raise ValueError
                 args = tuple(ast.literal_eval(arg) for arg in call.args)
             except (SyntaxError, ValueError):
-                raise FuzzmmError(f"--scenario: {op_text!r} is not an operation as name(arg, ...)") from None
+                raise FuzzmmError(f"scenario {text!r}: {op_text!r} is not an operation as name(arg, ...)") from None
             ops.append((call.func.id, args))
         if not ops:
-            raise FuzzmmError(f"--scenario {text!r}: a task with no operations")
+            raise FuzzmmError(f"scenario {text!r}: a task with no operations")
         tasks.append(ops)
     return Scenario.of(tasks)
 
