@@ -127,7 +127,6 @@ def _asleep_after(sleep, step):
 
 
 _R, _W, _A = 0, 1, 2        # how a step touched an object: read, wrote, added to
-_COMMUTE = {(_R, _R), (_A, _A)}     # pairs of accesses that do not conflict
 
 
 def _join(a, b):
@@ -240,24 +239,31 @@ class Explorer:
                 sleep = _asleep_after({**branch.sleep, **branch.taken}, step)
             cost = branch.cost_before + preemption_cost(step, step.task)
             branch.last_switch = last_switch = self._switch_at(keep - 1, step.task)
+        reduce = self.reduce
         for k in range(keep, start + len(steps)):
             step = steps[k - start]
             node = _Node(step, sleep)
             node.cost_before = cost
-            cost += preemption_cost(step, step.task)
-            node.last_switch = last_switch = k if k == 0 or step.task != path[k - 1].step.task else last_switch
+            task, cur = step.task, step.cur
+            free = cur < 0 or not (step.enabled >> cur) & 1
+            if not free and task != step.dflt:
+                cost += 1
+            if k and task == path[k - 1].step.task:
+                node.last_switch = last_switch
+            else:
+                node.last_switch = last_switch = k
             path.append(node)
-            if not self.reduce:
-                node.todo = {t: False for t in tasks_of(step.enabled) if t != step.task}
+            if not reduce:
+                node.todo = {t: False for t in tasks_of(step.enabled) if t != task}
                 continue
-            free = _free(step)
-            if step.task in sleep:      # a sleeping task went on: covered by another run
+            if sleep and task in sleep:     # a sleeping task went on: covered by another run
                 if free:                # a free choice could have run another task: that is the next run
                     node.todo = {t: False for t in tasks_of(step.enabled) if t not in sleep}
                 return True
             if free:
-                node.todo = {t: False for t in tasks_of(step.enabled) if t != step.task and t not in sleep}
-            sleep = _asleep_after(sleep, step)
+                node.todo = {t: False for t in tasks_of(step.enabled) if t != task and t not in sleep}
+            if sleep:
+                sleep = _asleep_after(sleep, step)
         return False
 
     def _switch_at(self, k, task):
@@ -317,31 +323,31 @@ class Explorer:
                 touched[obj][task].pop()
             node.undo = node.touched = ()
 
-    def _races_of(self, step, p, before, prev, race):
-        """The races of `step` (task p; `before` its clock after its previous step `prev`):
-        for each other task, every step after `prev` that conflicts with it and does not
-        happen before it, and the latest such step up to `prev`."""
+    def _races_of(self, step, p, before, prev):
+        """The steps `step` (task p; `before` its clock after its previous step `prev`) races
+        with: for each other task, every step after `prev` that conflicts with it and does
+        not happen before it, and the latest such step up to `prev`."""
         touched = self._touched
-        below = {}
+        racing, below = set(), {}
         for mode, objs in ((_R, step.reads), (_W, step.writes), (_A, step.adds)):
             for obj in objs:
-                for u, accesses in touched.get(obj, {}).items():
+                for u, accesses in touched[obj].items() if obj in touched else ():
                     if u == p:
                         continue
                     known = before[u]       # u's steps up to this one happen before p's
                     for i, other in reversed(accesses):
                         if i <= known:
                             break
-                        if (mode, other) in _COMMUTE:
+                        if mode == other != _W:     # two reads, or two adds: they commute
                             continue
                         if i > prev:
-                            race(i, p)
+                            racing.add(i)
                         else:
                             if i > below.get(u, -1):
                                 below[u] = i
                             break
-        for i in below.values():
-            race(i, p)
+        racing.update(below.values())
+        return racing
 
     def _analyse(self, start, aborted, races):
         """Take the path's steps from `start` on into the happens-before state and, with
@@ -374,20 +380,22 @@ class Explorer:
                     # the finding's step: what it read may not show, so it races with every
                     # step not before it, and with what the others would have done next
                     below = {}
+                    racing = set()
                     for i in range(j):
                         u = path[i].step.task
                         if u != p and before[u] < i:
                             if i > prev:
-                                race(i, p)
+                                racing.add(i)
                             elif i > below.get(u, -1):
                                 below[u] = i
-                    for i in below.values():
-                        race(i, p)
+                    racing.update(below.values())
                     for task in tasks_of(step.enabled):
                         if task != p:
                             race(j, task)
                 else:
-                    self._races_of(step, p, before, prev, race)
+                    racing = self._races_of(step, p, before, prev)
+                for i in racing:
+                    race(i, p)
             joined = [before]
             undo = []
             touched_now = []
