@@ -17,12 +17,13 @@ verified, the reduction against plain bounded enumeration, and speed against the
   scenario and executor (the default scenario), in alternating windows; the median ratio.
 
 `--json` ends with one object: {"hazards": {...}, "fixed": {...}, "reduction": x,
-"speed_ratio": y, ...}.
+"speed_ratio": y, ...}; the readable report then goes to stderr.
 """
 import argparse
 import json
 import os
 import statistics
+import sys
 import time
 
 from fuzzmm import corpus
@@ -45,8 +46,8 @@ FIXED = "hugh+a54a407"
 
 
 def say(args, text):
-    if not args.json:
-        print(text, flush=True)
+    """A line of the report: on stdout, or on stderr when stdout carries the JSON."""
+    print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
 
 
 def corpus_scenarios():

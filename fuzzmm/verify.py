@@ -201,6 +201,6 @@ class _Report:
                 f"{counts[VERIFIED]} verified, {counts[FOUND]} finding{'s' if counts[FOUND] != 1 else ''}, "
                 f"{counts[UNFINISHED]} not exhausted")
         if cut_short:
-            line += (f"; the limits ended it before the program's other small scenarios"
+            line += ("; the limits ended it before the program's other small scenarios"
                      + (f" ({scenarios_total:,} in all)" if scenarios_total else "") + ": not verified")
         print(line)

@@ -104,12 +104,8 @@ def _continues(step):
     return step.cur >= 0 and step.task == step.cur == step.dflt
 
 
-def _free(step):
-    """Whether the decision was a free choice: the deciding task could not go on."""
-    return step.cur < 0 or not (step.enabled >> step.cur) & 1
-
-
 def tasks_of(mask):
+    """The tasks of a bit mask, lowest first."""
     t = 0
     while mask:
         if mask & 1:
@@ -245,7 +241,7 @@ class Explorer:
             node = _Node(step, sleep)
             node.cost_before = cost
             task, cur = step.task, step.cur
-            free = cur < 0 or not (step.enabled >> cur) & 1
+            free = cur < 0 or not (step.enabled >> cur) & 1    # the deciding task could not go on
             if not free and task != step.dflt:
                 cost += 1
             if k and task == path[k - 1].step.task:
