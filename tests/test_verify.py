@@ -245,3 +245,25 @@ def test_verify_test_passes_with_its_count_and_fails_with_the_finding(pytester):
     assert "fuzzmm: NOT verified: increment(3) | increment(3)" in out
     assert "fuzzmm: error: scenario 'increment(1) |': a task with no operations" in out
     assert "  switches:  [(" in out and '{"format":1' in out and "Traceback" not in out
+
+
+# ---- the dfs strategy ----
+
+def test_the_dfs_strategy_finds_the_lost_update_within_one_preemption_on_the_default_scenario():
+    from fuzzmm.sched.search import Search
+    from fuzzmm.sched.systematic import search_dfs
+    with Executor(LostUpdate, workers=3) as executor:
+        search = Search(executor, "pct", seed=1)
+        [found] = list(search_dfs(search, max_runs=2000, stop_at_first=True))
+        assert found.strategy == "dfs" and found.finding.signature == "assertion@LostUpdate.check"
+        assert found.scenario == executor.default_scenario() and found.run == search.runs < 50
+        assert executor.run_alone(found.scenario, found.schedule).finding.signature == found.finding.signature
+
+
+def test_the_dfs_strategy_on_a_clean_program_spends_its_budget_round_by_round():
+    from fuzzmm.sched.search import Search
+    from fuzzmm.sched.systematic import scenarios_of_round, search_dfs
+    with Executor(LostUpdateFixed, workers=3) as executor:
+        search = Search(executor, "pct", seed=1)
+        assert list(search_dfs(search, max_runs=300)) == [] and search.runs == 300
+        assert len(scenarios_of_round(search, 0)) == 5 and len(scenarios_of_round(search, 2)) == 17
