@@ -171,9 +171,11 @@ class _Report:
             if verdict.plain is not None:
                 plain = (f"; plain enumeration of the bound: about {round(verdict.plain.leaves):,} "
                          f"(estimated from {verdict.plain.probes} random paths)")
-            print(f"  verified: {scenario}: {verdict.schedules:,} schedules "
-                  f"({' + '.join(f'{n:,}' for n in verdict.by_bound)} at bounds 0..{verdict.bound}), "
-                  f"every interleaving within {verdict.bound} preemptions{plain}")
+            lower = verdict.schedules - verdict.by_bound[-1]
+            print(f"  verified: {scenario}: every interleaving within {verdict.bound} preemptions, "
+                  f"{verdict.by_bound[-1]:,} schedules"
+                  + (f" ({verdict.schedules:,} with bounds 0..{verdict.bound - 1} first)" if lower else "")
+                  + plain)
         elif verdict.status == FOUND:
             f = verdict.finding
             took = f", {verdict.preemptions} preemption{'s' if verdict.preemptions != 1 else ''}" \
