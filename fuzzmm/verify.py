@@ -55,7 +55,8 @@ def cmd_verify(args):
     from fuzzmm.corpus.store import open_store
     from fuzzmm.models import load_model
     from fuzzmm.sched.executor import Executor
-    from fuzzmm.verification import FOUND, UNFINISHED, parse_scenario, scenario_count, verify_scenario
+    from fuzzmm.sched.enumerate import scenario_count
+    from fuzzmm.verification import FOUND, UNFINISHED, parse_scenario, verify_scenario
     if args.preemptions < 0:
         raise FuzzmmError(f"--preemptions must be 0 or more, not {args.preemptions}")
     if args.max_runs < 1:
@@ -110,7 +111,7 @@ def cmd_verify(args):
 
 def _program_scenarios(executor):
     """The program's default scenario, then its small scenarios (without it again)."""
-    from fuzzmm.verification import small_scenarios
+    from fuzzmm.sched.enumerate import small_scenarios
     default = executor.default_scenario()
     yield default
     for scenario in small_scenarios(type(executor.program)):

@@ -15,7 +15,8 @@ from fuzzmm.program import Scenario
 from fuzzmm.sched.estimate import plain_enumeration
 from fuzzmm.sched.executor import Executor
 from fuzzmm.sched.explore import Explorer
-from fuzzmm.verification import FOUND, UNFINISHED, VERIFIED, parse_scenario, small_scenarios, verify_scenario
+from fuzzmm.sched.enumerate import small_scenarios
+from fuzzmm.verification import FOUND, UNFINISHED, VERIFIED, parse_scenario, verify_scenario
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

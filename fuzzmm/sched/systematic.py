@@ -23,7 +23,7 @@ RUNS_PER_SCENARIO = 5000    # runs at most on one scenario in one round
 def scenarios_of_round(search, bound):
     """The scenarios round `bound` explores: the search's fixed scenario, else the default
     scenario and the program's first small ones."""
-    from fuzzmm.verification import small_scenarios
+    from fuzzmm.sched.enumerate import small_scenarios
     if search.fixed_scenario is not None:
         return [search.fixed_scenario]
     if search._default is None:
