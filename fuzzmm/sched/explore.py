@@ -166,11 +166,9 @@ class Explorer:
 
     def runs(self):
         prefix, conservative = (), False    # the decisions the next run must take, from step 0
+        if self.max_runs is not None and self.max_runs < 1:
+            return
         while True:
-            if self.max_runs is not None and self.count >= self.max_runs:
-                return
-            if self.deadline is not None and self.count and time.monotonic() >= self.deadline:
-                return
             schedule = self._schedule(prefix)
             result = self.executor.run_alone(self.scenario, schedule, keep_events=True)
             self.count += 1
@@ -185,6 +183,10 @@ class Explorer:
                 self.redundant += 1
             self._analyse(start, aborted and not redundant, races=self.reduce and not redundant)
             yield Explored(result, schedule, self._preemptions(), self.count, redundant)
+            if (self.max_runs is not None and self.count >= self.max_runs) or \
+                    (self.deadline is not None and time.monotonic() >= self.deadline):
+                self.exhausted = self.pending() == 0    # the limit came with the last run
+                return
             branch = self._next()
             if branch is None:
                 self.exhausted = True
