@@ -309,3 +309,6 @@ def fuzz_test(program: type[Program] | ProgramRef, expect: str | None = None, *,
     test.__doc__ = (f"fuzzmm: fuzz {name}; " +
                     (f"expect a {expect} finding" if expect else "any finding fails"))
     return pytest.mark.fuzzmm(test)
+
+
+from fuzzmm.testing_verify import verify_test  # noqa: E402,F401  (every schedule within a bound, beside fuzz_test)

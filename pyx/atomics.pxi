@@ -122,11 +122,13 @@ cdef class Atomic:
     def peek(self):
         """The value, read without a scheduling point or a record (for oracles and tests)."""
         self.pool.check()
+        _note_raw(self.pool, _obj(OBJ_HEAP, self.offset), False)
         return fz_load64(<int64_t*>self.p) if self.wide else fz_load32(<int32_t*>self.p)
 
     def poke(self, int64_t value):
         """Write without a scheduling point (setup only)."""
         self.pool.check()
+        _note_raw(self.pool, _obj(OBJ_HEAP, self.offset), True)
         if self.wide:
             fz_store64(<int64_t*>self.p, value)
         else:

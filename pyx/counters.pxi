@@ -58,6 +58,7 @@ def vmstat(Pool pool not None, int node, int item):
     """A vmstat counter read without a scheduling point (oracles)."""
     _check_node(pool, node)
     _check_item(item, FZ_NR_VMSTAT, "vmstat")
+    _note_raw(pool, _obj(OBJ_VMSTAT, node * FZ_NR_VMSTAT + item), False)
     return fz_load64(&pool.nodes[node].vmstat[item])
 
 
@@ -65,12 +66,14 @@ def vm_event(Pool pool not None, int item):
     """A vm event counter read without a scheduling point (oracles)."""
     _check_item(item, FZ_NR_VMEVENT, "vm event")
     pool.check()
+    _note_raw(pool, _obj(OBJ_EVENT, item), False)
     return fz_load64(&pool.events[item])
 
 
 def node_info(Pool pool not None, int node):
     """A node's memory: present and free base pages, high watermark, free page records."""
     _check_node(pool, node)
+    _note_raw(pool, _obj(OBJ_VMSTAT, node * FZ_NR_VMSTAT), False)     # the free count: the allocator's
     n = &pool.nodes[node]
     return {"present": n.present, "free": n.vmstat[0], "watermark_high": n.watermark_high,
             "free_records": n.nfree_pages}

@@ -116,6 +116,7 @@ cdef int _decide(fz_ctl* c, int64_t s, int cur) noexcept nogil:
                 dflt = t
                 break
     if dflt < 0:
+        _log_decision(c, s, cur, -1, -1)
         return -1
     nxt = dflt
     if c.strategy == S_SWITCH:
@@ -165,6 +166,7 @@ cdef int _decide(fz_ctl* c, int64_t s, int cur) noexcept nogil:
             c.nrec += 1
         else:
             c.rec_overflow = 1
+    _log_decision(c, s, cur, dflt, nxt)
     return nxt
 
 

@@ -21,12 +21,14 @@
 #include <sys/prctl.h>
 
 #define FZ_MAGIC 0x667a7a6d6d303031ULL /* "fzzmm001" */
-#define FZ_VERSION 2
+#define FZ_VERSION 3
 #define FZ_MAX_TASKS 16
 #define FZ_MAX_SWITCH 1024
 #define FZ_MAX_RECORD 4096
 #define FZ_MAX_CP 8
 #define FZ_MAX_ORDER 65536
+#define FZ_MAX_DECISIONS 65536
+#define FZ_MAX_RAW 16384
 #define FZ_MAX_NODES 8
 #define FZ_NR_VMSTAT 8
 #define FZ_NR_VMEVENT 16
@@ -120,6 +122,22 @@ typedef struct {
     int32_t scen_len;
     char scen[FZ_SCENARIO];
     int8_t order[FZ_MAX_ORDER];
+    /* The decision taken at each step of the last controlled run (pyx/decisions.pxi), read by
+     * systematic exploration: who ran, who decided, the default rule's choice, who could run. */
+    int64_t ndecisions;
+    int32_t dec_overflow;
+    int8_t dec_task[FZ_MAX_DECISIONS];
+    int8_t dec_cur[FZ_MAX_DECISIONS];
+    int8_t dec_dflt[FZ_MAX_DECISIONS];
+    uint64_t dec_enabled[FZ_MAX_DECISIONS];
+    /* What tasks of that run read or wrote without a scheduling point (peek, poke, a page's
+     * raw record): shared state the event ring does not see. */
+    int64_t nraw;
+    int32_t raw_overflow;
+    int32_t raw_task[FZ_MAX_RAW];
+    int64_t raw_step[FZ_MAX_RAW];
+    int64_t raw_obj[FZ_MAX_RAW];
+    int8_t raw_write[FZ_MAX_RAW];
 } fz_ctl;
 
 typedef struct {

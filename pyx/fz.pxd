@@ -10,6 +10,8 @@ cdef extern from "fz.h" nogil:
         FZ_MAX_RECORD
         FZ_MAX_CP
         FZ_MAX_ORDER
+        FZ_MAX_DECISIONS
+        FZ_MAX_RAW
         FZ_MAX_NODES
         FZ_NR_VMSTAT
         FZ_NR_VMEVENT
@@ -102,6 +104,18 @@ cdef extern from "fz.h" nogil:
         int32_t scen_len
         char scen[FZ_SCENARIO]
         int8_t order[FZ_MAX_ORDER]
+        int64_t ndecisions
+        int32_t dec_overflow
+        int8_t dec_task[FZ_MAX_DECISIONS]
+        int8_t dec_cur[FZ_MAX_DECISIONS]
+        int8_t dec_dflt[FZ_MAX_DECISIONS]
+        uint64_t dec_enabled[FZ_MAX_DECISIONS]
+        int64_t nraw
+        int32_t raw_overflow
+        int32_t raw_task[FZ_MAX_RAW]
+        int64_t raw_step[FZ_MAX_RAW]
+        int64_t raw_obj[FZ_MAX_RAW]
+        int8_t raw_write[FZ_MAX_RAW]
 
     ctypedef struct fz_header:
         uint64_t magic

@@ -103,6 +103,7 @@ cdef class _HeapLock:
     def holder(self):
         """The task holding the lock (-1: the parent), or None if it is free."""
         self.pool.check()
+        _note_raw(self.pool, self.obj, False)
         v = fz_load32(self.w)
         return None if v == 0 else v - 2
 

@@ -48,6 +48,7 @@ cdef class Page:
         self.pg = &pool.pages[index]
         self.index = index
         self.gen = fz_load32(<int32_t*>&self.pg.gen)
+        _note_raw(pool, _obj(OBJ_PAGE, index), False)
         self.born_run = fz_load32(&pool.ctl.run_gen)
         self.born_step = fz_load64(&pool.ctl.step)
 
@@ -66,17 +67,20 @@ cdef class Page:
     def order(self):
         """The page's allocation order: 0 for a base page, 9 for a THP."""
         self.pool.check()
+        _note_raw(self.pool, _pobj(self), False)
         return self.pg.order
 
     @property
     def nr_pages(self):
         """Base pages this page stands for: 512 for a THP."""
         self.pool.check()
+        _note_raw(self.pool, _pobj(self), False)
         return 1 << self.pg.order
 
     def state(self):
         """The raw record, read without a scheduling point (oracles, tests, traces)."""
         self.pool.check()
+        _note_raw(self.pool, _pobj(self), False)
         p = self.pg
         return {"index": self.index, "refcount": p.refcount, "mapcount": p.mapcount,
                 "flags": p.flags, "node": p.node, "gen": p.gen, "lock_owner": p.lock_owner,

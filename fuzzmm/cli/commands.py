@@ -166,6 +166,11 @@ def corpus(args):
     raise FuzzmmError("corpus needs an action: dedup or export (see fuzzmm corpus --help)")
 
 
+def verify(args):
+    from fuzzmm.verify import cmd_verify
+    return cmd_verify(args)
+
+
 def dashboard(args):
     from fuzzmm.dashboard.commands import cmd_dashboard
     return cmd_dashboard(args)
@@ -178,4 +183,4 @@ def report(args):
 
 #: The commands by name, as fuzzmm/cli/parser.py declares them.
 COMMANDS = {"variants": variants, "fuzz": fuzz, "replay": replay, "minimize": minimize, "corpus": corpus,
-            "dashboard": dashboard, "report": report}
+            "verify": verify, "dashboard": dashboard, "report": report}

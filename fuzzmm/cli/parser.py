@@ -7,6 +7,7 @@ so `fuzzmm --help` is quick.
 import argparse
 import os
 
+from fuzzmm import verify
 from fuzzmm.dashboard.commands import add_dashboard_commands
 from fuzzmm.sched.strategies import summaries as strategy_summaries
 
@@ -102,6 +103,8 @@ def parser():
                    "included; each smaller file kept is also replayed once on each fixed_in variant "
                    "(default: 20000)")
     _add_trust_model(m)
+
+    verify.add_parser(sub, DEFAULT_CORPUS)
 
     c = sub.add_parser("corpus", help="corpus maintenance")
     csub = c.add_subparsers(dest="corpus_command", metavar="ACTION")
