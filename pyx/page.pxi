@@ -74,6 +74,13 @@ cdef class Page:
         self.pool.check()
         return 1 << self.pg.order
 
+    @property
+    def in_use(self):
+        """Whether the page is allocated now (whatever generation): state()["in_use"],
+        read without building the record (oracles)."""
+        self.pool.check()
+        return bool(self.pg.in_use)
+
     def state(self):
         """The raw record, read without a scheduling point (oracles, tests, traces)."""
         self.pool.check()

@@ -57,7 +57,7 @@ def check_page_table(prog):
         if not (state.entry_present(e) or state.entry_migration(e)):
             continue
         page = prog.mm.peek_page(e)
-        if page is None or not page.state()["in_use"]:
+        if page is None or not page.in_use:
             raise k.Finding("use-after-free", f"address {addr} maps page {state.entry_index(e)} "
                                               f"({state.describe_entry(e)}), which has been freed")
         if state.entry_migration(e):
