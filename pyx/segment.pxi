@@ -328,14 +328,16 @@ cdef class Pool:
     # ---- reset between runs ----
 
     def snapshot(self):
-        """The bytes of all model state (nodes, counters, pages, heap); from here on the
-        pool lists the pages written (see rewind)."""
+        """The bytes of all model state (nodes, counters, pages, heap), each page as not
+        yet written since (see rewind)."""
         self.check()
-        cdef int64_t i
+        state = bytearray((<char*>(self.base + self.hdr.state_off))[:self.hdr.state_len])
+        cdef char* copy = state
+        cdef int64_t i, mark = (self.hdr.pages_off - self.hdr.state_off
+                                + (<char*>&self.pages[0].dirty - <char*>&self.pages[0]))
         for i in range(self.hdr.npages):
-            self.pages[i].dirty = 0
-        self.ctl.ndirty = 0
-        return (<char*>(self.base + self.hdr.state_off))[:self.hdr.state_len]
+            (<int32_t*>(copy + mark + i * sizeof(fz_page)))[0] = 0
+        return bytes(state)
 
     def restore(self, bytes state):
         """Put back a snapshot and empty the event ring: the reset between two runs."""
@@ -348,12 +350,12 @@ cdef class Pool:
         self.ctl.step = 0
 
     def rewind(self, bytes state):
-        """restore(state), copying only what can have changed since the pool last took or
-        put back that same `state` (snapshot, restore or rewind): the nodes and counters,
-        the heap as far as it is allocated, and the pages written since, which every
-        primitive that writes a page lists (all of them when more than FZ_MAX_DIRTY).
-        So a run's reset costs what the run touched, not the pool's size.  Heap words past
-        what `alloc` handed out are not put back: programs allocate what they use."""
+        """restore(state), copying only what can have changed since the pool was last put
+        back to that same `state` (by restore or rewind): the nodes and counters, the heap
+        as far as it is allocated, and the pages written since, which every primitive that
+        writes a page lists (all of them past FZ_MAX_DIRTY).  So a run's reset costs what
+        the run touched, not the pool's size.  Heap words past what `alloc` handed out are
+        not put back: programs allocate what they use."""
         self.check()
         if len(state) != self.hdr.state_len:
             raise ValueError(f"snapshot of {len(state)} bytes does not fit state of {self.hdr.state_len}")

@@ -2,6 +2,8 @@
 verdict path, lockdep's shortcut for known dependencies, and the checks' page reads."""
 import random
 
+import pytest
+
 from fuzzmm import _core
 from fuzzmm import kernel as K
 from fuzzmm.detect import lockdep
@@ -32,6 +34,7 @@ def test_a_rewind_puts_back_every_byte_the_snapshot_held(make_executor):
 def test_a_rewind_puts_back_the_pages_written_outside_any_run(pool):
     """Pages this process allocates and writes itself (as a program's init does) are put back."""
     snap = pool.snapshot()
+    pool.restore(snap)
     for index in range(pool.npages):
         K.get_page_unless_zero(pool.page(index))        # a count of 0: writes nothing
     pages = [K.alloc_pages_node(pool, node) for node in (0, 1, 0)]
@@ -40,6 +43,58 @@ def test_a_rewind_puts_back_the_pages_written_outside_any_run(pool):
     pool.rewind(snap)
     assert pool.snapshot() == snap
     assert not pool.pages_in_use()
+
+
+WRITES = {      # each primitive that writes a page record, on a page set up before the snapshot
+    "get_page": lambda pool, page: K.get_page(page),
+    "put_page": lambda pool, page: K.put_page(page),
+    "get_page_unless_zero": lambda pool, page: K.get_page_unless_zero(page),
+    "page_add_rmap": lambda pool, page: K.page_add_rmap(page),
+    "page_remove_rmap": lambda pool, page: K.page_remove_rmap(page),
+    "trylock_page": lambda pool, page: K.trylock_page(page),
+    "lock_page": lambda pool, page: K.lock_page(page),
+    "unlock_page": lambda pool, page: K.unlock_page(page),
+    "set_page_flag": lambda pool, page: K.set_page_flag(page, K.PG_dirty),
+    "clear_page_flag": lambda pool, page: K.clear_page_flag(page, K.PG_lru),
+    "write_page": lambda pool, page: K.write_page(page, 9),
+    "set_page_mapping": lambda pool, page: K.set_page_mapping(page, 5),
+    "alloc_pages_node": lambda pool, page: K.alloc_pages_node(pool, 0),
+}
+
+
+@pytest.mark.parametrize("write", sorted(WRITES))
+def test_each_primitive_that_writes_a_page_lists_it_for_the_rewind(pool, write):
+    """A page written by any primitive, and by nothing else since the snapshot, is put back."""
+    page = K.alloc_pages_node(pool, 0)
+    K.get_page(page)
+    K.page_add_rmap(page)
+    K.set_page_flag(page, K.PG_lru)
+    if write == "unlock_page":
+        K.lock_page(page)
+    snap = pool.snapshot()
+    pool.restore(snap)              # from here on, only what the primitive writes is listed
+    WRITES[write](pool, page)
+    assert pool.snapshot() != snap or write == "get_page_unless_zero"
+    pool.rewind(snap)
+    assert pool.snapshot() == snap
+
+
+def test_the_puts_an_operation_forgets_are_put_back(pool):
+    """begin_operation clears the task's dropped marks (put-before-unlock): a rewind puts them back."""
+    page = K.alloc_pages_node(pool, 0)
+    K.get_page(page, own=False)
+    _core.set_task(0)
+    try:
+        K.get_page(page)
+        K.put_page(page)            # task 0 put its last own reference: marked on the page
+        snap = pool.snapshot()
+        pool.restore(snap)
+        _core.begin_operation(pool, 1)
+        assert pool.snapshot() != snap
+        pool.rewind(snap)
+        assert pool.snapshot() == snap
+    finally:
+        _core.set_task(-1)
 
 
 class Pages(Program):
