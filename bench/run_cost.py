@@ -95,9 +95,10 @@ PHASES = ("reset", "init", "hand-off", "wait", "summary", "check", "lockdep", "v
 
 
 def phases(ex, scenario, runs, seed=1):
-    """This process's CPU time per phase of a run, in us (medians), the run taken apart as
-    Executor.run runs it; each result is checked against Executor.run's own for the same
-    schedule.  `wait` is what this process spends while the workers run (it sleeps)."""
+    """This process's CPU time per phase of a run, in us (medians, less what reading the
+    clock costs), the run taken apart as Executor.run runs it; each result is checked
+    against Executor.run's own for the same schedule.  `wait` is what this process spends
+    while the workers run (it sleeps); `hand-off` includes waking the first of them."""
     clock = time.thread_time_ns
     pct = PCT(seed)
     pool = ex.pool
@@ -143,7 +144,8 @@ def phases(ex, scenario, runs, seed=1):
         if i % 50 == 0:
             again = ex.run(scenario, schedule)
             assert (again.finding, again.switches, again.steps) == (result.finding, result.switches, result.steps)
-    out = {name: sorted(v)[len(v) // 2] for name, v in times.items()}
+    empty = sorted(-clock() + clock() for _ in range(2000))[1000] / 1000     # what a reading itself costs
+    out = {name: max(0.0, sorted(v)[len(v) // 2] - empty) for name, v in times.items()}
     out["parent"] = sum(out.values())
     return out
 

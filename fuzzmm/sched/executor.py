@@ -2,8 +2,9 @@
 
 Workers are started once and reused for thousands of runs; between runs the
 pool's model state is restored from a snapshot taken after `setup`, not
-rebuilt.  The parent only prepares a run, releases it, and waits: in
-controlled mode the workers pass the turn among themselves.  What the run's
+rebuilt, and only what the last run wrote is copied back.  The parent only
+prepares a run, releases it, and waits: in controlled mode the workers pass
+the turn among themselves, each woken only when its turn comes.  What the run's
 records mean is decided in verdict.py; the bound on model code the parent runs
 itself is watchdog.py's, and where a hung task spins is found by stuck.py.
 """
