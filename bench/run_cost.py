@@ -162,7 +162,7 @@ def curve_points(runs, sizes):
             m = measure(ex, scenario, max(20, runs * 10 // max(10, points) + 20))
             rows.append({"points": m["steps"], "cpu_us": m["cpu_us"], "wall_us": m["wall_us"],
                          "cpu_us_per_point": m["cpu_us"] / m["steps"]})
-    return rows
+    return with_slopes(rows)
 
 
 def curve_tasks(runs, counts):
@@ -186,11 +186,19 @@ def curve_pages(runs, sizes):
 
 
 def per_point_us(rows):
-    """The cost of one more scheduling point: the slope between the curve's second and last sizes."""
-    if len(rows) < 2:
-        return None
-    a, b = rows[1] if len(rows) > 2 else rows[0], rows[-1]
-    return (b["cpu_us"] - a["cpu_us"]) / max(1, b["points"] - a["points"])
+    """The cost of one more scheduling point: the slope from the curve's first size of about
+    100 points or more (the fixed cost of a run weighs on smaller ones) to its last."""
+    a = next((r for r in rows[:-1] if r["points"] >= 90), rows[0])
+    b = rows[-1]
+    return (b["cpu_us"] - a["cpu_us"]) / max(1, b["points"] - a["points"]) if b is not a else None
+
+
+def with_slopes(rows):
+    """Each row of the points curve with the cost of a point more since the row before."""
+    for before, row in zip([None] + rows[:-1], rows):
+        row["marginal_us_per_point"] = None if before is None else \
+            (row["cpu_us"] - before["cpu_us"]) / max(1, row["points"] - before["points"])
+    return rows
 
 
 CPU = None
@@ -199,7 +207,7 @@ CPU = None
 def main(argv=None):
     global CPU
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3000, help="runs per rate measured (default 3000)")
+    parser.add_argument("--runs", type=int, default=5000, help="runs per rate measured (default 5000)")
     parser.add_argument("--seconds", type=float, default=2.0, help="time per baseline measurement (default 2)")
     parser.add_argument("--examples", type=int, default=300, help="Hypothesis examples for its ceiling")
     parser.add_argument("--cpu", type=int, default=None, help="the CPU to pin to (default: the first allowed)")
@@ -255,8 +263,10 @@ def main(argv=None):
         print(f"  {name:10} {lu_phases[name]:12.2f} {seed_phases[name]:8.2f}")
     print("cost against scheduling points (lost-update, 3 tasks):")
     for r in curves["points"]:
-        print(f"  {r['points']:8.0f} points {r['cpu_us']:10.1f} us CPU a run {r['cpu_us_per_point']:8.3f} us a point")
-    print(f"  one more point: {figures['per_point_us']:.3f} us")
+        more = "" if r["marginal_us_per_point"] is None else f", {r['marginal_us_per_point']:.3f} us a point more"
+        print(f"  {r['points']:8.0f} points {r['cpu_us']:10.1f} us CPU a run, {r['cpu_us_per_point']:.3f} us a point{more}")
+    if figures["per_point_us"] is not None:
+        print(f"  one more point, from about 100 to the most: {figures['per_point_us']:.3f} us")
     print("cost against tasks (lost-update, 3 points a task):")
     for r in curves["tasks"]:
         print(f"  {r['tasks']:8} tasks {r['cpu_us']:10.1f} us CPU a run {r['cpu_us_per_task']:8.2f} us a task")
