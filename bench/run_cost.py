@@ -257,10 +257,11 @@ def main(argv=None):
     print(f"  fork per run {figures['fork_baseline_per_s']:9.0f} runs/s; empty-body Hypothesis "
           f"{figures['hypothesis_empty_per_s']:9.0f}/s; lost-update {figures['lost_update_9_vs_fork']:.1f}x fork, "
           f"{figures['lost_update_9_vs_hypothesis_empty']:.1f}x the Hypothesis ceiling")
-    print("where this process's CPU time goes, us a run (medians):")
+    print("where a run's CPU time goes, us a run (this process's phases: medians):")
     print(f"  {'phase':10} {'lost-update':>12} {'seed':>8}")
     for name in PHASES + ("parent",):
         print(f"  {name:10} {lu_phases[name]:12.2f} {seed_phases[name]:8.2f}")
+    print(f"  {'workers':10} {lu['workers_cpu_us']:12.2f} {seed['workers_cpu_us']:8.2f}   (their CPU time: the run itself)")
     print("cost against scheduling points (lost-update, 3 tasks):")
     for r in curves["points"]:
         more = "" if r["marginal_us_per_point"] is None else f", {r['marginal_us_per_point']:.3f} us a point more"
