@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import random as _random
+import sys
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Self, Sequence, TypeVar
 
-from fuzzmm.errors import FuzzmmError
+from fuzzmm.errors import Finding, FuzzmmError
 
 if TYPE_CHECKING:
     from fuzzmm._core import Pool
@@ -201,12 +202,11 @@ class Program:
         """Run one task's operations in order; each is a fresh system call, so puts
         made in an earlier one do not count against the next (put-before-unlock).
         A task that ends holding a lock is a `lock-leak`: no one else may ever take it."""
-        from fuzzmm._core import begin_operation, locks_held
-        from fuzzmm.errors import Finding
+        core = sys.modules["fuzzmm._core"]      # loaded with self.pool; a from-import here took microseconds
         for index, (name, args) in enumerate(ops):
-            begin_operation(self.pool, index)
+            core.begin_operation(self.pool, index)
             getattr(self, name)(*args)
-        held = [(what, ops[taken_in][0], where) for what, taken_in, where in locks_held(self.pool)]
+        held = [(what, ops[taken_in][0], where) for what, taken_in, where in core.locks_held(self.pool)]
         if held:
             taken = ", ".join(f"{what} (taken in {where or name}{f', in op {name}' if where else ''})"
                               for what, name, where in held)

@@ -111,6 +111,7 @@ def alloc_pages_node(Pool pool not None, int node, int order=0):
         _record(pool, s, OP_ALLOC, _obj(OBJ_PAGE, (1 << 55) | node), 0, -1)
         return None
     cdef fz_page* p = &pool.pages[idx]
+    _dirty(pool, p)
     p.refcount = 1
     p.mapcount = 0
     p.flags = C_PG_HEAD if order else 0

@@ -5,8 +5,9 @@
 # if that is another task, stores it in ctl.current and wakes it: the turn
 # passes directly from worker to worker, with no controller in between.  A
 # waiting worker spins briefly on ctl.current (a hand-off costs well under a
-# microsecond when the next worker is already spinning) and then sleeps on it
-# as a futex.
+# microsecond when the next worker is already spinning) and then sleeps on its
+# own wake word (ctl.wake[t]), so a hand-off wakes the one worker whose turn it
+# is, and makes no system call at all when that worker is still spinning.
 #
 # This file also holds the scheduler's vocabulary (modes, task states, strategy
 # codes, abort reasons, block kinds) and the running task's state in this process,
@@ -48,6 +49,8 @@ BLOCK_KINDS = {BLK_PAGE: "page lock", BLK_SPIN: "spinlock", BLK_MUTEX: "mutex",
 cdef int g_task = -1          # the task this process runs now; -1 outside a run
 cdef int g_spin_depth = 0     # spinlocks the running task holds (sleep-in-atomic)
 cdef int g_op_index = -1      # the operation the running task is in
+cdef int32_t g_dropped_pages[64]  # pages whose `dropped` bit the running task set (ownership.pxi),
+cdef int g_ndropped = 0           # so begin_operation clears those, not every page (all past 64)
 cdef uint64_t g_chaos_rng = 0x9e3779b97f4a7c15ULL
 cdef int64_t WAIT_SLICE_NS = 20 * 1000 * 1000
 cdef int g_parent_spins = 2000
@@ -170,9 +173,26 @@ cdef int _decide(fz_ctl* c, int64_t s, int cur) noexcept nogil:
     return nxt
 
 
+cdef inline void _kick(fz_ctl* c, int t) noexcept nogil:
+    """Wake worker `t` to look again (its turn came, a run began, the run ended): its wake
+    word moves on, and only a worker asleep on it costs a system call.  A waiter marks
+    itself asleep before it reads the word and looks at what it waits for, and the waker
+    changes that before it moves the word, so no wake-up is lost between the two."""
+    fz_add32(&c.wake[t], 1)
+    if fz_load32(&c.asleep[t]):
+        _wake_all(&c.wake[t])
+
+
+cdef inline void _kick_all(fz_ctl* c, int n) noexcept nogil:
+    cdef int t
+    for t in range(n):
+        _kick(c, t)
+
+
 cdef int _wait_turn(fz_ctl* c, int me) except -1:
-    """Wait until ctl.current names `me`: spin briefly, then sleep on the futex."""
+    """Wait until ctl.current names `me`: spin briefly, then sleep on the worker's wake word."""
     cdef int cur, spins = 0, limit = c.spin_iters
+    cdef int32_t seen
     while True:
         cur = fz_load32(&c.current)
         if cur == me:
@@ -186,24 +206,25 @@ cdef int _wait_turn(fz_ctl* c, int me) except -1:
             else:
                 fz_relax()
             continue
-        fz_add32(&c.sleepers, 1)
-        fz_futex_wait(&c.current, cur, WAIT_SLICE_NS)
-        fz_add32(&c.sleepers, -1)
+        fz_store32(&c.asleep[me], 1)
+        seen = fz_load32(&c.wake[me])
+        if fz_load32(&c.current) != me and not fz_load32(&c.abort) and not fz_load32(&c.shutdown):
+            fz_futex_wait(&c.wake[me], seen, WAIT_SLICE_NS)
+        fz_store32(&c.asleep[me], 0)
         if fz_load32(&c.shutdown):
             raise RunAborted()
 
 
 cdef inline void _hand_to(fz_ctl* c, int nxt) noexcept nogil:
     fz_store32(&c.current, nxt)
-    if fz_load32(&c.sleepers):
-        _wake_all(&c.current)
+    _kick(c, nxt)
 
 
 cdef int _abort(fz_ctl* c, int reason, int task) noexcept nogil:
     if fz_cmpxchg32(&c.abort, 0, reason) == 0:
         c.abort_task = task
     fz_store32(&c.current, -2)
-    _wake_all(&c.current)
+    _kick_all(c, FZ_MAX_TASKS)
     return 0
 
 

@@ -34,6 +34,7 @@
 #define FZ_NR_VMEVENT 16
 #define FZ_DETAIL 2048
 #define FZ_SCENARIO 65536
+#define FZ_MAX_DIRTY 4096  /* pages a run may write before a rewind copies them all */
 
 typedef struct {
     int32_t refcount;
@@ -51,7 +52,8 @@ typedef struct {
     uint32_t dropped;    /* bit t: task t put its last own reference and has not taken one since */
     int64_t mapping;
     int8_t own[FZ_MAX_TASKS]; /* references each task took itself (gets, isolation, pins) */
-    char pad[48];
+    int32_t dirty;       /* 1 once written since the last rewind: listed in fz_ctl.dirty */
+    char pad[44];
 } fz_page;               /* 128 bytes */
 
 typedef struct {
@@ -86,7 +88,7 @@ typedef struct {
     int32_t abort_task;      /* the task whose finding ended the run */
     int32_t strategy;        /* FZ_S_* */
     int32_t shutdown;
-    int32_t sleepers;        /* processes in a futex wait on `current` */
+    int32_t parent_asleep;   /* the parent sleeps on run_state: the last task to end wakes it */
     int32_t run_task;        /* the task that took the last scheduling points in a row */
     int64_t run_len;         /* how many it took */
     int64_t max_steps;
@@ -97,6 +99,10 @@ typedef struct {
     int64_t blocked_on[FZ_MAX_TASKS];
     int32_t worker_pid[FZ_MAX_TASKS];
     int32_t worker_ready[FZ_MAX_TASKS];
+    int32_t wake[FZ_MAX_TASKS];   /* futex: bumped to wake worker t (its turn, a run, an abort) */
+    int32_t asleep[FZ_MAX_TASKS]; /* worker t sleeps on wake[t]: a waker must make the call */
+    int32_t ndirty;               /* pages listed in dirty (more than FZ_MAX_DIRTY: all) */
+    int32_t dirty[FZ_MAX_DIRTY];  /* pages written since the last rewind, each listed once or more */
     int32_t nsw, sw_idx;
     int64_t sw_step[FZ_MAX_SWITCH];
     int32_t sw_task[FZ_MAX_SWITCH];

@@ -17,6 +17,7 @@ cdef extern from "fz.h" nogil:
         FZ_NR_VMEVENT
         FZ_DETAIL
         FZ_SCENARIO
+        FZ_MAX_DIRTY
 
     ctypedef struct fz_page:
         int32_t refcount
@@ -34,6 +35,7 @@ cdef extern from "fz.h" nogil:
         uint32_t dropped
         int64_t mapping
         int8_t own[FZ_MAX_TASKS]
+        int32_t dirty
 
     ctypedef struct fz_node:
         int32_t lock
@@ -64,7 +66,7 @@ cdef extern from "fz.h" nogil:
         int32_t abort_task
         int32_t strategy
         int32_t shutdown
-        int32_t sleepers
+        int32_t parent_asleep
         int32_t run_task
         int64_t run_len
         int64_t max_steps
@@ -75,6 +77,10 @@ cdef extern from "fz.h" nogil:
         int64_t blocked_on[FZ_MAX_TASKS]
         int32_t worker_pid[FZ_MAX_TASKS]
         int32_t worker_ready[FZ_MAX_TASKS]
+        int32_t wake[FZ_MAX_TASKS]
+        int32_t asleep[FZ_MAX_TASKS]
+        int32_t ndirty
+        int32_t dirty[FZ_MAX_DIRTY]
         int32_t nsw
         int32_t sw_idx
         int64_t sw_step[FZ_MAX_SWITCH]

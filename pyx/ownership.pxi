@@ -22,11 +22,15 @@ cdef inline void _own_get(Page page) noexcept:
 
 
 cdef inline void _own_put(Page page) noexcept:
+    global g_ndropped
     cdef int t = g_task
     if 0 <= t < FZ_MAX_TASKS and page.pg.own[t] > 0:
         page.pg.own[t] -= 1
         if page.pg.own[t] == 0:
             page.pg.dropped |= 1u << t
+            if g_ndropped < 64:
+                g_dropped_pages[g_ndropped] = page.index
+            g_ndropped += 1
 
 
 cdef int _check_owned(Page page, str what) except -1:
@@ -54,13 +58,24 @@ cdef int64_t _last_put_step(Pool pool, int64_t obj, int task):
 def begin_operation(Pool pool not None, int index=-1):
     """A task starts its operation number `index` (a new system call): puts it made in
     earlier operations no longer make its uses put-before-unlock."""
-    global g_op_index
+    global g_op_index, g_ndropped
     pool.check()
     g_op_index = index
     cdef int t = g_task, i
+    cdef fz_page* p
     cdef uint32_t keep
     if not 0 <= t < FZ_MAX_TASKS:
         return
     keep = ~(1u << t)
-    for i in range(pool.hdr.npages):
-        pool.pages[i].dropped &= keep
+    if g_ndropped > 64:
+        for i in range(pool.hdr.npages):
+            if pool.pages[i].dropped & ~keep:
+                _dirty(pool, &pool.pages[i])
+                pool.pages[i].dropped &= keep
+    else:
+        for i in range(g_ndropped):
+            p = &pool.pages[g_dropped_pages[i]]
+            if p.dropped & ~keep:
+                _dirty(pool, p)
+                p.dropped &= keep
+    g_ndropped = 0

@@ -77,6 +77,13 @@ cdef class Page:
         _note_raw(self.pool, _pobj(self), False)
         return 1 << self.pg.order
 
+    @property
+    def in_use(self):
+        """Whether the page is allocated now (whatever generation): state()["in_use"],
+        read without building the record (oracles)."""
+        self.pool.check()
+        return bool(self.pg.in_use)
+
     def state(self):
         """The raw record, read without a scheduling point (oracles, tests, traces)."""
         self.pool.check()
@@ -197,6 +204,7 @@ def get_page(Page page not None, bint own=True):
     `own=False` takes it for another holder (a pagevec, a mapping) rather than
     for the running task, so it does not count toward the task's own references."""
     cdef int64_t s = _point(page.pool)
+    _dirty(page.pool, page.pg)
     _check_live(page, "get_page")
     cdef int32_t before = fz_add32(&page.pg.refcount, 1)
     if own:
@@ -210,6 +218,7 @@ def put_page(Page page not None, bint own=True):
     `own=False` drops a reference the task does not hold itself (a mapping's, a
     pagevec's), leaving its own references as they were."""
     cdef int64_t s = _point(page.pool)
+    _dirty(page.pool, page.pg)
     _check_live(page, "put_page", True)
     cdef int32_t before = fz_add32(&page.pg.refcount, -1)
     if own:
@@ -231,6 +240,7 @@ def get_page_unless_zero(Page page not None):
     its new use, and the handle follows it there; checking that it is still the
     page wanted (the slot, the mapping) is the caller's job, as in the kernel."""
     cdef int64_t s = _point(page.pool)
+    _dirty(page.pool, page.pg)
     cdef int32_t seen = fz_load32(&page.pg.refcount)
     while seen > 0:
         if fz_cmpxchg32(&page.pg.refcount, seen, seen + 1) == seen:
@@ -264,6 +274,7 @@ def page_mapcount(Page page not None):
 def page_add_rmap(Page page not None):
     """Count one more mapping of the page (the caller holds a reference for it); returns mapcount."""
     cdef int64_t s = _point(page.pool)
+    _dirty(page.pool, page.pg)
     _use(page, "page_add_rmap")
     cdef int32_t before = fz_add32(&page.pg.mapcount, 1)
     _record(page.pool, s, OP_MAPCOUNT, _pobj(page), before, before + 1)
@@ -273,6 +284,7 @@ def page_add_rmap(Page page not None):
 def page_remove_rmap(Page page not None):
     """Count one mapping fewer; returns mapcount."""
     cdef int64_t s = _point(page.pool)
+    _dirty(page.pool, page.pg)
     _use(page, "page_remove_rmap")
     cdef int32_t before = fz_add32(&page.pg.mapcount, -1)
     _record(page.pool, s, OP_MAPCOUNT, _pobj(page), before, before - 1)
@@ -284,6 +296,7 @@ def page_remove_rmap(Page page not None):
 def trylock_page(Page page not None):
     """Set PG_locked if it is clear; never sleeps.  Returns whether it did."""
     cdef int64_t s = _point(page.pool, False)
+    _dirty(page.pool, page.pg)
     _use(page, "trylock_page")
     if not _controlled(page.pool):
         s = _restamp(page.pool)             # a failure sorts before the unlock it missed
@@ -304,6 +317,7 @@ def lock_page(Page page not None):
     cdef Pool pool = page.pool
     _might_sleep("lock_page")
     cdef int64_t s = _point(pool, False)
+    _dirty(page.pool, page.pg)
     _use(page, "lock_page")
     cdef fz_page* p = page.pg
     cdef uint32_t seen
@@ -348,6 +362,7 @@ def unlock_page(Page page not None):
     """Clear PG_locked and wake its waiters (bad-unlock if it was not locked)."""
     cdef Pool pool = page.pool
     cdef int64_t s = _point(pool, False)
+    _dirty(page.pool, page.pg)
     _use(page, "unlock_page")
     cdef fz_page* p = page.pg
     if not (fz_load32(<int32_t*>&p.flags) & C_PG_LOCKED):
@@ -375,6 +390,7 @@ def set_page_flag(Page page not None, uint32_t flag):
     """Set a PG_* bit; returns whether it was already set."""
     _flag_arg(flag)
     cdef int64_t s = _point(page.pool)
+    _dirty(page.pool, page.pg)
     _use(page, "set_page_flag")
     cdef uint32_t before = fz_or32(<int32_t*>&page.pg.flags, flag)
     _record(page.pool, s, OP_SET_FLAG, _pobj(page), before, before | flag)
@@ -385,6 +401,7 @@ def clear_page_flag(Page page not None, uint32_t flag):
     """Clear a PG_* bit; returns whether it was set (TestClearPage*)."""
     _flag_arg(flag)
     cdef int64_t s = _point(page.pool)
+    _dirty(page.pool, page.pg)
     _use(page, "clear_page_flag")
     cdef uint32_t before = fz_and32(<int32_t*>&page.pg.flags, ~flag)
     _record(page.pool, s, OP_CLEAR_FLAG, _pobj(page), before, before & ~flag)
@@ -403,6 +420,7 @@ def test_page_flag(Page page not None, uint32_t flag):
 def write_page(Page page not None, int64_t value):
     """Store `value` as the page's data (a CPU store or a DMA write)."""
     cdef int64_t s = _point(page.pool)
+    _dirty(page.pool, page.pg)
     _use(page, "write_page")
     cdef int64_t before = fz_xchg64(&page.pg.content, value)
     _record(page.pool, s, OP_WRITE, _pobj(page), before, value)
@@ -420,6 +438,7 @@ def read_page(Page page not None):
 def set_page_mapping(Page page not None, int64_t mapping):
     """Set or clear (0) page->mapping; a page freed with one set is in bad state."""
     cdef int64_t s = _point(page.pool)
+    _dirty(page.pool, page.pg)
     _use(page, "set_page_mapping")
     cdef int64_t before = fz_xchg64(&page.pg.mapping, mapping)
     _record(page.pool, s, OP_SET_MAPPING, _pobj(page), before, mapping)

@@ -11,10 +11,11 @@ SCENARIO_BYTES = FZ_SCENARIO     # the largest pickled scenario a run can hold
 
 def set_task(int task):
     """Declare which task this process runs now (-1: none)."""
-    global g_task, g_spin_depth, g_pid, g_nheld, g_op_index
+    global g_task, g_spin_depth, g_pid, g_nheld, g_op_index, g_ndropped
     g_task = task
     g_spin_depth = 0
     g_nheld = 0
+    g_ndropped = 0
     g_op_index = -1
     g_pid = os.getpid()
 
@@ -29,6 +30,7 @@ def prepare_run(Pool pool not None, int ntasks, mode="controlled", strategy="swi
     """Load one run's schedule into the control block (parent side)."""
     pool.check()
     cdef fz_ctl* c = pool.ctl
+    cdef int t, i
     if not 1 <= ntasks <= FZ_MAX_TASKS:
         raise ValueError(f"a run has 1..{FZ_MAX_TASKS} tasks, not {ntasks}")
     if len(switches) > FZ_MAX_SWITCH:
@@ -62,22 +64,32 @@ def prepare_run(Pool pool not None, int ntasks, mode="controlled", strategy="swi
         c.latent_len[t] = 0
     c.nsw = len(switches)
     c.sw_idx = 0
-    for i, (step, task) in enumerate(sorted(switches)):
-        c.sw_step[i] = step
-        c.sw_task[i] = task
+    if c.nsw:
+        i = 0
+        for step, task in sorted(switches):
+            c.sw_step[i] = step
+            c.sw_task[i] = task
+            i += 1
     for t in range(FZ_MAX_TASKS):
         c.prio[t] = 0
-    for t, p in enumerate(priorities):
+    t = 0
+    for p in priorities:
         c.prio[t] = FZ_MAX_CP + 1 + p
+        t += 1
     c.ncp = len(change_points)
     c.cp_idx = 0
-    for i, step in enumerate(sorted(change_points)):
-        c.cp_step[i] = step
+    if c.ncp:
+        i = 0
+        for step in sorted(change_points):
+            c.cp_step[i] = step
+            i += 1
     if len(order) > FZ_MAX_ORDER:
         order = order[:FZ_MAX_ORDER]
     c.norder = len(order)
-    for i, t in enumerate(order):
+    i = 0
+    for t in order:
         c.order[i] = t
+        i += 1
     c.current = -1
     if c.mode == MODE_CONTROLLED:
         c.current = _decide(c, 0, -1)
@@ -85,30 +97,58 @@ def prepare_run(Pool pool not None, int ntasks, mode="controlled", strategy="swi
 
 
 def start_run(Pool pool not None):
-    """Release the workers into the prepared run."""
+    """Release the workers into the prepared run.  Under control only the worker of the
+    task that runs first is woken: each other one wakes when the turn first comes to it
+    (or the run ends early), which spares it a wake-up to wait for its turn.  A chaos run
+    wakes them all."""
     pool.check()
-    cdef int32_t gen = pool.ctl.run_gen + 1
-    fz_store64(&pool.ctl.ticket, ((<int64_t>gen) << 32) | pool.ctl.ntasks)
-    fz_store32(&pool.ctl.run_gen, gen)
-    _wake_all(&pool.ctl.run_gen)
+    cdef fz_ctl* c = pool.ctl
+    cdef int32_t gen = c.run_gen + 1
+    fz_store64(&c.ticket, ((<int64_t>gen) << 32) | c.ntasks)
+    fz_store32(&c.run_gen, gen)
+    if c.mode == MODE_CONTROLLED and 0 <= c.current < c.ntasks:
+        _kick(c, c.current)
+    else:
+        _kick_all(c, c.ntasks)
 
 
-def wait_run(Pool pool not None, int last_gen, int parent_pid):
-    """Worker side: block until a run starts; returns its generation, or -1 on shutdown
-    or when the parent is gone."""
+def wait_run(Pool pool not None, int last_gen, int parent_pid, int index):
+    """Worker `index`'s side: block until a run starts (it may wake only when its task's
+    first turn comes); returns its generation, or -1 on shutdown or when the parent is gone."""
     pool.check()
     cdef fz_ctl* c = pool.ctl
     cdef int gen
+    cdef int32_t seen
     while True:
         if fz_load32(&c.shutdown):
             return -1
         gen = fz_load32(&c.run_gen)
         if gen != last_gen:
             return gen
-        fz_futex_wait(&c.run_gen, gen, 100 * 1000 * 1000)
-        if parent_gone(parent_pid):
+        fz_store32(&c.asleep[index], 1)
+        seen = fz_load32(&c.wake[index])
+        if fz_load32(&c.run_gen) == last_gen and not fz_load32(&c.shutdown):
+            fz_futex_wait(&c.wake[index], seen, 100 * 1000 * 1000)
+        fz_store32(&c.asleep[index], 0)
+        if fz_load32(&c.run_gen) == last_gen and parent_gone(parent_pid):
             return -1
 
+
+def next_task(Pool pool not None, int served, int parent_pid, int index):
+    """Worker `index`'s side: wait for the next run it takes part in; returns that run's
+    generation, or -1 on shutdown or when the parent is gone.  A worker that sat a run
+    out may wake late, when the next run has started: the ticket names the run and its
+    size together, so no worker takes part in one run twice or in a run it was not
+    released into."""
+    cdef int64_t ticket
+    cdef int gen = served
+    while True:
+        if wait_run(pool, gen, parent_pid, index) < 0:
+            return -1
+        ticket = fz_load64(&pool.ctl.ticket)
+        gen = <int>(ticket >> 32)
+        if gen != served and index < (ticket & 0xffffffff):
+            return gen
 
 def parent_gone(int parent_pid):
     """Whether the executor that started this worker has ended.  Under fork it is the
@@ -123,18 +163,26 @@ def begin_task(Pool pool not None, int task):
         _wait_turn(pool.ctl, task)
 
 
+cdef int CODE_OK = KIND_CODE["ok"]
+cdef int CODE_ABORTED = KIND_CODE["aborted"]
+cdef int CODE_ABORTING = KIND_CODE["refcount-underflow"]    # this kind and those after it end the run
+cdef int CODE_DEADLOCK = KIND_CODE["deadlock"]
+
+
 def end_task(Pool pool not None, int task, str kind="ok", bytes detail=b""):
     """Worker side: report the task's result, pass the turn on, and close the run if last."""
     global g_task
     cdef fz_ctl* c = pool.ctl
-    cdef int code = KIND_CODE[kind], nxt, t
+    cdef int code = CODE_OK if kind == "ok" else KIND_CODE[kind], nxt, t
+    cdef Py_ssize_t n
     c.result_kind[task] = code
     c.result_step[task] = c.step
     n = min(len(detail), FZ_DETAIL)
-    memcpy(c.detail[task], <char*>detail, n)
+    if n:
+        memcpy(c.detail[task], <char*>detail, n)
     c.detail_len[task] = n
     c.task_state[task] = T_DONE
-    if code >= KIND_CODE["refcount-underflow"]:
+    if code >= CODE_ABORTING:
         _abort(c, ABORT_FINDING, task)
     elif c.mode == MODE_CONTROLLED and not fz_load32(&c.abort):
         c.step += 1
@@ -151,7 +199,7 @@ def end_task(Pool pool not None, int task, str kind="ok", bytes detail=b""):
                 # the deadlock belongs to a waiter, whose place the parent reads from the ring
                 message = json.dumps({"message": describe_waits(pool), "task": waiter,
                                       "tasks": wait_cycle(pool)}).encode()
-                c.result_kind[task] = KIND_CODE["deadlock"]
+                c.result_kind[task] = CODE_DEADLOCK
                 n = min(len(message), FZ_DETAIL)
                 memcpy(c.detail[task], <char*>message, n)
                 c.detail_len[task] = n
@@ -159,27 +207,35 @@ def end_task(Pool pool not None, int task, str kind="ok", bytes detail=b""):
     g_task = -1
     if fz_add32(&c.nfinished, 1) + 1 == c.ntasks:
         fz_store32(&c.run_state, R_DONE)
-        _wake_all(&c.run_state)
+        if fz_load32(&c.parent_asleep):
+            _wake_all(&c.run_state)
 
 
-def wait_done(Pool pool not None, double timeout_s):
-    """Parent side: True once every task of the run has ended, False at the timeout."""
+def wait_done(Pool pool not None, double timeout_s, int spins=-1):
+    """Parent side: True once every task of the run has ended, False at the timeout.
+    It spins `spins` times first (-1: as tune() set), which only pays when the parent
+    has a CPU of its own: on its workers' CPU a spin only delays them."""
     pool.check()
     cdef fz_ctl* c = pool.ctl
     cdef int64_t left = <int64_t>(timeout_s * 1e9)
     cdef int64_t deadline = fz_now_ns() + left
     cdef int64_t slice_ns
-    cdef int spins = 0
+    cdef int spun = 0
+    if spins < 0:
+        spins = g_parent_spins
     while fz_load32(&c.run_state) != R_DONE:
-        if spins < g_parent_spins:
-            spins += 1
+        if spun < spins:
+            spun += 1
             fz_relax()
             continue
         left = deadline - fz_now_ns()
         if left <= 0:
             return False
         slice_ns = min(left, 10 * 1000 * 1000)
-        fz_futex_wait(&c.run_state, R_RUNNING, slice_ns)
+        fz_store32(&c.parent_asleep, 1)
+        if fz_load32(&c.run_state) != R_DONE:
+            fz_futex_wait(&c.run_state, R_RUNNING, slice_ns)
+        fz_store32(&c.parent_asleep, 0)
         PyErr_CheckSignals()
     return True
 
@@ -200,8 +256,38 @@ def finish_run(Pool pool not None):
 def shutdown_workers(Pool pool not None):
     pool.check()
     fz_store32(&pool.ctl.shutdown, 1)
-    _wake_all(&pool.ctl.run_gen)
-    _wake_all(&pool.ctl.current)
+    _kick_all(pool.ctl, FZ_MAX_TASKS)
+
+
+def reset_run(Pool pool not None, bytes state, bint whole=False):
+    """Parent side, before a run: the model state put back from `state` (only what the
+    last run wrote, see Pool.rewind; all of it if `whole`), the event ring emptied, the
+    last run closed, and this process no task."""
+    if whole:
+        pool.restore(state)
+    else:
+        pool.rewind(state)
+    fz_store32(&pool.ctl.run_state, R_IDLE)
+    pool.ctl.mode = MODE_FREE
+    set_task(-1)
+
+
+def run_summary(Pool pool not None):
+    """(steps, switches taken, whether all were recorded, clean) of the last run, where
+    clean means every task ended with no finding and noted no hazard: then run_info
+    holds nothing more that the verdict needs."""
+    pool.check()
+    cdef fz_ctl* c = pool.ctl
+    cdef int t, i
+    cdef bint clean = True
+    for t in range(c.ntasks):
+        if (c.result_kind[t] != CODE_OK and c.result_kind[t] != CODE_ABORTED) or c.latent_len[t]:
+            clean = False
+    for t in range(c.ntasks, FZ_MAX_TASKS):
+        if c.latent_len[t]:
+            clean = False
+    switches = tuple([(c.rec_step[i], c.rec_task[i]) for i in range(c.nrec)])
+    return c.step, switches, not c.rec_overflow, clean
 
 
 def run_info(Pool pool not None):

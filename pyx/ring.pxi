@@ -176,8 +176,8 @@ def set_ring(Pool pool not None, bint on):
 cdef int64_t PAGE_LOCK_CLASS = (<int64_t>OBJ_PAGE) << 56     # every page lock is one class
 
 
-cdef inline int64_t _lock_class(int op, int64_t obj) noexcept:
-    return PAGE_LOCK_CLASS if op in (OP_LOCK, OP_TRYLOCK, OP_UNLOCK) else obj
+cdef inline int64_t _lock_class(int op, int64_t obj) noexcept nogil:
+    return PAGE_LOCK_CLASS if op == OP_LOCK or op == OP_TRYLOCK or op == OP_UNLOCK else obj
 
 
 def lockdep_scan(Pool pool not None, dict edges):
@@ -216,6 +216,73 @@ def lockdep_scan(Pool pool not None, dict edges):
                     del stack[j]
                     break
     return new
+
+
+cdef enum:
+    EDGE_HELD = 64        # locks one task may hold at once for lock_edge_keys; past it, None
+    EDGE_MAX = 1024       # distinct dependencies of one run for lock_edge_keys; past it, None
+
+
+def lock_edge_keys(Pool pool not None):
+    """The (held class, acquired class) keys lockdep_scan would add to an empty dict, in
+    the same order, without their sites: what a run showed, read in C, so that a run that
+    repeats a known set of dependencies costs one lookup.  None where a task held more
+    locks at once, or a run showed more dependencies, than this scan keeps room for."""
+    pool.check()
+    cdef int64_t n = min(pool.hdr.ring_head, pool.hdr.ring_cap), i
+    cdef fz_event* e
+    cdef int op, t, j, k
+    cdef int64_t cls, hcls
+    cdef int64_t held[FZ_MAX_TASKS][EDGE_HELD]
+    cdef int nheld[FZ_MAX_TASKS]
+    cdef int64_t edge_held[EDGE_MAX]
+    cdef int64_t edge_taken[EDGE_MAX]
+    cdef int nedges = 0
+    cdef bint seen
+    for t in range(FZ_MAX_TASKS):
+        nheld[t] = 0
+    for i in range(n):
+        e = &pool.ring[i]
+        t = e.task
+        if t < 0 or t >= FZ_MAX_TASKS:
+            continue
+        op = e.op
+        if op == OP_LOCK or op == OP_SPIN_LOCK or op == OP_MUTEX_LOCK or op == OP_DOWN_READ or op == OP_DOWN_WRITE:
+            cls = _lock_class(op, e.obj)
+            for j in range(nheld[t]):
+                hcls = held[t][j]
+                if hcls == cls:
+                    continue
+                seen = False
+                for k in range(nedges):
+                    if edge_held[k] == hcls and edge_taken[k] == cls:
+                        seen = True
+                        break
+                if not seen:
+                    if nedges == EDGE_MAX:
+                        return None
+                    edge_held[nedges] = hcls
+                    edge_taken[nedges] = cls
+                    nedges += 1
+            if nheld[t] == EDGE_HELD:
+                return None
+            held[t][nheld[t]] = cls
+            nheld[t] += 1
+        elif ((op == OP_TRYLOCK and not (e.before & C_PG_LOCKED))
+              or ((op == OP_SPIN_TRYLOCK or op == OP_MUTEX_TRYLOCK) and e.before == 0)):
+            if nheld[t] == EDGE_HELD:
+                return None
+            held[t][nheld[t]] = _lock_class(op, e.obj)
+            nheld[t] += 1
+        elif op == OP_UNLOCK or op == OP_SPIN_UNLOCK or op == OP_MUTEX_UNLOCK or op == OP_UP_READ or op == OP_UP_WRITE:
+            cls = _lock_class(op, e.obj)
+            for j in range(nheld[t] - 1, -1, -1):
+                if held[t][j] == cls:
+                    for k in range(j, nheld[t] - 1):
+                        held[t][k] = held[t][k + 1]
+                    nheld[t] -= 1
+                    break
+    return tuple([(edge_held[k], edge_taken[k]) for k in range(nedges)])
 
 
 # ---- coverage: ordered pairs of sites on one object across tasks ----

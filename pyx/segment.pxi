@@ -312,12 +312,32 @@ cdef class Pool:
         """A handle on page record `index`, at its current generation."""
         return Page(self, operator.index(index))
 
+    def pages_in_use(self):
+        """(index, refcount, mapcount, flags, node, order, lock_owner) of each page in use,
+        by index: the page records read at once, without a scheduling point (oracles)."""
+        self.check()
+        cdef int64_t i
+        cdef fz_page* p
+        out = []
+        for i in range(self.hdr.npages):
+            p = &self.pages[i]
+            if p.in_use:
+                out.append((i, p.refcount, p.mapcount, p.flags, p.node, p.order, p.lock_owner))
+        return out
+
     # ---- reset between runs ----
 
     def snapshot(self):
-        """The bytes of all model state (nodes, counters, pages, heap)."""
+        """The bytes of all model state (nodes, counters, pages, heap), each page as not
+        yet written since (see rewind)."""
         self.check()
-        return (<char*>(self.base + self.hdr.state_off))[:self.hdr.state_len]
+        state = bytearray((<char*>(self.base + self.hdr.state_off))[:self.hdr.state_len])
+        cdef char* copy = state
+        cdef int64_t i, mark = (self.hdr.pages_off - self.hdr.state_off
+                                + (<char*>&self.pages[0].dirty - <char*>&self.pages[0]))
+        for i in range(self.hdr.npages):
+            (<int32_t*>(copy + mark + i * sizeof(fz_page)))[0] = 0
+        return bytes(state)
 
     def restore(self, bytes state):
         """Put back a snapshot and empty the event ring: the reset between two runs."""
@@ -325,5 +345,44 @@ cdef class Pool:
         if len(state) != self.hdr.state_len:
             raise ValueError(f"snapshot of {len(state)} bytes does not fit state of {self.hdr.state_len}")
         memcpy(self.base + self.hdr.state_off, <char*>state, self.hdr.state_len)
+        self.ctl.ndirty = 0
         self.hdr.ring_head = 0
         self.ctl.step = 0
+
+    def rewind(self, bytes state):
+        """restore(state), copying only what can have changed since the pool was last put
+        back to that same `state` (by restore or rewind): the nodes and counters, the heap
+        as far as it is allocated, and the pages written since, which every primitive that
+        writes a page lists (all of them past FZ_MAX_DIRTY).  So a run's reset costs what
+        the run touched, not the pool's size.  Heap words past what `alloc` handed out are
+        not put back: programs allocate what they use."""
+        self.check()
+        if len(state) != self.hdr.state_len:
+            raise ValueError(f"snapshot of {len(state)} bytes does not fit state of {self.hdr.state_len}")
+        cdef fz_header* h = self.hdr
+        cdef const char* src = <const char*>state
+        cdef int64_t pages_at = h.pages_off - h.state_off, heap_at = h.heap_off - h.state_off
+        cdef int64_t n = self.ctl.ndirty, i, idx
+        memcpy(self.base + h.state_off, src, pages_at)           # nodes and counters
+        if n > FZ_MAX_DIRTY:
+            memcpy(self.base + h.pages_off, src + pages_at, h.npages * sizeof(fz_page))
+        else:
+            for i in range(n):
+                idx = self.ctl.dirty[i]
+                if 0 <= idx < h.npages:
+                    memcpy(&self.pages[idx], src + pages_at + idx * sizeof(fz_page), sizeof(fz_page))
+        memcpy(self.heap, src + heap_at, min(h.heap_used, h.heap_size))
+        self.ctl.ndirty = 0
+        h.ring_head = 0
+        self.ctl.step = 0
+
+
+cdef inline void _dirty(Pool pool, fz_page* p) noexcept nogil:
+    """A page is about to be written: list it for the next rewind, once (twice at worst,
+    when two tasks of a chaos run race here: a page listed twice is copied twice)."""
+    cdef int32_t n
+    if not p.dirty:
+        n = fz_add32(&pool.ctl.ndirty, 1)
+        if n < FZ_MAX_DIRTY:
+            pool.ctl.dirty[n] = <int32_t>(p - pool.pages)
+        p.dirty = 1

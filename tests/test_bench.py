@@ -15,6 +15,7 @@ BENCH = os.path.join(os.path.dirname(__file__), "..", "bench")
 
 CASES = {
     "primitives.py": (["--seconds", "0.1"], {"ratio_get_put_1p"}),
+    "run_cost.py": (["--quick"], {"lost_update_9_per_s", "seed_default_per_s", "parent_us", "per_point_us", "curves"}),
     "schedules.py": (["--seconds", "0.2", "--examples", "20"],
                      {"pct_vs_fork", "random_vs_fork", "hypothesis_vs_empty"}),
     "trace_overhead.py": (["--seconds", "0.5", "--rounds", "2"], {"ratio_on_off"}),

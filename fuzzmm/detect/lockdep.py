@@ -16,6 +16,7 @@ from fuzzmm.trace import object_label, site_parts
 
 _ACYCLIC = set()        # dependency sets known to hold no cycle: a property of the set alone
 _ACYCLIC_LIMIT = 4096
+_SEEN_LIMIT = 4096
 
 
 class LockDep:
@@ -23,9 +24,20 @@ class LockDep:
         self.edges = {}          # (held, acquired) -> (task, held site, acquired site)
         self.reported = set()    # cycles reported, as frozensets of classes
         self.reported_alone = set()   # cycles reported from one run's own dependencies
+        # A run's dependencies, in the order it showed them, once observed: a later run
+        # that shows them again in that order can add no edge and find no cycle not
+        # already reported (the graph and the reported cycles only grow, and the cycle
+        # found within one run follows that order), so it costs one lookup.
+        self.seen = set()
 
     def observe(self, pool, names=None):
         """Learn the last run's dependencies; a FindingReport for a new cycle, else None."""
+        keys = _core.lock_edge_keys(pool)
+        if keys is not None:
+            if keys in self.seen:
+                return None
+            if len(self.seen) < _SEEN_LIMIT:
+                self.seen.add(keys)
         run_edges = {}
         _core.lockdep_scan(pool, run_edges)
         new = [key for key in run_edges if key not in self.edges]

@@ -38,10 +38,10 @@ def check_counters(prog, base):
                 raise k.Finding("counter-leak", f"{k.VMSTAT_NAMES[item]} on node {node} is {got} "
                                                 f"at quiescence, {want} at the start")
     on_lru = [0] * pool.nnodes
-    for index in range(pool.npages):
-        rec = pool.page(index).state()
-        if rec["in_use"] and rec["flags"] & PG_lru:
-            on_lru[rec["node"]] += 1 << rec["order"]
+    # pages_in_use: (index, refcount, mapcount, flags, node, order, lock_owner) of each
+    for _, _, _, flags, node, order, _ in pool.pages_in_use():
+        if flags & PG_lru:
+            on_lru[node] += 1 << order
     for node in range(pool.nnodes):
         got = k.vmstat(pool, node, NR_INACTIVE_ANON)
         if got != on_lru[node]:
@@ -57,7 +57,7 @@ def check_page_table(prog):
         if not (state.entry_present(e) or state.entry_migration(e)):
             continue
         page = prog.mm.peek_page(e)
-        if page is None or not page.state()["in_use"]:
+        if page is None or not page.in_use:
             raise k.Finding("use-after-free", f"address {addr} maps page {state.entry_index(e)} "
                                               f"({state.describe_entry(e)}), which has been freed")
         if state.entry_migration(e):
@@ -71,21 +71,21 @@ def check_pages(prog, mapped):
     """Each page in use: its references are its mappings (refcount-leak), and reclaim
     can reach it: on its LRU and unlocked (unreclaimable-page)."""
     pool = prog.pool
-    for index in range(pool.npages):
-        rec = pool.page(index).state()
-        if not rec["in_use"]:
-            continue
+    # One read of the records of the pages in use, by index, rather than a handle and
+    # a dict per page (the check runs after every run); each is (index, refcount,
+    # mapcount, flags, node, order, lock_owner).
+    for index, refcount, mapcount, flags, node, _, lock_owner in pool.pages_in_use():
         maps = mapped.get(index, 0)
-        if rec["refcount"] != maps or rec["mapcount"] != maps:
-            raise k.Finding("refcount-leak", f"page {index} (node {rec['node']}) has refcount "
-                                             f"{rec['refcount']} and mapcount {rec['mapcount']}, but "
+        if refcount != maps or mapcount != maps:
+            raise k.Finding("refcount-leak", f"page {index} (node {node}) has refcount "
+                                             f"{refcount} and mapcount {mapcount}, but "
                                              f"{maps} mapping(s) and no task hold it")
-        if not rec["flags"] & PG_lru:
-            raise k.Finding("unreclaimable-page", f"page {index} (node {rec['node']}) is in use, "
+        if not flags & PG_lru:
+            raise k.Finding("unreclaimable-page", f"page {index} (node {node}) is in use, "
                                                   f"mapped {maps} time(s), and on no LRU")
-        if rec["flags"] & PG_locked:
+        if flags & PG_locked:
             raise k.Finding("unreclaimable-page", f"page {index} is still locked (by task "
-                                                  f"{rec['lock_owner']}) after every task ended")
+                                                  f"{lock_owner}) after every task ended")
 
 
 def check_dma_records(prog):

@@ -2,8 +2,9 @@
 
 Workers are started once and reused for thousands of runs; between runs the
 pool's model state is restored from a snapshot taken after `setup`, not
-rebuilt.  The parent only prepares a run, releases it, and waits: in
-controlled mode the workers pass the turn among themselves.  What the run's
+rebuilt, and only what the last run wrote is copied back.  The parent only
+prepares a run, releases it, and waits: in controlled mode the workers pass
+the turn among themselves, each woken only when its turn comes.  What the run's
 records mean is decided in verdict.py; the bound on model code the parent runs
 itself is watchdog.py's, and where a hung task spins is found by stuck.py.
 """
@@ -96,7 +97,12 @@ class Executor:
         # A waiting worker spins only when it can have a core of its own; on an
         # oversubscribed machine spinning steals the running worker's time.
         self.spin_iters = 2000 if cpu is None and (os.cpu_count() or 1) > self.nworkers + 1 else 100
+        # Nor does this process spin while it waits for a run's end when it can only run
+        # on its workers' one CPU: there a spin only delays them.
+        here = os.sched_getaffinity(0)
+        self.parent_spins = 0 if len(here | ({cpu} if cpu is not None else here)) == 1 else -1
         self.runs = 0
+        self._whole_reset = True    # the next reset copies all of the snapshot back, not only what changed
         self._procs = [None] * self.nworkers
         self._scenario = None
         try:
@@ -189,29 +195,32 @@ class Executor:
         if not 1 <= n <= self.nworkers:
             raise FuzzmmError(f"scenario has {n} tasks; this executor runs 1..{self.nworkers}")
         pool = self.pool
-        pool.restore(self._snapshot)
-        _core.finish_run(pool)
-        _core.set_task(-1)
-        failed = self._init(scenario)
-        if failed is not None:
-            return RunResult(finding=failed, mode=mode)
-        if scenario != self._scenario:
+        _core.reset_run(pool, self._snapshot, self._whole_reset)
+        self._whole_reset = False
+        if self._has_init:
+            failed = self._init(scenario)
+            if failed is not None:
+                return RunResult(finding=failed, mode=mode)
+        if scenario is not self._scenario and scenario != self._scenario:
             _core.put_scenario(pool, self.check_scenario_size(scenario))
             self._scenario = scenario
-        _core.prepare_run(pool, n, mode=mode, strategy=schedule.kind, switches=schedule.switches,
-                          priorities=schedule.priorities, change_points=schedule.change_points,
-                          seed=schedule.seed, order=schedule.order, max_steps=self.program.max_steps,
-                          delay_prob=delay_prob, delay_max_ns=delay_max_ns, spin_iters=self.spin_iters)
+        _core.prepare_run(pool, n, mode, schedule.kind, schedule.switches, schedule.priorities,
+                          schedule.change_points, schedule.seed, schedule.order, self.program.max_steps,
+                          delay_prob, delay_max_ns, self.spin_iters)
         _core.start_run(pool)
         self.runs += 1
         finding = self._wait(n, chaos=mode == "chaos")
-        info = _core.run_info(pool)
-        _core.finish_run(pool)
-        finding = verdict.decide(pool, info, finding, lambda: self._check(scenario), self.lockdep,
-                                 self.object_names)
-        return RunResult(finding=finding, switches=tuple(info["switches"]),
-                         switches_complete=info["switches_complete"], steps=info["steps"], mode=mode,
-                         events=_core.events(pool) if keep_events or mode == "chaos" else None)
+        steps, switches, complete, clean = _core.run_summary(pool)
+        if finding is None and clean:
+            _core.finish_run(pool)
+            finding = verdict.decide_clean(pool, lambda: self._check(scenario), self.lockdep, self.object_names)
+        else:
+            info = _core.run_info(pool)
+            _core.finish_run(pool)
+            finding = verdict.decide(pool, info, finding, lambda: self._check(scenario), self.lockdep,
+                                     self.object_names)
+        return RunResult(finding, switches, complete, steps, mode,
+                         _core.events(pool) if keep_events or mode == "chaos" else None)
 
     @staticmethod
     def check_scenario_size(scenario):
@@ -238,7 +247,7 @@ class Executor:
         """Wait for the run's end; a dead worker, a chaos deadlock or the watchdog becomes a finding."""
         deadline = time.monotonic() + self.watchdog_s
         stall = (None, 0)       # (step, polls in a row) of a chaos run with every live task asleep
-        while not _core.wait_done(self.pool, 0.05):
+        while not _core.wait_done(self.pool, 0.05, self.parent_spins):
             if self.should_stop is not None and self.should_stop():     # do not wait out a stuck run
                 self._end_abnormally(n)
                 raise RunInterrupted()
@@ -280,6 +289,7 @@ class Executor:
             time.sleep(0.005)
         states = [r[3] for r in _core.run_info(self.pool)["results"]]
         self._replace([t for t, s in enumerate(states) if s != 3 or not self._procs[t].is_alive()])
+        self._whole_reset = True        # a worker killed in a write may have left a page unlisted
 
     def _init(self, scenario):
         """The program's init, in the parent, before the tasks start: a finding if it fails."""
@@ -296,7 +306,19 @@ class Executor:
 
     def _check(self, scenario):
         """The program's quiescent invariant, in the parent, after every task has ended."""
+        if not self._has_check:
+            return None
         return self._in_parent_finding(self.program.check, scenario, "the quiescent check")
+
+    @property
+    def _has_init(self):
+        """Whether the program has an init of its own: Program's does nothing, so a run
+        need not enter the watchdog's bound for it."""
+        return getattr(self.program.init, "__func__", None) is not Program.init
+
+    @property
+    def _has_check(self):
+        return getattr(self.program.check, "__func__", None) is not Program.check
 
     def _in_parent_finding(self, method, scenario, what):
         """Run one of the program's methods here; what it raised, as a finding, or None.

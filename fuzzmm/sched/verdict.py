@@ -42,6 +42,16 @@ def decide(pool, info, ended, check, lockdep, names):
     return finding
 
 
+def decide_clean(pool, check, lockdep, names):
+    """decide() for a run that `ended` nothing, whose tasks all ended without a finding and
+    noted no hazard (run_summary's `clean`): what the quiescent check finds, else a new
+    lock-order cycle.  The same answer, without reading the run's records."""
+    finding = check()
+    if finding is None and lockdep is not None:
+        finding = lockdep.observe(pool, names)
+    return finding
+
+
 def task_finding(info):
     """The finding that ended the run: the aborting task's, else the first task's with one."""
     results = info["results"]

@@ -108,22 +108,18 @@ def main(pool_name, ref, index, parent_pid, cpu=None):
     from fuzzmm.trace import configure_worker_logging, object_names
     _core.set_object_names(object_names(program))
     configure_worker_logging(index)
-    gen = _core.run_generation(pool)
+    served = _core.run_generation(pool)
     _core.set_worker(pool, index, os.getpid(), True)
-    version, scenario, served = -1, None, gen
+    version, ops = -1, None
     while True:
-        gen = _core.wait_run(pool, gen, parent_pid)
-        if gen < 0:
+        # The next run this worker takes part in (under control, woken when its task's
+        # first turn comes); a worker that sat a run out and wakes late never takes part
+        # in a run twice or in one it was not released into (see next_task).
+        served = _core.next_task(pool, served, parent_pid, index)
+        if served < 0:
             break
-        # A worker that sat a run out may wake late, when the next run has started:
-        # the ticket names the run and its size together, so no worker takes part
-        # in one run twice or in a run it was not released into.
-        gen, ntasks = _core.run_ticket(pool)
-        if gen == served or index >= ntasks:
-            continue
-        served = gen
         if _core.scenario_version(pool) != version:
             version = _core.scenario_version(pool)
-            scenario = pickle.loads(_core.get_scenario(pool))
-        run_task(pool, program, index, scenario.tasks[index])
+            ops = pickle.loads(_core.get_scenario(pool)).tasks[index]
+        run_task(pool, program, index, ops)
     pool.close()
