@@ -80,7 +80,8 @@ def main(job, clock, messages, stop, pct_depth, cpus, store_spec):
     search = None
     searched = {}
     try:
-        cpu = None if job.strategy == "chaos" else cpus.claim()     # chaos wants every core
+        from fuzzmm.sched.strategies import STRATEGIES
+        cpu = None if STRATEGIES[job.strategy].free_running else cpus.claim()   # chaos wants every core
         from fuzzmm.sched.executor import Executor, RunInterrupted
         from fuzzmm.sched.search import Search
         store = open_store(store_spec, prepare=False)

@@ -21,7 +21,7 @@ import multiprocess
 from fuzzmm import _core, proctree
 from fuzzmm.errors import Finding, FuzzmmError
 from fuzzmm.models import ProgramRef
-from fuzzmm.program import Program
+from fuzzmm.program import Program, Scenario
 from fuzzmm.sched.schedule import RunResult, Schedule
 from fuzzmm.sched import verdict, worker
 from fuzzmm.sched.stuck import where_stuck
@@ -80,7 +80,9 @@ class Executor:
     disturb it.  Leave it None for chaos runs, which want every core.
     """
 
-    def __init__(self, program, workers=None, start_method=None, watchdog_s=10.0, cpu=None, lockdep=True):
+    def __init__(self, program: "type[Program] | ProgramRef", workers: int | None = None,
+                 start_method: str | None = None, watchdog_s: float = 10.0, cpu: int | None = None,
+                 lockdep: bool = True) -> None:
         self.ref = _ref_of(program)
         cls = self.ref.load()
         cls.check_definition()
@@ -186,8 +188,8 @@ class Executor:
 
     # ---- runs ----
 
-    def run(self, scenario, schedule=Schedule(), mode="controlled", delay_prob=0.0, delay_max_ns=0,
-            keep_events=False):
+    def run(self, scenario: Scenario, schedule: Schedule = Schedule(), mode: str = "controlled",
+            delay_prob: float = 0.0, delay_max_ns: int = 0, keep_events: bool = False) -> RunResult:
         """Run `scenario` once under `schedule` ("controlled") or free-running ("chaos")."""
         if self.pool.closed:
             raise FuzzmmError("executor is closed")
@@ -231,7 +233,7 @@ class Executor:
                               f"{_core.SCENARIO_BYTES}: give it fewer or smaller operations")
         return blob
 
-    def run_alone(self, scenario, schedule, **kwargs):
+    def run_alone(self, scenario: Scenario, schedule: Schedule, **kwargs) -> RunResult:
         """Run with a fresh lock-dependency graph: does a lock-order cycle show in this
         run on its own, as in a replay, without the dependencies of earlier runs?"""
         kept = self.lockdep
@@ -338,7 +340,7 @@ class Executor:
 
     # ---- life cycle ----
 
-    def close(self):
+    def close(self) -> None:
         """Stop the workers and remove the pool; safe to call twice."""
         if self._in_parent is not None:
             in_parent, self._in_parent = self._in_parent, None

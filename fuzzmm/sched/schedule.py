@@ -8,6 +8,7 @@ change points, a random-walk seed, a guided order).  Every run records the
 switches it actually took, so any run of any strategy replays as a switch list.
 """
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from fuzzmm.errors import FuzzmmError
 from fuzzmm.findings import FindingReport
@@ -25,7 +26,7 @@ class Schedule:
     order: tuple = ()               # guided: the task of each operation, in order
 
     @staticmethod
-    def of_switches(switches):
+    def of_switches(switches: "Iterable[tuple[int, int]]") -> "Schedule":
         return Schedule("switches", tuple(sorted((int(s), int(t)) for s, t in switches)))
 
     def to_json(self):

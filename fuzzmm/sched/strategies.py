@@ -96,6 +96,12 @@ class Registered:
     in_portfolio: bool                       # run by a campaign's portfolio, each on its own executor
     make: Callable[[int, int], Strategy]     # make(seed, pct_depth): a fresh strategy
 
+    @property
+    def free_running(self):
+        """Whether its runs let every task run at once (chaos mode), wanting every core rather
+        than one pinned CPU."""
+        return self.make(1, 3).mode == "chaos"
+
 
 STRATEGIES = {r.name: r for r in (          # in the order --help lists them and a portfolio runs them
     Registered("pct", "random task priorities with d-1 change points", True,
