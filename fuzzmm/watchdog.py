@@ -25,9 +25,11 @@ class _Alarm:
     model code the parent runs (setup, init, check) with a watchdog.
 
     A block costs no system call: it notes when it began, and one timer, set for 1.1 times
-    the watchdog, is renewed only when it would not cover the block (about every tenth of
-    a watchdog period while runs go on; a setitimer per block had cost 7% of the runs), so
-    a block is stopped between 1 and 1.1 times its watchdog.  When the
+    the watchdog, is renewed only when it would not cover the block, or would ring past 1.1
+    times its watchdog (set by an executor of a longer one): about every tenth of a watchdog
+    period while runs go on (a setitimer per block had cost 7% of the runs), so a block is
+    stopped between 1 and 1.1 times its watchdog.  A timer running that is not the one we
+    set (its time left disagrees with ours) is someone else's, and left to run.  When the
     timer rings inside a block past its watchdog, Overran is raised there; inside a block
     not yet past it, the timer is set for the rest.  An alarm that is not ours goes to the
     handler that was there before (pytest-timeout's, say), or takes its default action, and
@@ -71,13 +73,17 @@ class _Alarm:
         if threading.current_thread() is not threading.main_thread():
             return False
         now = time.monotonic()
-        if self.expires is None or self.expires - now < seconds:
-            # Only here, about once per watchdog period: signal.getsignal alone costs microseconds.
+        # Renew the timer when it would not cover the block, or would ring too late for it (an
+        # executor of a longer watchdog set it): about once per watchdog period while runs go
+        # on, since signal.getsignal alone costs microseconds.
+        if self.expires is None or not seconds <= self.expires - now <= TIMER_SLACK * seconds:
             if signal.getsignal(signal.SIGALRM) != self.ring:
                 self.previous = signal.signal(signal.SIGALRM, self.ring)
                 self.expires = None                 # whoever took the signal may have set the timer
-            if self.expires is None and signal.getitimer(signal.ITIMER_REAL)[0]:
-                return True                         # someone else's timer: leave it be, unbounded
+            left = signal.getitimer(signal.ITIMER_REAL)[0]
+            if left and (self.expires is None or abs(now + left - self.expires) > 0.05):
+                self.expires = None                 # someone else's timer: leave it be, unbounded
+                return True
             self._set(TIMER_SLACK * seconds, now)
         self.started, self.seconds = now, seconds
         return True

@@ -485,7 +485,6 @@ def test_the_hypothesis_strategy_keeps_a_hang_as_found_without_shrinking_it(make
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the parent's timer, set for a longer watchdog, is not renewed for a shorter")
 def test_a_block_of_a_short_watchdog_is_bounded_by_it_beside_an_executor_of_a_longer_one(make_executor):
     """Executors of different watchdogs in one process (a corpus item's cached one, of the default
     10 s, and a test's of 1 s) share the parent's timer: a block of the shorter one is still stopped
@@ -499,7 +498,6 @@ def test_a_block_of_a_short_watchdog_is_bounded_by_it_beside_an_executor_of_a_lo
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="a timer set while the watchdog's handler is in place is renewed over")
 def test_an_alarm_set_a_while_after_the_executors_started_still_rings_their_handler(make_executor):
     """Another SIGALRM timer, set while the watchdog's handler is in place (pytest-timeout's for
     the next test, say), is left to run however long after the watchdog last set its own: the
