@@ -162,7 +162,9 @@ class Campaign:
         try:
             self._poll_store(force=True)        # what an earlier campaign left in the spool
             while pending or running:
-                while pending and len(running) < self.executors and not stop.is_set():
+                # Only this process sets `stop`, and only once interrupted, so it never asks the event:
+                # a signal landing while it held the event's lock would leave the lock held for good.
+                while pending and len(running) < self.executors:
                     job = pending.pop(0)
                     began = time.monotonic()
                     budget = self._budget(share, len(pending) + 1, began)
@@ -176,8 +178,6 @@ class Campaign:
                     running[job] = (proc, began - start, budget)
                     self.log[job].started_s = began - start
                     self.heard[job] = time.monotonic()
-                if stop.is_set():
-                    pending.clear()
                 self._drain(messages, running, timeout=0.2)
                 now = self._looped(time.monotonic())
                 for job, (proc, offset, budget) in list(running.items()):
