@@ -162,25 +162,25 @@ def test_the_project_s_own_files_and_modules_and_what_it_lists_are_trusted(world
     (world.project / "models").mkdir()
     (world.project / "models" / "mine.py").write_text(MINE)
     (world.project / "mine_module.py").write_text(MINE)
-    shared = world.root / "shared"
-    shared.mkdir()
-    (shared / "listed.py").write_text(MINE)
+    outside = world.root / "models_dir"
+    outside.mkdir()
+    (outside / "listed.py").write_text(MINE)
     (world.outside / "allowed.py").write_text(MINE)
     own = {"file": world.write("file.json", lost_update_doc(model="../models/mine.py", variant="mine",
                                                             program="../models/mine.py:Mine")),
            "module": world.write("module.json", lost_update_doc(model="mine_module", variant="mine",
                                                                 program="mine_module:Mine"))}
-    listed = world.write("listed.json", lost_update_doc(model="../../shared/listed.py", variant="mine",
-                                                        program="../../shared/listed.py:Mine"))
+    listed = world.write("listed.json", lost_update_doc(model="../../models_dir/listed.py", variant="mine",
+                                                        program="../../models_dir/listed.py:Mine"))
     allowed = world.write("allowed.json", lost_update_doc(model=str(world.outside / "allowed.py"), variant="mine",
                                                           program=f"{world.outside / 'allowed.py'}:Mine"))
     monkeypatch.chdir(world.project)
     for path in own.values():
         assert corpus.checked_ref(corpus.load(str(path))).load().variant == "mine"
-    with pytest.raises(trust.Untrusted, match="shared/listed.py"):
+    with pytest.raises(trust.Untrusted, match="models_dir/listed.py"):
         corpus.checked_ref(corpus.load(str(listed)))
     (world.project / "pyproject.toml").write_text('[project]\nname = "victim"\n\n'
-                                                  '[tool.fuzzmm]\nmodels = ["../shared/*.py"]\n')
+                                                  '[tool.fuzzmm]\nmodels = ["../models_dir/*.py"]\n')
     assert corpus.checked_ref(corpus.load(str(listed))).load().variant == "mine"
     with pytest.raises(trust.Untrusted, match=f"--trust-model {re.escape(str(world.outside / 'allowed.py'))}$"):
         corpus.checked_ref(corpus.load(str(allowed)))
